@@ -1,0 +1,651 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/*
+ * tacap's feature extractor: one record per TCP/UDP/ICMP/ICMPv6 packet, under
+ * per-session quotas, handed to user space through a BPF ring buffer.
+ *
+ * The contract for every field is ../../shared/spec/dataset.md (section 2);
+ * the sampling algorithm is its section 5, kept from the research prototype.
+ * The program only reads: every entry point returns "continue/pass" and
+ * never touches packet bytes, so traffic is never dropped, delayed or changed.
+ */
+#include "headers/uapi.h"
+#include "headers/bpf_helpers.h"
+#include "headers/bpf_endian.h"
+
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define ETH_P_QINQ_OLD 0x9100
+
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ICMP 1
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_AH 51
+#define IPPROTO_ICMPV6 58
+#define IPPROTO_DSTOPTS 60
+
+/* In-frame VLAN tags parsed (the contract asks for two; a third costs nothing). */
+#define MAX_VLAN_TAGS 3
+/* IPv6 extension headers skipped before giving up (the contract asks for 4). */
+#define MAX_EXT_HDRS 8
+/* No header tacap reads starts further into the frame than this. */
+#define MAX_HDR_OFF 4096
+
+/* Why a packet was or was not recorded. Go sees this enum (bpf2go -type). */
+enum counter {
+	COUNTER_SEEN = 0,
+	COUNTER_RECORDED,
+	COUNTER_NOT_IP,
+	COUNTER_OTHER_PROTOCOL,
+	COUNTER_MALFORMED,
+	COUNTER_TRUNCATED,
+	COUNTER_SESSION_TABLE_FULL,
+	COUNTER_SESSION_QUOTA,
+	COUNTER_BUFFER_FULL,
+	COUNTER_MAX,
+};
+
+enum direction {
+	DIRECTION_UNKNOWN = 0,
+	DIRECTION_INGRESS = 1,
+	DIRECTION_EGRESS = 2,
+};
+
+/* Set by user space before load (CollectionSpec.Variables), read-only after. */
+struct config {
+	__u64 accept_restart_ns; /* --session-accept-restart */
+	__u64 packet_restart_ns; /* --session-packet-restart */
+	__u64 buffer_restart_ns; /* --buffer-restart */
+	__u32 sessions_max;      /* --sessions: size of the session table */
+	__u32 per_session;       /* --packets-per-session, 0 = no limit */
+	__u8 bidirectional;      /* one session for both directions of a 5-tuple */
+	/* Replay (pcap input and tests, through BPF_PROG_TEST_RUN): time comes
+	 * from skb->tstamp, the direction from skb->cb[0] and the frame's length
+	 * on the wire from skb->cb[1] (0: the data's length), all set by the
+	 * caller, so a capture file's frames keep their own time and length. */
+	__u8 replay;
+	/* Benchmarks only: make every packet a new session. */
+	__u8 bench_unique_keys;
+	__u8 _pad[5];
+};
+
+volatile const struct config CONFIG = {
+	.accept_restart_ns = 5000000000ULL,
+	.packet_restart_ns = 1000000000ULL,
+	.buffer_restart_ns = 1000000000ULL,
+	.sessions_max = 1024,
+	.per_session = 100,
+};
+
+/* One recorded packet. Addresses are in network order, IPv4 in the first 4
+ * bytes; every other field is in host order. */
+struct record {
+	__u64 ts_ns;             /* kernel clock (replay: skb->tstamp) */
+	__u64 sess_first_ns;     /* identifies the session instance */
+	__u64 sess_bytes_seen;   /* session's bytes seen, this packet included */
+	__u32 sess_packets_seen; /* session's packets seen, this packet included */
+	__u32 ifindex;
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u32 ip_len;
+	__u32 tcp_seq;
+	__u32 tcp_ack;
+	__u32 tcp_payload_len;
+	__u32 gso_segs;
+	__u16 src_port;
+	__u16 dst_port;
+	__u16 ip_flags_frag;
+	__u16 tcp_window;
+	__u16 udp_payload_len;
+	__u16 vlan_id;
+	__u8 ip_version;
+	__u8 protocol;
+	__u8 ttl;
+	__u8 tcp_flags;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 direction;
+	__u8 _pad;
+};
+
+struct session_key {
+	__u8 addr_a[16];
+	__u8 addr_b[16];
+	__u16 port_a;
+	__u16 port_b;
+	__u8 protocol;
+	__u8 ip_version;
+	__u16 _pad;
+};
+
+struct session {
+	__u64 first_ns;         /* first packet seen */
+	__u64 last_ns;          /* last packet seen */
+	__u64 last_recorded_ns; /* last packet recorded (quota restart) */
+	__u64 packets_seen;
+	__u64 bytes_seen;
+	__u64 packets_recorded;
+	__u64 quota_refused;    /* packets not recorded because of the quota */
+	__u32 quota_used;       /* recorded since the quota last restarted */
+	__u32 _pad;
+};
+
+struct counters {
+	__u64 n[COUNTER_MAX];
+};
+
+/* Sampling state shared by all CPUs (the prototype's globals). */
+struct state {
+	__u64 last_accept_ns;
+	__u64 paused_at_ns;
+	__u64 bench_salt;
+	__u32 tracked;
+	__u32 paused;
+};
+
+struct state STATE;
+
+/* Sizes are placeholders: Load sets them from the options before loading. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct session_key);
+	__type(value, struct session);
+} sessions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} records SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct counters);
+} stats SEC(".maps");
+
+/* Force BTF for the types Go shares (bpf2go -type). */
+const enum counter *unused_counter __attribute__((unused));
+const enum direction *unused_direction __attribute__((unused));
+const struct record *unused_record __attribute__((unused));
+
+struct ethhdr {
+	__u8 dst[6];
+	__u8 src[6];
+	__be16 proto;
+};
+
+struct vlanhdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+struct iphdr {
+	__u8 ihl_version; /* version in the high nibble */
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__u16 check;
+	__be32 saddr;
+	__be32 daddr;
+};
+
+struct ipv6hdr {
+	__be32 ver_tc_flow;
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct ipv6_opt_hdr {
+	__u8 nexthdr;
+	__u8 hdrlen;
+};
+
+struct frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;
+	__be32 identification;
+};
+
+struct tcphdr {
+	__be16 source;
+	__be16 dest;
+	__be32 seq;
+	__be32 ack_seq;
+	__u8 doff_res; /* data offset in the high nibble */
+	__u8 flags;    /* CWR ECE URG ACK PSH RST SYN FIN */
+	__be16 window;
+	__u16 check;
+	__be16 urg_ptr;
+};
+
+struct udphdr {
+	__be16 source;
+	__be16 dest;
+	__be16 len;
+	__u16 check;
+};
+
+struct icmphdr {
+	__u8 type;
+	__u8 code;
+	__u16 checksum;
+};
+
+union hdr_buf {
+	struct ethhdr eth;
+	struct vlanhdr vlan;
+	struct iphdr ip4;
+	struct ipv6hdr ip6;
+	struct ipv6_opt_hdr opt;
+	struct frag_hdr frag;
+	struct tcphdr tcp;
+	struct udphdr udp;
+	struct icmphdr icmp;
+};
+
+struct pkt {
+	void *ctx;
+	void *data;
+	void *data_end;
+	__u32 frame_len; /* the whole frame, including bytes not in the linear area */
+	bool xdp;
+};
+
+/*
+ * hdr returns a pointer to sizeof(type) bytes at off: straight into the packet
+ * when they are in its linear part, else copied into buf (an skb whose headers
+ * sit in paged fragments, as after GRO), else NULL when the frame ends first.
+ */
+static __always_inline void *load_slow(struct pkt *p, __u32 off, void *buf, __u32 size)
+{
+	long err;
+
+	if (p->xdp)
+		err = bpf_xdp_load_bytes(p->ctx, off, buf, size);
+	else
+		err = bpf_skb_load_bytes(p->ctx, off, buf, size);
+	return err ? NULL : buf;
+}
+
+#define hdr(p, type, off, buf)                                              \
+	({                                                                  \
+		type *__h = NULL;                                           \
+		__u32 __off = (off);                                        \
+		if (__off <= MAX_HDR_OFF) {                                 \
+			__h = (type *)((p)->data + __off);                  \
+			if ((void *)(__h + 1) > (p)->data_end)              \
+				__h = load_slow((p), __off, (buf), sizeof(type)); \
+		}                                                           \
+		__h;                                                        \
+	})
+
+static __always_inline bool is_vlan(__u16 proto)
+{
+	return proto == ETH_P_8021Q || proto == ETH_P_8021AD || proto == ETH_P_QINQ_OLD;
+}
+
+static __always_inline bool is_l4(__u8 proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_ICMP ||
+	       proto == IPPROTO_ICMPV6;
+}
+
+/*
+ * parse fills r from the frame, or returns the reason it cannot be recorded.
+ * Returns COUNTER_RECORDED when r is complete.
+ */
+static __always_inline enum counter parse(struct pkt *p, struct record *r, __u16 meta_vlan)
+{
+	union hdr_buf buf;
+	__u32 off = ETH_HLEN, l3_off, l4_off, ip_end;
+	__u16 proto;
+	__u8 l4proto;
+	bool first_frag = true;
+
+	struct ethhdr *eth = hdr(p, struct ethhdr, 0, &buf);
+	if (!eth)
+		return COUNTER_TRUNCATED;
+	proto = bpf_ntohs(eth->proto);
+	r->vlan_id = meta_vlan;
+
+#pragma unroll
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+		if (!is_vlan(proto))
+			break;
+		struct vlanhdr *vh = hdr(p, struct vlanhdr, off, &buf);
+		if (!vh)
+			return COUNTER_TRUNCATED;
+		r->vlan_id = bpf_ntohs(vh->tci) & 0x0fff;
+		proto = bpf_ntohs(vh->proto);
+		off += sizeof(struct vlanhdr);
+	}
+
+	l3_off = off;
+	if (proto == ETH_P_IP) {
+		struct iphdr *ip = hdr(p, struct iphdr, l3_off, &buf);
+		if (!ip)
+			return COUNTER_TRUNCATED;
+		__u32 ihl = (ip->ihl_version & 0x0f) * 4;
+		if ((ip->ihl_version >> 4) != 4 || ihl < sizeof(struct iphdr))
+			return COUNTER_MALFORMED;
+		__u32 tot_len = bpf_ntohs(ip->tot_len);
+		if (tot_len == 0) /* TSO / BIG TCP: the length is the frame's */
+			tot_len = p->frame_len > l3_off ? p->frame_len - l3_off : 0;
+		if (tot_len < ihl)
+			return COUNTER_MALFORMED;
+		__u16 frag = bpf_ntohs(ip->frag_off);
+
+		r->ip_version = 4;
+		r->ip_len = tot_len;
+		r->ip_flags_frag = frag;
+		r->ttl = ip->ttl;
+		__builtin_memcpy(r->src_addr, &ip->saddr, 4);
+		__builtin_memcpy(r->dst_addr, &ip->daddr, 4);
+		l4proto = ip->protocol;
+		first_frag = (frag & 0x1fff) == 0;
+		l4_off = l3_off + ihl;
+		ip_end = l3_off + tot_len;
+	} else if (proto == ETH_P_IPV6) {
+		struct ipv6hdr *ip6 = hdr(p, struct ipv6hdr, l3_off, &buf);
+		if (!ip6)
+			return COUNTER_TRUNCATED;
+		if ((bpf_ntohl(ip6->ver_tc_flow) >> 28) != 6)
+			return COUNTER_MALFORMED;
+		__u32 tot_len = bpf_ntohs(ip6->payload_len) + sizeof(struct ipv6hdr);
+		if (tot_len == sizeof(struct ipv6hdr) && p->frame_len > l3_off + sizeof(struct ipv6hdr))
+			tot_len = p->frame_len - l3_off; /* BIG TCP over IPv6 */
+
+		r->ip_version = 6;
+		r->ip_len = tot_len;
+		r->ttl = ip6->hop_limit;
+		__builtin_memcpy(r->src_addr, ip6->saddr, 16);
+		__builtin_memcpy(r->dst_addr, ip6->daddr, 16);
+		l4proto = ip6->nexthdr;
+		l4_off = l3_off + sizeof(struct ipv6hdr);
+		ip_end = l3_off + tot_len;
+
+#pragma unroll
+		for (int i = 0; i < MAX_EXT_HDRS; i++) {
+			if (l4proto == IPPROTO_FRAGMENT) {
+				struct frag_hdr *fh = hdr(p, struct frag_hdr, l4_off, &buf);
+				if (!fh)
+					return COUNTER_TRUNCATED;
+				__u16 fo = bpf_ntohs(fh->frag_off);
+				r->ip_flags_frag = (fo & 0xfff8) | (fo & 1);
+				l4proto = fh->nexthdr;
+				l4_off += sizeof(struct frag_hdr);
+				if (fo & 0xfff8) {
+					first_frag = false;
+					break;
+				}
+			} else if (l4proto == IPPROTO_HOPOPTS || l4proto == IPPROTO_ROUTING ||
+				   l4proto == IPPROTO_DSTOPTS || l4proto == IPPROTO_AH) {
+				struct ipv6_opt_hdr *oh = hdr(p, struct ipv6_opt_hdr, l4_off, &buf);
+				if (!oh)
+					return COUNTER_TRUNCATED;
+				__u32 len = l4proto == IPPROTO_AH ? ((__u32)oh->hdrlen + 2) * 4
+								  : ((__u32)oh->hdrlen + 1) * 8;
+				l4proto = oh->nexthdr;
+				l4_off += len;
+			} else {
+				break;
+			}
+		}
+	} else {
+		return COUNTER_NOT_IP;
+	}
+
+	if (!is_l4(l4proto))
+		return COUNTER_OTHER_PROTOCOL;
+	r->protocol = l4proto;
+	if (!first_frag)
+		return COUNTER_RECORDED; /* ports and L4 fields stay 0 */
+	if (l4_off > ip_end)
+		return COUNTER_MALFORMED; /* IP headers longer than the packet */
+
+	if (l4proto == IPPROTO_TCP) {
+		if (l4_off + sizeof(struct tcphdr) > ip_end)
+			return COUNTER_TRUNCATED;
+		struct tcphdr *th = hdr(p, struct tcphdr, l4_off, &buf);
+		if (!th)
+			return COUNTER_TRUNCATED;
+		__u32 doff = (th->doff_res >> 4) * 4;
+		if (doff < sizeof(struct tcphdr))
+			return COUNTER_MALFORMED;
+		if (l4_off + doff > ip_end)
+			return COUNTER_MALFORMED; /* TCP header longer than the IP payload */
+		r->src_port = bpf_ntohs(th->source);
+		r->dst_port = bpf_ntohs(th->dest);
+		r->tcp_seq = bpf_ntohl(th->seq);
+		r->tcp_ack = bpf_ntohl(th->ack_seq);
+		r->tcp_flags = th->flags;
+		r->tcp_window = bpf_ntohs(th->window);
+		r->tcp_payload_len = ip_end - l4_off - doff;
+	} else if (l4proto == IPPROTO_UDP) {
+		if (l4_off + sizeof(struct udphdr) > ip_end)
+			return COUNTER_TRUNCATED;
+		struct udphdr *uh = hdr(p, struct udphdr, l4_off, &buf);
+		if (!uh)
+			return COUNTER_TRUNCATED;
+		__u16 ulen = bpf_ntohs(uh->len);
+		if (ulen < sizeof(struct udphdr))
+			return COUNTER_MALFORMED;
+		r->src_port = bpf_ntohs(uh->source);
+		r->dst_port = bpf_ntohs(uh->dest);
+		r->udp_payload_len = ulen - sizeof(struct udphdr);
+	} else {
+		if (l4_off + sizeof(struct icmphdr) > ip_end)
+			return COUNTER_TRUNCATED;
+		struct icmphdr *ih = hdr(p, struct icmphdr, l4_off, &buf);
+		if (!ih)
+			return COUNTER_TRUNCATED;
+		r->icmp_type = ih->type;
+		r->icmp_code = ih->code;
+	}
+	return COUNTER_RECORDED;
+}
+
+/* A total order on (address, port) endpoints, for bidirectional keys. */
+static __always_inline bool endpoint_less(const __u8 *a, __u16 pa, const __u8 *b, __u16 pb)
+{
+	__u64 a0 = *(__u64 *)a, b0 = *(__u64 *)b;
+	__u64 a1 = *(__u64 *)(a + 8), b1 = *(__u64 *)(b + 8);
+
+	if (a0 != b0)
+		return a0 < b0;
+	if (a1 != b1)
+		return a1 < b1;
+	return pa < pb;
+}
+
+static __always_inline void make_key(struct session_key *k, const struct record *r)
+{
+	bool swap = CONFIG.bidirectional &&
+		    endpoint_less(r->dst_addr, r->dst_port, r->src_addr, r->src_port);
+
+	if (swap) {
+		__builtin_memcpy(k->addr_a, r->dst_addr, 16);
+		__builtin_memcpy(k->addr_b, r->src_addr, 16);
+		k->port_a = r->dst_port;
+		k->port_b = r->src_port;
+	} else {
+		__builtin_memcpy(k->addr_a, r->src_addr, 16);
+		__builtin_memcpy(k->addr_b, r->dst_addr, 16);
+		k->port_a = r->src_port;
+		k->port_b = r->dst_port;
+	}
+	k->protocol = r->protocol;
+	k->ip_version = r->ip_version;
+	k->_pad = 0;
+}
+
+/*
+ * sample applies the prototype's algorithm (contract section 5) to a parsed
+ * packet and, when it is to be recorded, hands the record to user space.
+ */
+static __always_inline enum counter sample(struct record *r, __u64 now)
+{
+	struct session_key key;
+	struct session *s;
+
+	make_key(&key, r);
+	if (CONFIG.bench_unique_keys) {
+		__u64 salt = __sync_fetch_and_add(&STATE.bench_salt, 1);
+		*(__u64 *)&key.addr_b[8] ^= salt;
+	}
+
+	if (STATE.paused && now - STATE.paused_at_ns < CONFIG.buffer_restart_ns) {
+		/* Still the session's packet: count it as seen if it is tracked. */
+		s = bpf_map_lookup_elem(&sessions, &key);
+		if (s) {
+			__sync_fetch_and_add(&s->packets_seen, 1);
+			__sync_fetch_and_add(&s->bytes_seen, r->ip_len);
+			s->last_ns = now;
+		}
+		return COUNTER_BUFFER_FULL;
+	}
+
+	s = bpf_map_lookup_elem(&sessions, &key);
+	if (!s) {
+		__u32 tracked = STATE.tracked;
+		if (tracked >= CONFIG.sessions_max) {
+			if (now - STATE.last_accept_ns < CONFIG.accept_restart_ns)
+				return COUNTER_SESSION_TABLE_FULL;
+			/* From now on new sessions replace the least recently used. */
+			STATE.tracked = 0;
+		}
+		struct session fresh = { .first_ns = now };
+		/* NOEXIST: a session another CPU inserted meanwhile is kept. */
+		if (bpf_map_update_elem(&sessions, &key, &fresh, BPF_NOEXIST) == 0) {
+			__sync_fetch_and_add(&STATE.tracked, 1);
+			STATE.last_accept_ns = now;
+		}
+		s = bpf_map_lookup_elem(&sessions, &key);
+		if (!s) /* evicted again at once by other CPUs: table thrashing */
+			return COUNTER_SESSION_TABLE_FULL;
+	}
+
+	r->sess_packets_seen = __sync_fetch_and_add(&s->packets_seen, 1) + 1;
+	r->sess_bytes_seen = __sync_fetch_and_add(&s->bytes_seen, r->ip_len) + r->ip_len;
+	r->sess_first_ns = s->first_ns;
+	s->last_ns = now;
+
+	if (CONFIG.per_session && s->quota_used >= CONFIG.per_session) {
+		if (now - s->last_recorded_ns < CONFIG.packet_restart_ns) {
+			__sync_fetch_and_add(&s->quota_refused, 1);
+			return COUNTER_SESSION_QUOTA;
+		}
+		s->quota_used = 0;
+	}
+
+	/* Reserve before charging the session: only recorded packets count. */
+	struct record *slot = bpf_ringbuf_reserve(&records, sizeof(*slot), 0);
+	if (!slot) {
+		STATE.paused_at_ns = now;
+		STATE.paused = 1;
+		return COUNTER_BUFFER_FULL;
+	}
+	if (STATE.paused)
+		STATE.paused = 0;
+
+	r->ts_ns = now;
+	*slot = *r;
+	/* No wakeup: the reader polls and consumes in batches (far cheaper than
+	 * one wakeup per record). */
+	bpf_ringbuf_submit(slot, BPF_RB_NO_WAKEUP);
+
+	__sync_fetch_and_add(&s->quota_used, 1);
+	__sync_fetch_and_add(&s->packets_recorded, 1);
+	s->last_recorded_ns = now;
+	return COUNTER_RECORDED;
+}
+
+static __always_inline void handle(struct pkt *p, __u8 direction, __u32 ifindex, __u16 meta_vlan,
+				   __u32 gso_segs, __u64 tstamp)
+{
+	__u32 zero = 0;
+	struct counters *cnt = bpf_map_lookup_elem(&stats, &zero);
+	if (!cnt)
+		return;
+	cnt->n[COUNTER_SEEN]++;
+
+	struct record r = {};
+	enum counter verdict = parse(p, &r, meta_vlan);
+	if (verdict == COUNTER_RECORDED) {
+		r.direction = direction;
+		r.ifindex = ifindex;
+		r.gso_segs = gso_segs > 1 ? gso_segs : 1;
+		verdict = sample(&r, CONFIG.replay ? tstamp : bpf_ktime_get_ns());
+	}
+	if (verdict < COUNTER_MAX)
+		cnt->n[verdict]++;
+}
+
+static __always_inline void handle_skb(struct __sk_buff *skb, __u8 direction)
+{
+	struct pkt p = {
+		.ctx = skb,
+		.data = (void *)(long)skb->data,
+		.data_end = (void *)(long)skb->data_end,
+		.frame_len = skb->len,
+		.xdp = false,
+	};
+	__u16 meta_vlan = skb->vlan_present ? (skb->vlan_tci & 0x0fff) : 0;
+
+	if (CONFIG.replay) {
+		direction = skb->cb[0];
+		if (skb->cb[1] > p.frame_len)
+			p.frame_len = skb->cb[1];
+	}
+	handle(&p, direction, skb->ifindex, meta_vlan, skb->gso_segs, skb->tstamp);
+}
+
+SEC("tc")
+int tacap_tc_ingress(struct __sk_buff *skb)
+{
+	handle_skb(skb, DIRECTION_INGRESS);
+	return TC_ACT_UNSPEC; /* continue: let the rest of the chain decide */
+}
+
+SEC("tc")
+int tacap_tc_egress(struct __sk_buff *skb)
+{
+	handle_skb(skb, DIRECTION_EGRESS);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("xdp")
+int tacap_xdp(struct xdp_md *ctx)
+{
+	struct pkt p = {
+		.ctx = ctx,
+		.data = (void *)(long)ctx->data,
+		.data_end = (void *)(long)ctx->data_end,
+		.xdp = true,
+	};
+	p.frame_len = p.data_end - p.data;
+	handle(&p, DIRECTION_INGRESS, ctx->ingress_ifindex, 0, 1, 0);
+	return XDP_PASS;
+}

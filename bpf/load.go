@@ -1,0 +1,210 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Record is one recorded packet as the kernel wrote it (see extractor.c).
+type Record = extractorRecord
+
+// SessionKey and Session are the kernel's session table entries.
+type (
+	SessionKey = extractorSessionKey
+	Session    = extractorSession
+)
+
+// RecordSize is the size of one record in the ring buffer, header included.
+const RecordSize = (int(unsafeSizeofRecord) + ringHeaderSize + 7) &^ 7
+
+// Direction of a recorded packet.
+const (
+	DirectionUnknown = uint8(extractorDirectionDIRECTION_UNKNOWN)
+	DirectionIngress = uint8(extractorDirectionDIRECTION_INGRESS)
+	DirectionEgress  = uint8(extractorDirectionDIRECTION_EGRESS)
+)
+
+// Options are the sampling parameters (contract section 5), fixed at load time.
+type Options struct {
+	Sessions             uint32        // size of the session table (--sessions)
+	PacketsPerSession    uint32        // records per session before it pauses; 0 = no limit
+	BufferPackets        uint32        // ring buffer capacity in records (rounded up to a power of two in bytes)
+	SessionAcceptRestart time.Duration // table full: refuse new sessions this long after the last accepted one
+	SessionPacketRestart time.Duration // quota reached: resume this long after the session's last record
+	BufferRestart        time.Duration // ring full: pause recording this long
+	Bidirectional        bool          // one session for both directions of a 5-tuple
+
+	// Replay makes the program take each packet's time from skb->tstamp,
+	// its direction from skb->cb[0] and its length on the wire from
+	// skb->cb[1]: for frames fed through BPF_PROG_TEST_RUN (pcap input, tests).
+	Replay bool
+
+	// BenchUniqueKeys makes every packet a new session. Benchmarks only.
+	BenchUniqueKeys bool
+}
+
+// DefaultOptions returns the prototype's defaults.
+func DefaultOptions() Options {
+	return Options{
+		Sessions:             1024,
+		PacketsPerSession:    100,
+		BufferPackets:        1024 * 100,
+		SessionAcceptRestart: 5 * time.Second,
+		SessionPacketRestart: time.Second,
+		BufferRestart:        time.Second,
+	}
+}
+
+// MaxRingBytes bounds the ring buffer so a large --buffer-packets fails early
+// with a clear message rather than deep inside the kernel.
+const MaxRingBytes = 1 << 30
+
+// RingBytes is the ring buffer size for a capacity of n records: the next
+// power of two (the kernel's requirement), at least one page.
+func RingBytes(n uint32) (uint32, error) {
+	need := uint64(n) * uint64(RecordSize)
+	if need == 0 {
+		return 0, errors.New("buffer must hold at least one record")
+	}
+	size := uint64(1) << bits.Len64(need-1)
+	if page := uint64(os.Getpagesize()); size < page {
+		size = page
+	}
+	if size > MaxRingBytes {
+		return 0, fmt.Errorf("a buffer of %d records needs %d MiB, more than the %d MiB limit", n, size>>20, MaxRingBytes>>20)
+	}
+	return uint32(size), nil
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.Sessions == 0:
+		return errors.New("sessions must be at least 1")
+	case o.BufferPackets == 0:
+		return errors.New("buffer-packets must be at least 1")
+	case o.SessionAcceptRestart < 0, o.SessionPacketRestart < 0, o.BufferRestart < 0:
+		return errors.New("restart times must not be negative")
+	}
+	_, err := RingBytes(o.BufferPackets)
+	return err
+}
+
+// Objects are the loaded program, its maps and the ring reader.
+type Objects struct {
+	extractorObjects
+	Ring    *Ring
+	Options Options
+	// MemoryBytes is what the kernel maps take (session table and ring).
+	MemoryBytes uint64
+}
+
+// Load checks opts, sizes the maps, sets the program's constants and loads
+// everything into the kernel.
+func Load(opts Options) (*Objects, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	spec, err := loadExtractor()
+	if err != nil {
+		return nil, fmt.Errorf("parse embedded BPF object: %w", err)
+	}
+	ringBytes, _ := RingBytes(opts.BufferPackets)
+	spec.Maps[extractorMapSessions].MaxEntries = opts.Sessions
+	spec.Maps[extractorMapRecords].MaxEntries = ringBytes
+
+	cfg := extractorConfig{
+		AcceptRestartNs: uint64(opts.SessionAcceptRestart),
+		PacketRestartNs: uint64(opts.SessionPacketRestart),
+		BufferRestartNs: uint64(opts.BufferRestart),
+		SessionsMax:     opts.Sessions,
+		PerSession:      opts.PacketsPerSession,
+		Bidirectional:   boolByte(opts.Bidirectional),
+		Replay:          boolByte(opts.Replay),
+		BenchUniqueKeys: boolByte(opts.BenchUniqueKeys),
+	}
+	if err := spec.Variables[extractorVarCONFIG].Set(cfg); err != nil {
+		return nil, fmt.Errorf("set program constants: %w", err)
+	}
+
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	_ = rlimit.RemoveMemlock()
+
+	o := &Objects{Options: opts}
+	if err := spec.LoadAndAssign(&o.extractorObjects, nil); err != nil {
+		return nil, explainLoadError(err)
+	}
+	o.MemoryBytes = uint64(ringBytes) + uint64(opts.Sessions)*sessionEntryBytes
+	o.Ring, err = NewRing(o.Records)
+	if err != nil {
+		o.extractorObjects.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+// sessionEntryBytes approximates one preallocated LRU entry: key, value and
+// the kernel's htab_elem bookkeeping.
+const sessionEntryBytes = uint64(unsafeSizeofSessionKey + unsafeSizeofSession + 64)
+
+// Close releases the ring mapping and every kernel object.
+func (o *Objects) Close() error {
+	if o.Ring != nil {
+		o.Ring.Close()
+	}
+	return o.extractorObjects.Close()
+}
+
+func explainLoadError(err error) error {
+	var ve *ebpf.VerifierError
+	switch {
+	case errors.As(err, &ve):
+		return fmt.Errorf("the kernel's verifier rejected the extractor (please report this with the log below): %+v", ve)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("load eBPF program: %w — run as root or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN", err)
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return fmt.Errorf("load eBPF program: %w — tacap needs Linux ≥ 5.18 with BPF ring buffers and BTF (see `tacap doctor`)", err)
+	}
+	return fmt.Errorf("load eBPF program: %w", err)
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Reset forgets all sessions, sampling state and counters, as if freshly
+// loaded. For tests and benchmarks that reuse one load.
+func (o *Objects) Reset() error {
+	var key SessionKey
+	for {
+		if err := o.Sessions.NextKey(nil, &key); err != nil {
+			break
+		}
+		if err := o.Sessions.Delete(&key); err != nil {
+			return fmt.Errorf("clear sessions: %w", err)
+		}
+	}
+	if err := o.STATE.Set(extractorState{}); err != nil {
+		return fmt.Errorf("reset sampling state: %w", err)
+	}
+	o.Ring.Drain(1<<30, func(*Record) {})
+	return o.ResetCounters()
+}
+
+// SamplingState is the program's shared sampling state, for tests.
+type SamplingState = extractorState
+
+// State reads the program's sampling state.
+func (o *Objects) State() (SamplingState, error) {
+	var s SamplingState
+	err := o.STATE.Get(&s)
+	return s, err
+}

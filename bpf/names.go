@@ -1,0 +1,10 @@
+package bpf
+
+import "unsafe"
+
+// Sizes of the shared types; the kernel writes exactly these layouts.
+const (
+	unsafeSizeofRecord     = unsafe.Sizeof(extractorRecord{})
+	unsafeSizeofSession    = unsafe.Sizeof(extractorSession{})
+	unsafeSizeofSessionKey = unsafe.Sizeof(extractorSessionKey{})
+)

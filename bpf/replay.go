@@ -1,0 +1,64 @@
+package bpf
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// skbContext mirrors struct __sk_buff (include/uapi/linux/bpf.h). For
+// BPF_PROG_TEST_RUN the kernel accepts only some fields (cb, tstamp,
+// gso_segs among them) and insists the others are zero.
+type skbContext struct {
+	Len, PktType, Mark, QueueMapping, Protocol uint32
+	VlanPresent, VlanTci, VlanProto, Priority  uint32
+	IngressIfindex, Ifindex, TcIndex           uint32
+	Cb                                         [5]uint32
+	Hash, TcClassid, Data, DataEnd, NapiID     uint32
+	Family, RemoteIP4, LocalIP4                uint32
+	RemoteIP6, LocalIP6                        [4]uint32
+	RemotePort, LocalPort, DataMeta            uint32
+	FlowKeys, Tstamp                           uint64
+	WireLen, GsoSegs                           uint32
+	Sk                                         uint64
+	GsoSize                                    uint32
+	TstampType                                 uint8
+	_                                          [3]uint8
+	Hwtstamp                                   uint64
+}
+
+// MinFrameLen is the shortest frame the kernel accepts for a test run: an
+// Ethernet header.
+const MinFrameLen = 14
+
+// ReplayFrame describes one frame fed to the program outside a live hook.
+type ReplayFrame struct {
+	Data      []byte // the frame from its Ethernet header on (possibly cut short)
+	TimeNs    uint64 // when it was seen; becomes the record's ts_ns
+	Direction uint8  // DirectionIngress, DirectionEgress or DirectionUnknown
+	WireLen   uint32 // its length on the wire, when more than len(Data)
+	GSOSegs   uint32 // segments it stands for (0 or 1: a plain packet)
+}
+
+// Replay runs the TC program over one frame with BPF_PROG_TEST_RUN. The
+// objects must have been loaded with Options.Replay. Records it produces
+// land in the ring like live ones.
+func (o *Objects) Replay(f ReplayFrame) error {
+	if !o.Options.Replay {
+		return fmt.Errorf("replay needs objects loaded with Options.Replay")
+	}
+	if len(f.Data) < MinFrameLen {
+		return fmt.Errorf("frame of %d bytes is shorter than an Ethernet header", len(f.Data))
+	}
+	ctx := skbContext{Tstamp: f.TimeNs, GsoSegs: f.GSOSegs}
+	ctx.Cb[0] = uint32(f.Direction)
+	ctx.Cb[1] = f.WireLen
+	ret, err := o.TacapTcIngress.Run(&ebpf.RunOptions{Data: f.Data, Context: ctx})
+	if err != nil {
+		return fmt.Errorf("run extractor over a %d-byte frame: %w", len(f.Data), err)
+	}
+	if int32(ret) != -1 {
+		return fmt.Errorf("extractor returned verdict %d, want TC_ACT_UNSPEC (-1)", int32(ret))
+	}
+	return nil
+}
