@@ -84,7 +84,11 @@ func (o *Objects) ReadCounters() (Counters, error) {
 			sum[i] += v
 		}
 	}
-	return countersFrom(sum), nil
+	c := countersFrom(sum)
+	short := o.replayTruncated.Load()
+	c.Seen += short
+	c.Truncated += short
+	return c, nil
 }
 
 // ResetCounters zeroes the counters on every CPU.

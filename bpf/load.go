@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -102,6 +103,10 @@ type Objects struct {
 	Options Options
 	// MemoryBytes is what the kernel maps take (session table and ring).
 	MemoryBytes uint64
+
+	// replayTruncated counts replayed frames the kernel refused to run
+	// because their network header is cut; they are truncated packets.
+	replayTruncated atomic.Uint64
 }
 
 // Load checks opts, sizes the maps, sets the program's constants and loads
@@ -196,6 +201,7 @@ func (o *Objects) Reset() error {
 		return fmt.Errorf("reset sampling state: %w", err)
 	}
 	o.Ring.Drain(1<<30, func(*Record) {})
+	o.replayTruncated.Store(0)
 	return o.ResetCounters()
 }
 

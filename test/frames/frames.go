@@ -70,6 +70,8 @@ func protoOf(l Layer) uint8 {
 		return 4
 	case IPv6:
 		return 41
+	case Opaque:
+		return v.Proto
 	}
 	return 59 // IPv6 "no next header"
 }
@@ -320,3 +322,11 @@ func (b Payload) encode(p []byte, _ Layer) []byte { return append(append([]byte{
 
 // Zeros is n zero bytes of payload.
 func Zeros(n int) Payload { return make(Payload, n) }
+
+// Opaque is a payload announced as IP protocol Proto by the layer before it.
+type Opaque struct {
+	Proto uint8
+	Bytes []byte
+}
+
+func (o Opaque) encode(p []byte, _ Layer) []byte { return append(append([]byte{}, o.Bytes...), p...) }
