@@ -103,8 +103,8 @@ func TestSampling(t *testing.T) {
 			},
 		},
 		{
-			name: "quota 0 records everything",
-			opts: opt(func(o *bpf.Options) { o.PacketsPerSession = 0 }),
+			name:  "quota 0 records everything",
+			opts:  opt(func(o *bpf.Options) { o.PacketsPerSession = 0 }),
 			steps: seq(repeat(step{1, 0, "recorded", false}, 500, 0), repeat(step{2, 0, "recorded", false}, 400, ms)),
 		},
 		{
@@ -228,4 +228,3 @@ func lookupSession(t *testing.T, o *bpf.Objects, n int) bpf.Session {
 	}
 	return v
 }
-

@@ -42,7 +42,9 @@ func rec(src, dst netip.Addr, proto uint8, ipLen uint32, ttl uint8, fill func(r 
 	return r
 }
 
-func eth() frames.Ether { return frames.Ether{Src: [6]byte{2, 0, 0, 0, 0, 1}, Dst: [6]byte{2, 0, 0, 0, 0, 2}} }
+func eth() frames.Ether {
+	return frames.Ether{Src: [6]byte{2, 0, 0, 0, 0, 1}, Dst: [6]byte{2, 0, 0, 0, 0, 2}}
+}
 
 func ip4(l ...func(*frames.IPv4)) frames.IPv4 {
 	h := frames.IPv4{Src: v4a, Dst: v4b, TTL: 64, FlagsFrag: 0x4000, ID: 7}
