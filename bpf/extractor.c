@@ -95,12 +95,13 @@ volatile const struct config CONFIG = {
 struct record {
 	__u64 ts_ns;             /* kernel clock (replay: skb->tstamp) */
 	__u64 sess_first_ns;     /* identifies the session instance */
-	__u64 sess_bytes_seen;   /* session's bytes seen, this packet included */
-	__u32 sess_packets_seen; /* session's packets seen, this packet included */
+	__u64 sess_bytes_seen;    /* session's bytes seen, this packet included */
+	__u32 sess_packets_seen;  /* session's packets seen, this packet included */
+	__u32 sess_quota_refused; /* session's packets refused by its quota so far */
 	__u32 ifindex;
+	__u32 ip_len;
 	__u8 src_addr[16];
 	__u8 dst_addr[16];
-	__u32 ip_len;
 	__u32 tcp_seq;
 	__u32 tcp_ack;
 	__u32 tcp_payload_len;
@@ -132,15 +133,12 @@ struct session_key {
 };
 
 struct session {
-	__u64 first_ns;         /* first packet seen */
-	__u64 last_ns;          /* last packet seen */
+	__u64 first_ns;         /* first packet seen: identifies this instance */
 	__u64 last_recorded_ns; /* last packet recorded (quota restart) */
 	__u64 packets_seen;
 	__u64 bytes_seen;
-	__u64 packets_recorded;
-	__u64 quota_refused;    /* packets not recorded because of the quota */
 	__u32 quota_used;       /* recorded since the quota last restarted */
-	__u32 _pad;
+	__u32 quota_refused;    /* packets not recorded because of the quota */
 };
 
 struct counters {
@@ -502,13 +500,76 @@ static __always_inline void make_key(struct session_key *k, const struct record 
 }
 
 /*
+ * Time, fetched only when a decision or a record needs it. A record carries
+ * the precise monotonic clock. Decisions that end without a record (quota,
+ * full table, paused buffer: the paths a flood takes) use the coarse clock,
+ * a third of the cost, which lags the precise one by less than a scheduler
+ * tick; comparisons are signed so the two mix safely. Replay uses the
+ * frame's own time for everything.
+ */
+struct clock {
+	__u64 tstamp;
+	__u64 precise;
+	__u64 coarse;
+};
+
+static __always_inline __u64 precise_now(struct clock *c)
+{
+	if (CONFIG.replay)
+		return c->tstamp;
+	if (!c->precise)
+		c->precise = bpf_ktime_get_ns();
+	return c->precise;
+}
+
+static __always_inline __u64 decision_now(struct clock *c)
+{
+	if (CONFIG.replay)
+		return c->tstamp;
+	if (c->precise)
+		return c->precise;
+	if (!c->coarse)
+		c->coarse = bpf_ktime_get_coarse_ns();
+	return c->coarse;
+}
+
+/* within reports whether less than window has passed from then to now. A
+ * coarse now may lie a tick before a precise then: that counts as within,
+ * unless there is no window at all. */
+static __always_inline bool within(__u64 now, __u64 then, __u64 window)
+{
+	return window && (__s64)(now - then) < (__s64)window;
+}
+
+static __always_inline void pause_buffer(__u64 now)
+{
+	STATE.paused_at_ns = now;
+	STATE.paused = 1;
+}
+
+static __always_inline void commit(struct record *slot, const struct record *r, __u64 now)
+{
+	*slot = *r;
+	slot->ts_ns = now;
+	/* No wakeup: the reader polls and consumes in batches, far cheaper
+	 * than a wakeup per record. */
+	bpf_ringbuf_submit(slot, BPF_RB_NO_WAKEUP);
+	if (STATE.paused)
+		STATE.paused = 0;
+}
+
+/*
  * sample applies the prototype's algorithm (contract section 5) to a parsed
  * packet and, when it is to be recorded, hands the record to user space.
+ * A session is charged only for what was actually recorded: the ring slot is
+ * reserved before the session's quota moves.
  */
-static __always_inline enum counter sample(struct record *r, __u64 now)
+static __always_inline enum counter sample(struct record *r, struct clock *clk)
 {
 	struct session_key key;
 	struct session *s;
+	struct record *slot;
+	__u64 now;
 
 	make_key(&key, r);
 	if (CONFIG.bench_unique_keys) {
@@ -516,32 +577,53 @@ static __always_inline enum counter sample(struct record *r, __u64 now)
 		*(__u64 *)&key.addr_b[8] ^= salt;
 	}
 
-	if (STATE.paused && now - STATE.paused_at_ns < CONFIG.buffer_restart_ns) {
+	if (STATE.paused && within(decision_now(clk), STATE.paused_at_ns, CONFIG.buffer_restart_ns)) {
 		/* Still the session's packet: count it as seen if it is tracked. */
 		s = bpf_map_lookup_elem(&sessions, &key);
 		if (s) {
 			__sync_fetch_and_add(&s->packets_seen, 1);
 			__sync_fetch_and_add(&s->bytes_seen, r->ip_len);
-			s->last_ns = now;
 		}
 		return COUNTER_BUFFER_FULL;
 	}
 
 	s = bpf_map_lookup_elem(&sessions, &key);
 	if (!s) {
-		__u32 tracked = STATE.tracked;
-		if (tracked >= CONFIG.sessions_max) {
-			if (now - STATE.last_accept_ns < CONFIG.accept_restart_ns)
+		if (STATE.tracked >= CONFIG.sessions_max) {
+			if (within(decision_now(clk), STATE.last_accept_ns, CONFIG.accept_restart_ns))
 				return COUNTER_SESSION_TABLE_FULL;
 			/* From now on new sessions replace the least recently used. */
 			STATE.tracked = 0;
 		}
-		struct session fresh = { .first_ns = now };
+		/* A new session is inserted already charged with its first
+		 * packet: one map update, no second lookup. */
+		now = precise_now(clk);
+		struct session fresh = {
+			.first_ns = now,
+			.packets_seen = 1,
+			.bytes_seen = r->ip_len,
+		};
+		slot = bpf_ringbuf_reserve(&records, sizeof(*slot), 0);
+		if (slot) {
+			fresh.quota_used = 1;
+			fresh.last_recorded_ns = now;
+		}
 		/* NOEXIST: a session another CPU inserted meanwhile is kept. */
 		if (bpf_map_update_elem(&sessions, &key, &fresh, BPF_NOEXIST) == 0) {
 			__sync_fetch_and_add(&STATE.tracked, 1);
 			STATE.last_accept_ns = now;
+			if (!slot) {
+				pause_buffer(now);
+				return COUNTER_BUFFER_FULL;
+			}
+			r->sess_first_ns = now;
+			r->sess_packets_seen = 1;
+			r->sess_bytes_seen = r->ip_len;
+			commit(slot, r, now);
+			return COUNTER_RECORDED;
 		}
+		if (slot)
+			bpf_ringbuf_discard(slot, BPF_RB_NO_WAKEUP);
 		s = bpf_map_lookup_elem(&sessions, &key);
 		if (!s) /* evicted again at once by other CPUs: table thrashing */
 			return COUNTER_SESSION_TABLE_FULL;
@@ -550,34 +632,24 @@ static __always_inline enum counter sample(struct record *r, __u64 now)
 	r->sess_packets_seen = __sync_fetch_and_add(&s->packets_seen, 1) + 1;
 	r->sess_bytes_seen = __sync_fetch_and_add(&s->bytes_seen, r->ip_len) + r->ip_len;
 	r->sess_first_ns = s->first_ns;
-	s->last_ns = now;
 
 	if (CONFIG.per_session && s->quota_used >= CONFIG.per_session) {
-		if (now - s->last_recorded_ns < CONFIG.packet_restart_ns) {
+		if (within(decision_now(clk), s->last_recorded_ns, CONFIG.packet_restart_ns)) {
 			__sync_fetch_and_add(&s->quota_refused, 1);
 			return COUNTER_SESSION_QUOTA;
 		}
 		s->quota_used = 0;
 	}
 
-	/* Reserve before charging the session: only recorded packets count. */
-	struct record *slot = bpf_ringbuf_reserve(&records, sizeof(*slot), 0);
+	slot = bpf_ringbuf_reserve(&records, sizeof(*slot), 0);
 	if (!slot) {
-		STATE.paused_at_ns = now;
-		STATE.paused = 1;
+		pause_buffer(decision_now(clk));
 		return COUNTER_BUFFER_FULL;
 	}
-	if (STATE.paused)
-		STATE.paused = 0;
-
-	r->ts_ns = now;
-	*slot = *r;
-	/* No wakeup: the reader polls and consumes in batches (far cheaper than
-	 * one wakeup per record). */
-	bpf_ringbuf_submit(slot, BPF_RB_NO_WAKEUP);
-
+	now = precise_now(clk);
+	r->sess_quota_refused = s->quota_refused;
+	commit(slot, r, now);
 	__sync_fetch_and_add(&s->quota_used, 1);
-	__sync_fetch_and_add(&s->packets_recorded, 1);
 	s->last_recorded_ns = now;
 	return COUNTER_RECORDED;
 }
@@ -597,7 +669,8 @@ static __always_inline void handle(struct pkt *p, __u8 direction, __u32 ifindex,
 		r.direction = direction;
 		r.ifindex = ifindex;
 		r.gso_segs = gso_segs > 1 ? gso_segs : 1;
-		verdict = sample(&r, CONFIG.replay ? tstamp : bpf_ktime_get_ns());
+		struct clock clk = { .tstamp = tstamp };
+		verdict = sample(&r, &clk);
 	}
 	if (verdict < COUNTER_MAX)
 		cnt->n[verdict]++;

@@ -55,46 +55,45 @@ const (
 )
 
 type extractorRecord struct {
-	_               structs.HostLayout
-	TsNs            uint64
-	SessFirstNs     uint64
-	SessBytesSeen   uint64
-	SessPacketsSeen uint32
-	Ifindex         uint32
-	SrcAddr         [16]uint8
-	DstAddr         [16]uint8
-	IpLen           uint32
-	TcpSeq          uint32
-	TcpAck          uint32
-	TcpPayloadLen   uint32
-	GsoSegs         uint32
-	SrcPort         uint16
-	DstPort         uint16
-	IpFlagsFrag     uint16
-	TcpWindow       uint16
-	UdpPayloadLen   uint16
-	VlanId          uint16
-	IpVersion       uint8
-	Protocol        uint8
-	Ttl             uint8
-	TcpFlags        uint8
-	IcmpType        uint8
-	IcmpCode        uint8
-	Direction       uint8
-	Pad             uint8
+	_                structs.HostLayout
+	TsNs             uint64
+	SessFirstNs      uint64
+	SessBytesSeen    uint64
+	SessPacketsSeen  uint32
+	SessQuotaRefused uint32
+	Ifindex          uint32
+	IpLen            uint32
+	SrcAddr          [16]uint8
+	DstAddr          [16]uint8
+	TcpSeq           uint32
+	TcpAck           uint32
+	TcpPayloadLen    uint32
+	GsoSegs          uint32
+	SrcPort          uint16
+	DstPort          uint16
+	IpFlagsFrag      uint16
+	TcpWindow        uint16
+	UdpPayloadLen    uint16
+	VlanId           uint16
+	IpVersion        uint8
+	Protocol         uint8
+	Ttl              uint8
+	TcpFlags         uint8
+	IcmpType         uint8
+	IcmpCode         uint8
+	Direction        uint8
+	Pad              uint8
+	_                [4]byte
 }
 
 type extractorSession struct {
-	_               structs.HostLayout
-	FirstNs         uint64
-	LastNs          uint64
-	LastRecordedNs  uint64
-	PacketsSeen     uint64
-	BytesSeen       uint64
-	PacketsRecorded uint64
-	QuotaRefused    uint64
-	QuotaUsed       uint32
-	Pad             uint32
+	_              structs.HostLayout
+	FirstNs        uint64
+	LastRecordedNs uint64
+	PacketsSeen    uint64
+	BytesSeen      uint64
+	QuotaUsed      uint32
+	QuotaRefused   uint32
 }
 
 type extractorSessionKey struct {

