@@ -7,4 +7,9 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
+require (
+	github.com/google/gopacket v1.1.19 // indirect
+	golang.org/x/net v0.48.0 // indirect
+)
+
 tool github.com/cilium/ebpf/cmd/bpf2go

@@ -267,7 +267,8 @@ struct pkt {
 	void *ctx;
 	void *data;
 	void *data_end;
-	__u32 frame_len; /* the whole frame, including bytes not in the linear area */
+	__u32 frame_len; /* the frame on the wire, including bytes not in the linear area */
+	__u32 cap_len;   /* the bytes of it the program can read */
 	bool xdp;
 };
 
@@ -348,6 +349,8 @@ static __always_inline enum counter parse(struct pkt *p, struct record *r, __u16
 		__u32 ihl = (ip->ihl_version & 0x0f) * 4;
 		if ((ip->ihl_version >> 4) != 4 || ihl < sizeof(struct iphdr))
 			return COUNTER_MALFORMED;
+		if (l3_off + ihl > p->cap_len)
+			return COUNTER_TRUNCATED; /* options cut off */
 		__u32 tot_len = bpf_ntohs(ip->tot_len);
 		if (tot_len == 0) /* TSO / BIG TCP: the length is the frame's */
 			tot_len = p->frame_len > l3_off ? p->frame_len - l3_off : 0;
@@ -683,6 +686,7 @@ static __always_inline void handle_skb(struct __sk_buff *skb, __u8 direction)
 		.data = (void *)(long)skb->data,
 		.data_end = (void *)(long)skb->data_end,
 		.frame_len = skb->len,
+		.cap_len = skb->len,
 		.xdp = false,
 	};
 	__u16 meta_vlan = skb->vlan_present ? (skb->vlan_tci & 0x0fff) : 0;
@@ -719,6 +723,7 @@ int tacap_xdp(struct xdp_md *ctx)
 		.xdp = true,
 	};
 	p.frame_len = p.data_end - p.data;
+	p.cap_len = p.frame_len;
 	handle(&p, DIRECTION_INGRESS, ctx->ingress_ifindex, 0, 1, 0);
 	return XDP_PASS;
 }

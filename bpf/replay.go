@@ -27,6 +27,9 @@ type skbContext struct {
 	Hwtstamp                                   uint64
 }
 
+// MaxReplayData is the most of a frame handed to the kernel in replay.
+const MaxReplayData = 2048
+
 // MinFrameLen is the shortest frame the kernel accepts for a test run: an
 // Ethernet header.
 const MinFrameLen = 14
@@ -57,10 +60,17 @@ func (o *Objects) Replay(f ReplayFrame) error {
 		o.replayTruncated.Add(1)
 		return nil
 	}
+	data, wire := f.Data, f.WireLen
+	if len(data) > MaxReplayData {
+		// The kernel takes at most about a page; the headers tacap reads
+		// are all in the first bytes, the rest only counts as length.
+		wire = max(wire, uint32(len(data)))
+		data = data[:MaxReplayData]
+	}
 	ctx := skbContext{Tstamp: f.TimeNs, GsoSegs: f.GSOSegs}
 	ctx.Cb[0] = uint32(f.Direction)
-	ctx.Cb[1] = f.WireLen
-	ret, err := o.TacapTcIngress.Run(&ebpf.RunOptions{Data: f.Data, Context: ctx})
+	ctx.Cb[1] = wire
+	ret, err := o.TacapTcIngress.Run(&ebpf.RunOptions{Data: data, Context: ctx})
 	if err != nil {
 		return fmt.Errorf("run extractor over a %d-byte frame: %w", len(f.Data), err)
 	}

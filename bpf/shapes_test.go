@@ -169,6 +169,7 @@ func shapes() []shape {
 		{name: "tcp data offset past ip end", frame: frames.Build(eth(), ip4(), func() frames.TCP { t := tcpSyn; t.DataOffset = 15; return t }(), frames.Zeros(4)), reason: "malformed"},
 		{name: "udp length 7", frame: frames.Build(eth(), ip4(), frames.UDP{SrcPort: 1, DstPort: 2, Length: 7}), reason: "malformed"},
 		{name: "ipv6 ext headers past ip end", frame: frames.Build(eth(), ip6(func(h *frames.IPv6) { h.PayloadLen = 8 }), frames.IPv6Ext{Type: 0, Len: 16}, udp), reason: "malformed"},
+		{name: "ipv4 non-first fragment, options cut", frame: frames.Build(eth(), ip4(func(h *frames.IPv4) { h.FlagsFrag = 100; h.Protocol = 17; h.Options = make([]byte, 8) }))[:14+24], reason: "truncated"},
 		{name: "ip payload shorter than tcp header", frame: frames.Build(eth(), ip4(func(h *frames.IPv4) { h.TotalLen = 30 }), tcpSyn), reason: "truncated"},
 		{name: "ip payload shorter than udp header", frame: frames.Build(eth(), ip6(func(h *frames.IPv6) { h.PayloadLen = 4 }), udp), reason: "truncated"},
 	}
