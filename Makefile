@@ -33,7 +33,7 @@ vet: ## go vet and gofmt
 test: ## run every test (as root: the kernel and network tests run too)
 	@scripts/deps.sh test
 	$(MAKE) --no-print-directory vet
-	$(GO) test -count=1 ./...
+	scripts/test.sh
 
 fuzz: ## fuzz the kernel parser against gopacket for FUZZTIME (default 2m)
 	$(GO) test ./bpf -run '^$$' -fuzz FuzzExtractor -fuzztime $(FUZZTIME)
