@@ -112,12 +112,28 @@ type Objects struct {
 // Load checks opts, sizes the maps, sets the program's constants and loads
 // everything into the kernel.
 func Load(opts Options) (*Objects, error) {
-	if err := opts.validate(); err != nil {
-		return nil, err
-	}
 	spec, err := loadExtractor()
 	if err != nil {
 		return nil, fmt.Errorf("parse embedded BPF object: %w", err)
+	}
+	return load(spec, opts)
+}
+
+// LoadObjectFile loads a variant of the extractor compiled to path instead of
+// the embedded object: for A/B benchmarks of a change to the C program
+// (scripts/bench/ab.sh). The variant must keep the maps, the CONFIG layout
+// and the program names.
+func LoadObjectFile(path string, opts Options) (*Objects, error) {
+	spec, err := ebpf.LoadCollectionSpec(path)
+	if err != nil {
+		return nil, fmt.Errorf("parse BPF object %s: %w", path, err)
+	}
+	return load(spec, opts)
+}
+
+func load(spec *ebpf.CollectionSpec, opts Options) (*Objects, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	ringBytes, _ := RingBytes(opts.BufferPackets)
 	spec.Maps[extractorMapSessions].MaxEntries = opts.Sessions
@@ -145,6 +161,7 @@ func Load(opts Options) (*Objects, error) {
 		return nil, explainLoadError(err)
 	}
 	o.MemoryBytes = uint64(ringBytes) + uint64(opts.Sessions)*sessionEntryBytes
+	var err error
 	o.Ring, err = NewRing(o.Records)
 	if err != nil {
 		o.extractorObjects.Close()
