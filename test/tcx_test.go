@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tacap/tacap/bpf"
+	"github.com/tacap/tacap/capture"
 	"github.com/tacap/tacap/test/frames"
 	"github.com/tacap/tacap/test/netns"
 	"github.com/tacap/tacap/test/testenv"
@@ -71,6 +72,7 @@ func TestLiveTCX(t *testing.T) {
 	}
 
 	const n = 5
+	anchor := capture.NewAnchor()
 	for _, tc := range []struct{ addr, src string }{
 		{"198.18.7.2:9000", "198.18.7.1"},
 		{"[2001:db8:7::2]:9001", "2001:db8:7::1"},
@@ -98,6 +100,7 @@ func TestLiveTCX(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
+		sent := time.Now()
 		if err := a.Do(func() error {
 			c, err := net.Dial("udp", tc.addr)
 			if err != nil {
@@ -116,6 +119,7 @@ func TestLiveTCX(t *testing.T) {
 		if c := <-got; c != n {
 			t.Fatalf("%s: %d of %d datagrams arrived with the program attached", tc.addr, c, n)
 		}
+		received := time.Now()
 		recs := records(n, func(r *bpf.Record) bool { return r.Protocol == 17 })
 		if len(recs) != n {
 			t.Fatalf("%s: %d UDP records, want %d", tc.addr, len(recs), n)
@@ -125,6 +129,9 @@ func TestLiveTCX(t *testing.T) {
 			if s := addrOf(&r); s != src || r.Direction != bpf.DirectionIngress || r.UdpPayloadLen != uint16(100+i) || r.VlanId != 0 {
 				t.Errorf("record %d: src %s direction %d udp payload %d vlan %d; want %s, ingress, %d, 0",
 					i, s, r.Direction, r.UdpPayloadLen, r.VlanId, src, 100+i)
+			}
+			if at := anchor.Time(r.TsNs); at.Before(sent.Add(-time.Millisecond)) || at.After(received.Add(time.Millisecond)) {
+				t.Errorf("record %d: wall time %v outside [%v, %v]", i, at, sent, received)
 			}
 		}
 	}
