@@ -134,6 +134,7 @@ struct session_key {
 
 struct session {
 	__u64 first_ns;         /* first packet seen: identifies this instance */
+	__u64 last_seen_ns;     /* last packet seen (coarse clock when it was not recorded) */
 	__u64 last_recorded_ns; /* last packet recorded (quota restart) */
 	__u64 packets_seen;
 	__u64 bytes_seen;
@@ -544,6 +545,13 @@ static __always_inline bool within(__u64 now, __u64 then, __u64 window)
 	return window && (__s64)(now - then) < (__s64)window;
 }
 
+static __always_inline void saw(struct session *s, __u64 now)
+{
+	/* A coarse reading may lie a tick behind a precise one already stored. */
+	if ((__s64)(now - s->last_seen_ns) > 0)
+		s->last_seen_ns = now;
+}
+
 static __always_inline void pause_buffer(__u64 now)
 {
 	STATE.paused_at_ns = now;
@@ -586,6 +594,7 @@ static __always_inline enum counter sample(struct record *r, struct clock *clk)
 		if (s) {
 			__sync_fetch_and_add(&s->packets_seen, 1);
 			__sync_fetch_and_add(&s->bytes_seen, r->ip_len);
+			saw(s, decision_now(clk));
 		}
 		return COUNTER_BUFFER_FULL;
 	}
@@ -603,6 +612,7 @@ static __always_inline enum counter sample(struct record *r, struct clock *clk)
 		now = precise_now(clk);
 		struct session fresh = {
 			.first_ns = now,
+			.last_seen_ns = now,
 			.packets_seen = 1,
 			.bytes_seen = r->ip_len,
 		};
@@ -639,6 +649,7 @@ static __always_inline enum counter sample(struct record *r, struct clock *clk)
 	if (CONFIG.per_session && s->quota_used >= CONFIG.per_session) {
 		if (within(decision_now(clk), s->last_recorded_ns, CONFIG.packet_restart_ns)) {
 			__sync_fetch_and_add(&s->quota_refused, 1);
+			saw(s, decision_now(clk));
 			return COUNTER_SESSION_QUOTA;
 		}
 		s->quota_used = 0;
@@ -647,6 +658,7 @@ static __always_inline enum counter sample(struct record *r, struct clock *clk)
 	slot = bpf_ringbuf_reserve(&records, sizeof(*slot), 0);
 	if (!slot) {
 		pause_buffer(decision_now(clk));
+		saw(s, decision_now(clk));
 		return COUNTER_BUFFER_FULL;
 	}
 	now = precise_now(clk);
@@ -654,6 +666,7 @@ static __always_inline enum counter sample(struct record *r, struct clock *clk)
 	commit(slot, r, now);
 	__sync_fetch_and_add(&s->quota_used, 1);
 	s->last_recorded_ns = now;
+	saw(s, now);
 	return COUNTER_RECORDED;
 }
 

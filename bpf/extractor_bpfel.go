@@ -89,6 +89,7 @@ type extractorRecord struct {
 type extractorSession struct {
 	_              structs.HostLayout
 	FirstNs        uint64
+	LastSeenNs     uint64
 	LastRecordedNs uint64
 	PacketsSeen    uint64
 	BytesSeen      uint64

@@ -102,6 +102,10 @@ func TestSampling(t *testing.T) {
 				if s.PacketsSeen != 212 || s.QuotaRefused != 12 || s.BytesSeen != 212*38 {
 					t.Errorf("session 1 = %+v, want 212 seen (%d bytes), 12 refused", s, 212*38)
 				}
+				// first and last seen: the script's first packet and its last (refused) one.
+				if s.FirstNs != uint64(t0) || s.LastSeenNs != uint64(t0+99*ms+time.Second+1) {
+					t.Errorf("session 1 first/last seen %d/%d, want %d/%d", s.FirstNs, s.LastSeenNs, uint64(t0), uint64(t0+99*ms+time.Second+1))
+				}
 			},
 		},
 		{
