@@ -27,7 +27,7 @@ sed 's#"headers/#"'"$PWD"'/bpf/headers/#' $src | perl -0pe '
 # design that batches records before handing them to the ring).
 sed 's#"headers/#"'"$PWD"'/bpf/headers/#' $src | perl -0pe '
 	s/(struct \{\n\t__uint\(type, BPF_MAP_TYPE_RINGBUF\);)/struct stage { __u32 n; __u32 pad; struct record rec[16]; };\nstruct {\n\t__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);\n\t__uint(max_entries, 1);\n\t__type(key, __u32);\n\t__type(value, struct stage);\n} stage SEC(".maps");\n\n$1/;
-	s/\tslot = bpf_ringbuf_reserve\(&records, sizeof\(\*slot\), 0\);\n\tif \(!slot\) \{\n\t\tpause_buffer\(decision_now\(clk\)\);\n\t\treturn COUNTER_BUFFER_FULL;\n\t\}\n\tnow = precise_now\(clk\);\n\tr->sess_quota_refused = s->quota_refused;\n\tcommit\(slot, r, now\);/\t__u32 zk = 0;\n\tstruct stage *st = bpf_map_lookup_elem(&stage, &zk);\n\tif (!st)\n\t\treturn COUNTER_BUFFER_FULL;\n\tnow = precise_now(clk);\n\tr->sess_quota_refused = s->quota_refused;\n\tr->ts_ns = now;\n\tst->rec[st->n & 15] = *r;\n\tst->n++;/' | compile stage
+	s/\tslot = bpf_ringbuf_reserve\(&records, sizeof\(\*slot\), 0\);\n\tif \(!slot\) \{\n.*?\n\t\}\n\tnow = precise_now\(clk\);\n\tr->sess_quota_refused = s->quota_refused;\n\tcommit\(slot, r, now\);/\t__u32 zk = 0;\n\tstruct stage *st = bpf_map_lookup_elem(&stage, &zk);\n\tif (!st)\n\t\treturn COUNTER_BUFFER_FULL;\n\tnow = precise_now(clk);\n\tr->sess_quota_refused = s->quota_refused;\n\tr->ts_ns = now;\n\tst->rec[st->n & 15] = *r;\n\tst->n++;/s' | compile stage
 for v in no-lookup stage; do
 	cmp -s "$work/baseline.o" "$work/$v.o" && { echo "ab.sh: variant $v did not change the program (extractor.c moved on?)" >&2; exit 1; }
 done
