@@ -65,6 +65,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		HideVersion: true,
 		Commands: []*cli.Command{
+			captureCommand(),
 			versionCommand(),
 		},
 	}

@@ -1,0 +1,167 @@
+package capture
+
+import (
+	"bytes"
+	"net/netip"
+	"sort"
+
+	"github.com/tacap/tacap/bpf"
+	"github.com/tacap/tacap/capture/schema"
+	"github.com/tacap/tacap/capture/sink"
+)
+
+// flowKey identifies one session instance: its canonical key (as the
+// kernel's session table keys it) and the time it was first seen, so a
+// session evicted and tracked again is a new flow.
+type flowKey struct {
+	a, b     [16]byte
+	pa, pb   uint16
+	proto    uint8
+	ipv      uint8
+	firstMon uint64
+}
+
+type flow struct {
+	id             uint64
+	csvName        string
+	src, dst       string
+	srcPort        int32
+	dstPort        int32
+	proto          int32
+	firstSeenMono  uint64
+	lastSeenMono   uint64
+	lastRecordedNs int64 // wall
+	firstRecNs     int64 // wall
+	pktsRecorded   int64
+	bytesRecorded  int64
+	pktsSeen       int64
+	bytesSeen      int64
+	quotaRefused   int64
+}
+
+// flows aggregates records into sessions (contract section 3).
+type flows struct {
+	bidirectional bool
+	byKey         map[flowKey]*flow
+	last          *flow
+	lastKey       flowKey
+	nextID        uint64
+}
+
+func newFlows(bidirectional bool) *flows {
+	return &flows{bidirectional: bidirectional, byKey: map[flowKey]*flow{}}
+}
+
+func canonical(a [16]byte, pa uint16, b [16]byte, pb uint16, bidir bool) ([16]byte, uint16, [16]byte, uint16) {
+	if bidir {
+		c := bytes.Compare(a[:], b[:])
+		if c > 0 || (c == 0 && pa > pb) {
+			return b, pb, a, pa
+		}
+	}
+	return a, pa, b, pb
+}
+
+// add accounts one record (already converted to row) and returns its flow;
+// isNew reports the flow's first record in this run.
+func (fs *flows) add(r *bpf.Record, row *schema.Packet) (f *flow, isNew bool) {
+	var k flowKey
+	k.a, k.pa, k.b, k.pb = canonical(r.SrcAddr, r.SrcPort, r.DstAddr, r.DstPort, fs.bidirectional)
+	k.proto, k.ipv, k.firstMon = r.Protocol, r.IpVersion, r.SessFirstNs
+	if fs.last != nil && k == fs.lastKey {
+		f = fs.last
+	} else if f = fs.byKey[k]; f == nil {
+		fs.nextID++
+		f = &flow{
+			id: fs.nextID, src: row.SrcIP, dst: row.DstIP, srcPort: row.SrcPort, dstPort: row.DstPort,
+			proto: row.Protocol, firstSeenMono: r.SessFirstNs, firstRecNs: row.TsNs,
+		}
+		f.csvName = sink.CSVName(row.SrcIP, row.SrcPort, row.DstIP, row.DstPort, row.TsNs)
+		fs.byKey[k] = f
+		isNew = true
+	}
+	fs.last, fs.lastKey = f, k
+	f.pktsRecorded++
+	f.bytesRecorded += int64(row.IPLen)
+	f.lastRecordedNs = row.TsNs
+	// The record carries its session's running figures: keep the latest.
+	if int64(r.SessPacketsSeen) > f.pktsSeen {
+		f.pktsSeen, f.bytesSeen = int64(r.SessPacketsSeen), int64(r.SessBytesSeen)
+	}
+	if int64(r.SessQuotaRefused) > f.quotaRefused {
+		f.quotaRefused = int64(r.SessQuotaRefused)
+	}
+	if r.TsNs > f.lastSeenMono {
+		f.lastSeenMono = r.TsNs
+	}
+	return f, isNew
+}
+
+// settle takes the final figures of sessions still in the kernel's table.
+func (fs *flows) settle(key bpf.SessionKey, s bpf.Session) {
+	var k flowKey
+	k.a, k.pa, k.b, k.pb = canonical(key.AddrA, key.PortA, key.AddrB, key.PortB, fs.bidirectional)
+	k.proto, k.ipv, k.firstMon = key.Protocol, key.IpVersion, s.FirstNs
+	f := fs.byKey[k]
+	if f == nil {
+		return // no packet of it was recorded: not a flow of the dataset
+	}
+	f.pktsSeen, f.bytesSeen = int64(s.PacketsSeen), int64(s.BytesSeen)
+	f.quotaRefused = int64(s.QuotaRefused)
+	if s.LastSeenNs > f.lastSeenMono {
+		f.lastSeenMono = s.LastSeenNs
+	}
+}
+
+// rows returns the flows table, ordered by first packet; wall converts the
+// kernel's monotonic times.
+func (fs *flows) rows(wall func(uint64) int64) []schema.Flow {
+	out := make([]schema.Flow, 0, len(fs.byKey))
+	all := make([]*flow, 0, len(fs.byKey))
+	for _, f := range fs.byKey {
+		all = append(all, f)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].id < all[j].id })
+	for _, f := range all {
+		last := wall(f.lastSeenMono)
+		if last < f.lastRecordedNs {
+			last = f.lastRecordedNs
+		}
+		out = append(out, schema.Flow{
+			SrcIP: f.src, DstIP: f.dst, SrcPort: f.srcPort, DstPort: f.dstPort, Protocol: f.proto,
+			FirstTs: wall(f.firstSeenMono) / 1000, LastTs: last / 1000,
+			PacketsRecorded: f.pktsRecorded, BytesRecorded: f.bytesRecorded,
+			PacketsSeen: max(f.pktsSeen, f.pktsRecorded), BytesSeen: max(f.bytesSeen, f.bytesRecorded),
+			QuotaLimited: f.quotaRefused > 0,
+		})
+	}
+	return out
+}
+
+// addrText formats addresses, remembering recent ones: a capture sees the
+// same few addresses over and over.
+type addrText struct {
+	m map[[17]byte]string
+}
+
+func newAddrText() *addrText { return &addrText{m: make(map[[17]byte]string, 1024)} }
+
+func (t *addrText) text(b [16]byte, version uint8) string {
+	var k [17]byte
+	copy(k[:16], b[:])
+	k[16] = version
+	if s, ok := t.m[k]; ok {
+		return s
+	}
+	var s string
+	if version == 4 {
+		s = netip.AddrFrom4([4]byte(b[:4])).String()
+	} else {
+		s = netip.AddrFrom16(b).String()
+	}
+	if len(t.m) >= 1<<20 { // spoofed floods: keep memory bounded
+		clear(t.m)
+	}
+	t.m[k] = s
+	return s
+}

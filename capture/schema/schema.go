@@ -1,0 +1,89 @@
+// Package schema is the dataset's column contract (shared/spec/dataset.md,
+// sections 2 and 3) as Go types for the Parquet and CSV sinks. It knows
+// nothing of the kernel: converting records into rows is the capture
+// package's job.
+package schema
+
+import (
+	"strconv"
+	"time"
+)
+
+// Packet is one row of packets/ and of a per-flow CSV, in contract order.
+// Types read in Spark 3.x, pyarrow, DuckDB and Polars without options: no
+// unsigned or nanosecond annotations.
+type Packet struct {
+	Ts            int64  `parquet:"ts,timestamp(microsecond)"` // microseconds since the epoch, UTC
+	TsNs          int64  `parquet:"ts_ns"`
+	Iface         string `parquet:"iface,dict"`
+	Direction     string `parquet:"direction,dict"`
+	VlanID        int32  `parquet:"vlan_id"`
+	IPVersion     int32  `parquet:"ip_version"`
+	SrcIP         string `parquet:"src_ip,dict"`
+	DstIP         string `parquet:"dst_ip,dict"`
+	Protocol      int32  `parquet:"protocol"`
+	SrcPort       int32  `parquet:"src_port"`
+	DstPort       int32  `parquet:"dst_port"`
+	IPLen         int32  `parquet:"ip_len"`
+	GSOSegs       int32  `parquet:"gso_segs"`
+	IPFlagsFrag   int32  `parquet:"ip_flags_frag"`
+	TTL           int32  `parquet:"ttl"`
+	TCPPayloadLen int32  `parquet:"tcp_payload_len"`
+	TCPSeq        int64  `parquet:"tcp_seq"`
+	TCPAck        int64  `parquet:"tcp_ack"`
+	TCPFlags      int32  `parquet:"tcp_flags"`
+	TCPWindow     int32  `parquet:"tcp_window"`
+	UDPPayloadLen int32  `parquet:"udp_payload_len"`
+	ICMPType      int32  `parquet:"icmp_type"`
+	ICMPCode      int32  `parquet:"icmp_code"`
+}
+
+// PacketColumns are the packet columns in order: the CSV header.
+var PacketColumns = []string{
+	"ts", "ts_ns", "iface", "direction", "vlan_id", "ip_version", "src_ip", "dst_ip", "protocol",
+	"src_port", "dst_port", "ip_len", "gso_segs", "ip_flags_frag", "ttl", "tcp_payload_len",
+	"tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "udp_payload_len", "icmp_type", "icmp_code",
+}
+
+// AppendCSV appends p as one CSV line (ts as RFC 3339 with microseconds, UTC).
+// No field can hold a comma or a quote, so nothing needs quoting.
+func (p *Packet) AppendCSV(b []byte) []byte {
+	b = time.UnixMicro(p.Ts).UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	b = append(b, ',')
+	b = strconv.AppendInt(b, p.TsNs, 10)
+	b = append(b, ',')
+	b = append(b, p.Iface...)
+	b = append(b, ',')
+	b = append(b, p.Direction...)
+	for _, v := range [...]int32{p.VlanID, p.IPVersion} {
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(v), 10)
+	}
+	b = append(b, ',')
+	b = append(b, p.SrcIP...)
+	b = append(b, ',')
+	b = append(b, p.DstIP...)
+	for _, v := range [...]int64{int64(p.Protocol), int64(p.SrcPort), int64(p.DstPort), int64(p.IPLen),
+		int64(p.GSOSegs), int64(p.IPFlagsFrag), int64(p.TTL), int64(p.TCPPayloadLen), p.TCPSeq, p.TCPAck,
+		int64(p.TCPFlags), int64(p.TCPWindow), int64(p.UDPPayloadLen), int64(p.ICMPType), int64(p.ICMPCode)} {
+		b = append(b, ',')
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return append(b, '\n')
+}
+
+// Flow is one row of flows/: one session (contract section 3).
+type Flow struct {
+	SrcIP           string `parquet:"src_ip,dict"`
+	DstIP           string `parquet:"dst_ip,dict"`
+	SrcPort         int32  `parquet:"src_port"`
+	DstPort         int32  `parquet:"dst_port"`
+	Protocol        int32  `parquet:"protocol"`
+	FirstTs         int64  `parquet:"first_ts,timestamp(microsecond)"`
+	LastTs          int64  `parquet:"last_ts,timestamp(microsecond)"`
+	PacketsRecorded int64  `parquet:"packets_recorded"`
+	BytesRecorded   int64  `parquet:"bytes_recorded"`
+	PacketsSeen     int64  `parquet:"packets_seen"`
+	BytesSeen       int64  `parquet:"bytes_seen"`
+	QuotaLimited    bool   `parquet:"quota_limited"`
+}

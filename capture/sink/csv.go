@@ -1,0 +1,153 @@
+package sink
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/tacap/tacap/capture/schema"
+)
+
+// CSVName is the prototype's per-flow file name,
+// SRCIP-SRCPORT___DSTIP-DSTPORT__TS.csv, with ':' in IPv6 addresses as '_'.
+func CSVName(srcIP string, srcPort int32, dstIP string, dstPort int32, firstTsNs int64) string {
+	r := strings.NewReplacer(":", "_")
+	return r.Replace(srcIP) + "-" + strconv.Itoa(int(srcPort)) + "___" + r.Replace(dstIP) + "-" +
+		strconv.Itoa(int(dstPort)) + "__" + strconv.FormatInt(firstTsNs, 10) + ".csv"
+}
+
+// CSVs writes one CSV file per flow under DIR/csv/RUNID/. Rows are buffered
+// per flow and appended to the flow's hidden file in chunks; Close renames
+// every file into place. At most MaxFiles files are made; rows of further
+// flows are counted in Skipped.
+type CSVs struct {
+	dir      string
+	maxFiles int
+	flows    map[uint64]*csvFile
+	order    []*csvFile
+	buffered int
+	// SkippedFlows and SkippedRows count what the file cap kept out.
+	SkippedFlows, SkippedRows int64
+	header                    []byte
+}
+
+type csvFile struct {
+	name    string
+	buf     []byte
+	started bool // hidden file exists
+	rows    int64
+	skipped bool
+}
+
+const (
+	csvChunk    = 64 << 10 // a flow's buffer is appended to its file at this size
+	csvBuffered = 64 << 20 // all buffers are flushed beyond this total
+)
+
+// NewCSVs prepares DIR/csv/RUNID.
+func NewCSVs(dir, runID string, maxFiles int) *CSVs {
+	return &CSVs{
+		dir:      filepath.Join(dir, "csv", runID),
+		maxFiles: maxFiles,
+		flows:    map[uint64]*csvFile{},
+		header:   []byte(strings.Join(schema.PacketColumns, ",") + "\n"),
+	}
+}
+
+// Add appends row to the file of flow id, named name when first seen.
+func (c *CSVs) Add(id uint64, name string, row *schema.Packet) error {
+	f := c.flows[id]
+	if f == nil {
+		f = &csvFile{name: name}
+		if c.maxFiles > 0 && len(c.order) >= c.maxFiles {
+			f.skipped = true
+			c.SkippedFlows++
+		} else {
+			c.order = append(c.order, f)
+			f.buf = append(f.buf, c.header...)
+		}
+		c.flows[id] = f
+	}
+	if f.skipped {
+		c.SkippedRows++
+		return nil
+	}
+	before := len(f.buf)
+	f.buf = row.AppendCSV(f.buf)
+	f.rows++
+	c.buffered += len(f.buf) - before
+	if len(f.buf) >= csvChunk {
+		if err := c.flush(f); err != nil {
+			return err
+		}
+	}
+	if c.buffered >= csvBuffered {
+		return c.flushAll()
+	}
+	return nil
+}
+
+func (c *CSVs) hidden(f *csvFile) string { return filepath.Join(c.dir, "."+f.name+".tmp") }
+
+func (c *CSVs) flush(f *csvFile) error {
+	if len(f.buf) == 0 {
+		return nil
+	}
+	flags := os.O_WRONLY | os.O_APPEND
+	if !f.started {
+		if err := os.MkdirAll(c.dir, 0o750); err != nil {
+			return fmt.Errorf("create %s: %w", c.dir, err)
+		}
+		flags |= os.O_CREATE | os.O_EXCL
+	}
+	h, err := os.OpenFile(c.hidden(f), flags, FileMode)
+	if err != nil {
+		return fmt.Errorf("write flow csv: %w", err)
+	}
+	_, err = h.Write(f.buf)
+	if cerr := h.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write flow csv %s: %w", f.name, err)
+	}
+	f.started = true
+	c.buffered -= len(f.buf)
+	f.buf = f.buf[:0]
+	return nil
+}
+
+func (c *CSVs) flushAll() error {
+	for _, f := range c.order {
+		if err := c.flush(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close writes what is buffered and renames every file into place.
+func (c *CSVs) Close() (files int, err error) {
+	if err := c.flushAll(); err != nil {
+		return 0, err
+	}
+	for _, f := range c.order {
+		if !f.started {
+			continue
+		}
+		h, err := os.Open(c.hidden(f))
+		if err != nil {
+			return files, err
+		}
+		if err := publish(h, c.hidden(f), filepath.Join(c.dir, f.name)); err != nil {
+			return files, err
+		}
+		files++
+	}
+	return files, nil
+}
+
+// Dir is the folder the files go to.
+func (c *CSVs) Dir() string { return c.dir }

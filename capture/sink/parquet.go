@@ -1,0 +1,241 @@
+// Package sink writes a run's files: Parquet parts in hive folders, per-flow
+// CSV files and the manifest. Every file is written under a hidden name and
+// renamed into place once complete, and no existing file is ever replaced,
+// so readers never see half a file and a crash loses at most the part being
+// written.
+package sink
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+)
+
+// FileMode is the mode of every file a run writes.
+const FileMode = 0o640
+
+// File is one completed file of a run.
+type File struct {
+	Path string `json:"path"` // relative to the dataset folder
+	Rows int64  `json:"rows"`
+}
+
+// PartConfig places and bounds the parts of one table.
+type PartConfig struct {
+	Dir   string // the dataset folder (--out)
+	Table string // "packets" or "flows"
+	Host  string
+	RunID string
+	// A part is closed and a new one started after MaxRows rows or MaxAge
+	// of writing, whichever comes first (0: no limit).
+	MaxRows int64
+	MaxAge  time.Duration
+	// RowGroupRows caps a row group (memory stays flat).
+	RowGroupRows int64
+	// Metadata is asked for each part's key-value metadata when it closes.
+	Metadata func() map[string]string
+}
+
+// Parts writes rows of T to rotating Parquet part files:
+// DIR/TABLE/date=YYYY-MM-DD/host=HOST/part-NNNNN-RUNID.parquet.
+type Parts[T any] struct {
+	cfg   PartConfig
+	seq   int
+	cur   *part[T]
+	files []File
+}
+
+type part[T any] struct {
+	f          *os.File
+	w          *parquet.GenericWriter[T]
+	tmp, final string // absolute paths
+	rel        string
+	day        string
+	rows       int64
+	opened     time.Time
+}
+
+// NewParts makes a writer; no file is created before the first row.
+func NewParts[T any](cfg PartConfig) *Parts[T] {
+	if cfg.RowGroupRows == 0 {
+		cfg.RowGroupRows = 1 << 20
+	}
+	return &Parts[T]{cfg: cfg}
+}
+
+// Write appends rows that all belong to day (YYYY-MM-DD, UTC).
+func (p *Parts[T]) Write(day string, rows []T) error {
+	for len(rows) > 0 {
+		if p.cur != nil && (p.cur.day != day || p.full()) {
+			if err := p.closePart(); err != nil {
+				return err
+			}
+		}
+		if p.cur == nil {
+			if err := p.openPart(day); err != nil {
+				return err
+			}
+		}
+		n := len(rows)
+		if p.cfg.MaxRows > 0 {
+			n = min(n, int(p.cfg.MaxRows-p.cur.rows))
+		}
+		if _, err := p.cur.w.Write(rows[:n]); err != nil {
+			return fmt.Errorf("write %s: %w", p.cur.rel, err)
+		}
+		p.cur.rows += int64(n)
+		rows = rows[n:]
+	}
+	return nil
+}
+
+func (p *Parts[T]) full() bool {
+	return (p.cfg.MaxRows > 0 && p.cur.rows >= p.cfg.MaxRows) ||
+		(p.cfg.MaxAge > 0 && time.Since(p.cur.opened) >= p.cfg.MaxAge)
+}
+
+// Rotate closes the current part if it has grown too old, so that a quiet
+// capture still completes parts on time.
+func (p *Parts[T]) Rotate() error {
+	if p.cur != nil && p.full() {
+		return p.closePart()
+	}
+	return nil
+}
+
+func (p *Parts[T]) openPart(day string) error {
+	dir := filepath.Join(p.cfg.Dir, p.cfg.Table, "date="+day, "host="+p.cfg.Host)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	name := fmt.Sprintf("part-%05d-%s.parquet", p.seq, p.cfg.RunID)
+	p.seq++
+	final := filepath.Join(dir, name)
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if _, err := os.Lstat(final); err == nil {
+		return fmt.Errorf("%s already exists: tacap never overwrites data", final)
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
+	if err != nil {
+		return fmt.Errorf("create part: %w", err)
+	}
+	w := parquet.NewGenericWriter[T](f,
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+		parquet.MaxRowsPerRowGroup(p.cfg.RowGroupRows),
+		parquet.CreatedBy("tacap", "", ""),
+	)
+	rel, _ := filepath.Rel(p.cfg.Dir, final)
+	p.cur = &part[T]{f: f, w: w, tmp: tmp, final: final, rel: rel, day: day, opened: time.Now()}
+	return nil
+}
+
+func (p *Parts[T]) closePart() error {
+	c := p.cur
+	p.cur = nil
+	if c.rows == 0 {
+		c.f.Close()
+		return os.Remove(c.tmp)
+	}
+	if p.cfg.Metadata != nil {
+		md := p.cfg.Metadata()
+		keys := make([]string, 0, len(md))
+		for k := range md {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			c.w.SetKeyValueMetadata(k, md[k])
+		}
+		c.w.SetKeyValueMetadata("tacap.part.rows", fmt.Sprint(c.rows))
+	}
+	if err := c.w.Close(); err != nil {
+		c.f.Close()
+		return fmt.Errorf("finish %s: %w", c.rel, err)
+	}
+	if err := publish(c.f, c.tmp, c.final); err != nil {
+		return err
+	}
+	p.files = append(p.files, File{Path: c.rel, Rows: c.rows})
+	return nil
+}
+
+// Close finishes the current part. Files lists every part written.
+func (p *Parts[T]) Close() error {
+	if p.cur == nil {
+		return nil
+	}
+	return p.closePart()
+}
+
+// Abort removes the part being written (used when the disk is full and it
+// cannot be finished).
+func (p *Parts[T]) Abort() {
+	if p.cur != nil {
+		p.cur.f.Close()
+		os.Remove(p.cur.tmp)
+		p.cur = nil
+	}
+}
+
+// Files are the completed parts, in order.
+func (p *Parts[T]) Files() []File { return p.files }
+
+// Rows is the number of rows in completed parts.
+func (p *Parts[T]) Rows() int64 {
+	var n int64
+	for _, f := range p.files {
+		n += f.Rows
+	}
+	return n
+}
+
+// publish syncs f, closes it and renames tmp to final without replacing an
+// existing file (a hard link fails if final exists), then syncs the folder.
+func publish(f *os.File, tmp, final string) error {
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err := os.Link(tmp, final); err != nil {
+		return fmt.Errorf("publish %s: %w", final, err)
+	}
+	if err := os.Remove(tmp); err != nil {
+		return fmt.Errorf("remove %s: %w", tmp, err)
+	}
+	if d, err := os.Open(filepath.Dir(final)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// WriteFileNew writes data to path through a hidden temporary file, failing
+// if path exists.
+func WriteFileNew(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := publish(f, tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/tacap/tacap/bpf"
+	"github.com/tacap/tacap/capture"
+	"github.com/tacap/tacap/capture/attach"
+)
+
+func captureCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "capture",
+		Usage:     "record per-packet features from interfaces into a dataset",
+		UsageText: "tacap capture --iface IF [--iface IF ...] [--for DURATION] [--out DIR] [flags]",
+		Description: "Loads the eBPF feature extractor onto the interfaces, records TCP/UDP/ICMP/ICMPv6 packets under\n" +
+			"per-session quotas until the deadline or Ctrl-C, and writes packets/ and flows/ Parquet, one CSV per\n" +
+			"flow and a run manifest into --out. A second Ctrl-C stops draining the kernel at once (the files are\n" +
+			"still closed properly).",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "iface", Aliases: []string{"i"}, Usage: "interface to attach to (repeatable)"},
+			&cli.DurationFlag{Name: "for", Aliases: []string{"d"}, Usage: "stop after this long; without it, run until Ctrl-C"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "./dump", Usage: "dataset folder; runs add to it, never overwrite"},
+			&cli.StringFlag{Name: "direction", Value: "both", Usage: "ingress, egress or both"},
+			&cli.StringFlag{Name: "attach", Value: "auto", Usage: "auto (TCX, else legacy tc), tcx, tc or xdp (ingress only)"},
+			&cli.UintFlag{Name: "sessions", Value: 1024, Usage: "size of the kernel's session table (prototype: N_SESSION)"},
+			&cli.UintFlag{Name: "packets-per-session", Value: 100, Usage: "records per session before it pauses; 0 = no limit (N_PACKET_PER_SESSION)"},
+			&cli.UintFlag{Name: "buffer-packets", Usage: "kernel-to-user buffer capacity in records (default sessions × packets-per-session; N_PACKET_TOTAL)"},
+			&cli.DurationFlag{Name: "session-accept-restart", Value: 5 * time.Second, Usage: "table full: refuse new sessions this long after the last accepted one"},
+			&cli.DurationFlag{Name: "session-packet-restart", Value: time.Second, Usage: "quota reached: resume this long after the session's last record"},
+			&cli.DurationFlag{Name: "buffer-restart", Value: time.Second, Usage: "buffer full: pause recording this long"},
+			&cli.BoolFlag{Name: "bidirectional", Usage: "one session for both directions of a 5-tuple"},
+			&cli.BoolFlag{Name: "no-csv", Usage: "skip the per-flow CSV files"},
+			&cli.IntFlag{Name: "csv-max-files", Value: 100_000, Usage: "write at most this many per-flow CSV files (reported when reached)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no live progress display"},
+			&cli.StringFlag{Name: "ready-file", Hidden: true, Usage: "create this file once attached (for scripts and tests)"},
+		},
+		Action: runCapture,
+	}
+}
+
+type captureArgs struct {
+	cfg   capture.Config
+	dur   time.Duration
+	quiet bool
+	ready string
+}
+
+func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
+	if c.Args().Present() {
+		return nil, usagef("capture takes no arguments, got %q (flags go before arguments)", c.Args().First())
+	}
+	ifaces := c.StringSlice("iface")
+	if len(ifaces) == 0 {
+		return nil, usagef("capture needs --iface (reading capture files with --pcap is not available yet)")
+	}
+	seen := map[string]bool{}
+	for _, i := range ifaces {
+		if i == "" || seen[i] {
+			return nil, usagef("--iface %q given twice or empty", i)
+		}
+		seen[i] = true
+	}
+	var dirs []string
+	switch d := c.String("direction"); d {
+	case "ingress", "egress":
+		dirs = []string{d}
+	case "both":
+		dirs = []string{"ingress", "egress"}
+	default:
+		return nil, usagef("--direction must be ingress, egress or both, not %q", d)
+	}
+	mode, err := attach.ParseMode(c.String("attach"))
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if mode == attach.XDP && (len(dirs) != 1 || dirs[0] != "ingress") {
+		return nil, usagef("--attach xdp sees ingress only: add --direction ingress")
+	}
+	dur := c.Duration("for")
+	if c.IsSet("for") && dur <= 0 {
+		return nil, usagef("--for must be a positive duration such as 60s or 5m")
+	}
+	opts := bpf.Options{
+		Sessions:             uint32(c.Uint("sessions")),
+		PacketsPerSession:    uint32(c.Uint("packets-per-session")),
+		SessionAcceptRestart: c.Duration("session-accept-restart"),
+		SessionPacketRestart: c.Duration("session-packet-restart"),
+		BufferRestart:        c.Duration("buffer-restart"),
+		Bidirectional:        c.Bool("bidirectional"),
+	}
+	if c.Uint("sessions") == 0 || c.Uint("sessions") > 1<<24 {
+		return nil, usagef("--sessions must be between 1 and %d", 1<<24)
+	}
+	if c.Uint("packets-per-session") > 1<<31 {
+		return nil, usagef("--packets-per-session is too large")
+	}
+	for _, name := range []string{"session-accept-restart", "session-packet-restart", "buffer-restart"} {
+		if c.Duration(name) < 0 {
+			return nil, usagef("--%s must not be negative", name)
+		}
+	}
+	buf := uint64(c.Uint("buffer-packets"))
+	if !c.IsSet("buffer-packets") {
+		buf = uint64(opts.Sessions) * uint64(max(opts.PacketsPerSession, 100))
+		// The default follows the prototype but stays within the ring's limit.
+		buf = min(buf, bpf.MaxRingBytes/uint64(bpf.RecordSize)/2)
+	}
+	if buf == 0 || buf > 1<<32-1 {
+		return nil, usagef("--buffer-packets must be at least 1")
+	}
+	opts.BufferPackets = uint32(buf)
+	if _, err := bpf.RingBytes(opts.BufferPackets); err != nil {
+		return nil, usagef("--buffer-packets: %v", err)
+	}
+	if c.Int("csv-max-files") < 0 {
+		return nil, usagef("--csv-max-files must not be negative")
+	}
+	b := readBuildInfo()
+	return &captureArgs{
+		cfg: capture.Config{
+			Interfaces: ifaces, Directions: dirs, Attach: mode, Out: c.String("out"), Options: opts,
+			CSV: !c.Bool("no-csv"), CSVMaxFiles: c.Int("csv-max-files"),
+			Build: capture.BuildInfo{Version: b.Version, Commit: b.Commit, BPFObject: b.BPFObject},
+		},
+		dur:   dur,
+		quiet: c.Bool("quiet"),
+		ready: c.String("ready-file"),
+	}, nil
+}
+
+func runCapture(c *cli.Context) error {
+	a, err := parseCaptureArgs(c)
+	if err != nil {
+		return err
+	}
+	stderr := c.App.ErrWriter
+	live := !a.quiet && isTerminal(stderr)
+
+	ringBytes, _ := bpf.RingBytes(a.cfg.Options.BufferPackets)
+	a.cfg.OnLoad = func(total uint64) {
+		fmt.Fprintf(stderr, "tacap: kernel maps take %s (ring buffer %s for ≥ %d records, session table of %d)\n",
+			mib(total), mib(uint64(ringBytes)), a.cfg.Options.BufferPackets, a.cfg.Options.Sessions)
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	if a.dur > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.dur)
+		defer cancel()
+	}
+	hard := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		<-sigs
+		stop()
+		if live {
+			fmt.Fprint(stderr, "\r\x1b[Kstopping: draining the kernel (Ctrl-C again to skip)\n")
+		}
+		<-sigs
+		close(hard)
+	}()
+
+	a.cfg.OnReady = func(r *capture.Ready) {
+		var parts []string
+		for _, at := range r.Attachments {
+			parts = append(parts, fmt.Sprintf("%s %s (%s)", at.Iface, at.Direction, at.Mode))
+		}
+		fmt.Fprintf(stderr, "tacap: capturing on %s, run %s\n", strings.Join(parts, ", "), r.RunID)
+		if a.ready != "" {
+			_ = os.WriteFile(a.ready, []byte(r.RunID+"\n"), 0o600)
+		}
+	}
+	if live {
+		a.cfg.OnStatus = func(s capture.Status) { fmt.Fprint(stderr, "\r"+statusLine(s, a.dur)+"\x1b[K") }
+	}
+	res, err := capture.Run(ctx, a.cfg, hard)
+	if live {
+		fmt.Fprint(stderr, "\r\x1b[K")
+	}
+	if res != nil {
+		printSummary(c.App.Writer, res, a.cfg.Out)
+	}
+	return err
+}
+
+func statusLine(s capture.Status, total time.Duration) string {
+	el := s.Elapsed.Truncate(100 * time.Millisecond).String()
+	if total > 0 {
+		el += "/" + total.String()
+	}
+	if s.Draining {
+		el = "draining"
+	}
+	rate := 0.0
+	if s.Elapsed > 0 {
+		rate = float64(s.Counters.Seen) / s.Elapsed.Seconds()
+	}
+	line := fmt.Sprintf("%s  seen %d  recorded %d  flows %d  %s pkt/s  rows %d", el, s.Counters.Seen,
+		s.Counters.Recorded, s.Flows, human(rate), s.RowsWritten)
+	for _, r := range s.Counters.Reasons() {
+		if r.Count > 0 {
+			line += fmt.Sprintf("  %s %d", r.Name, r.Count)
+		}
+	}
+	return line
+}
+
+func printSummary(w io.Writer, res *capture.Result, out string) {
+	m := res.Manifest
+	c := m.Counters
+	pct := func(n uint64) string {
+		if c.Seen == 0 {
+			return ""
+		}
+		return fmt.Sprintf("(%.1f %%)", 100*float64(n)/float64(c.Seen))
+	}
+	fmt.Fprintf(w, "run %s on %s: %s, stopped by %s\n", m.RunID, strings.Join(m.Interfaces, ","), m.End.Sub(m.Start).Round(time.Millisecond), m.StopReason)
+	fmt.Fprintf(w, "  %-22s %12d\n", "packets seen", c.Seen)
+	fmt.Fprintf(w, "  %-22s %12d %s\n", "recorded", c.Recorded, pct(c.Recorded))
+	fmt.Fprintf(w, "  %-22s %12d %s\n", "not recorded", c.NotRecorded(), pct(c.NotRecorded()))
+	for _, r := range c.Reasons() {
+		fmt.Fprintf(w, "    %-20s %12d %s\n", r.Name, r.Count, pct(r.Count))
+	}
+	if c.BufferFull > 0 {
+		fmt.Fprintf(w, "  warning: %d packets lost to a full buffer — raise --buffer-packets\n", c.BufferFull)
+	}
+	if m.RecordedNotWritten != 0 {
+		fmt.Fprintf(w, "  warning: %d recorded packets were not written (drain skipped or write failed)\n", m.RecordedNotWritten)
+	}
+	fmt.Fprintf(w, "  %-22s %12d in %d packet files, %d flows\n", "rows written", m.RowsWritten, len(m.Files.Packets), m.Flows)
+	if m.CSV != nil {
+		fmt.Fprintf(w, "  %-22s %12d in %s", "flow csv files", m.CSV.Files, m.CSV.Dir)
+		if m.CSV.SkippedFlows > 0 {
+			fmt.Fprintf(w, " (cap of %d reached: %d flows without a file)", m.CSV.MaxFiles, m.CSV.SkippedFlows)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "  dataset %s, manifest %s\n", out, res.ManifestPath)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func human(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
