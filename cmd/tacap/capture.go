@@ -272,4 +272,3 @@ func human(v float64) string {
 	}
 	return fmt.Sprintf("%.0f", v)
 }
-
