@@ -13,19 +13,19 @@ import (
 )
 
 // The contract's columns and the Arrow types readers must see (section 2).
-var packetFields = []pqcheck.Field{
-	{"ts", "timestamp[us, tz=UTC]"}, {"ts_ns", "int64"}, {"iface", "utf8"}, {"direction", "utf8"},
-	{"vlan_id", "int32"}, {"ip_version", "int32"}, {"src_ip", "utf8"}, {"dst_ip", "utf8"},
-	{"protocol", "int32"}, {"src_port", "int32"}, {"dst_port", "int32"}, {"ip_len", "int32"},
-	{"gso_segs", "int32"}, {"ip_flags_frag", "int32"}, {"ttl", "int32"}, {"tcp_payload_len", "int32"},
-	{"tcp_seq", "int64"}, {"tcp_ack", "int64"}, {"tcp_flags", "int32"}, {"tcp_window", "int32"},
-	{"udp_payload_len", "int32"}, {"icmp_type", "int32"}, {"icmp_code", "int32"},
+var packetFields = []string{
+	"ts timestamp[us, tz=UTC]", "ts_ns int64", "iface utf8", "direction utf8",
+	"vlan_id int32", "ip_version int32", "src_ip utf8", "dst_ip utf8",
+	"protocol int32", "src_port int32", "dst_port int32", "ip_len int32",
+	"gso_segs int32", "ip_flags_frag int32", "ttl int32", "tcp_payload_len int32",
+	"tcp_seq int64", "tcp_ack int64", "tcp_flags int32", "tcp_window int32",
+	"udp_payload_len int32", "icmp_type int32", "icmp_code int32",
 }
 
-var flowFields = []pqcheck.Field{
-	{"src_ip", "utf8"}, {"dst_ip", "utf8"}, {"src_port", "int32"}, {"dst_port", "int32"}, {"protocol", "int32"},
-	{"first_ts", "timestamp[us, tz=UTC]"}, {"last_ts", "timestamp[us, tz=UTC]"}, {"packets_recorded", "int64"},
-	{"bytes_recorded", "int64"}, {"packets_seen", "int64"}, {"bytes_seen", "int64"}, {"quota_limited", "bool"},
+var flowFields = []string{
+	"src_ip utf8", "dst_ip utf8", "src_port int32", "dst_port int32", "protocol int32",
+	"first_ts timestamp[us, tz=UTC]", "last_ts timestamp[us, tz=UTC]", "packets_recorded int64",
+	"bytes_recorded int64", "packets_seen int64", "bytes_seen int64", "quota_limited bool",
 }
 
 func rows(n int) []schema.Packet {

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -54,14 +55,65 @@ func Read(path string) (*File, error) {
 	return &File{Schema: schema, Rows: tbl.NumRows(), Metadata: md, Table: tbl}, nil
 }
 
-// Field is a column name and its Arrow type, as text (e.g. "timestamp[us, tz=UTC]").
-type Field struct{ Name, Type string }
-
-// Fields lists the schema's columns in order.
-func (f *File) Fields() []Field {
-	out := make([]Field, 0, f.Schema.NumFields())
+// Fields lists the schema's columns in order as "name type", the type as
+// Arrow prints it (e.g. "ts timestamp[us, tz=UTC]").
+func (f *File) Fields() []string {
+	out := make([]string, 0, f.Schema.NumFields())
 	for _, fl := range f.Schema.Fields() {
-		out = append(out, Field{fl.Name, fl.Type.String()})
+		out = append(out, fl.Name+" "+fl.Type.String())
 	}
 	return out
+}
+
+// Int64 returns an integer or timestamp column as int64s.
+func (f *File) Int64(name string) ([]int64, error) {
+	col, err := f.column(name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, 0, f.Rows)
+	for _, chunk := range col.Data().Chunks() {
+		switch a := chunk.(type) {
+		case *array.Int32:
+			for i := 0; i < a.Len(); i++ {
+				out = append(out, int64(a.Value(i)))
+			}
+		case *array.Int64:
+			out = append(out, a.Int64Values()...)
+		case *array.Timestamp:
+			for i := 0; i < a.Len(); i++ {
+				out = append(out, int64(a.Value(i)))
+			}
+		default:
+			return nil, fmt.Errorf("column %s is %s, not an integer", name, chunk.DataType())
+		}
+	}
+	return out, nil
+}
+
+// Strings returns a string column.
+func (f *File) Strings(name string) ([]string, error) {
+	col, err := f.column(name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, f.Rows)
+	for _, chunk := range col.Data().Chunks() {
+		a, ok := chunk.(*array.String)
+		if !ok {
+			return nil, fmt.Errorf("column %s is %s, not a string", name, chunk.DataType())
+		}
+		for i := 0; i < a.Len(); i++ {
+			out = append(out, a.Value(i))
+		}
+	}
+	return out, nil
+}
+
+func (f *File) column(name string) (arrow.Column, error) {
+	idx := f.Schema.FieldIndices(name)
+	if len(idx) != 1 {
+		return arrow.Column{}, fmt.Errorf("no column %s", name)
+	}
+	return *f.Table.Column(idx[0]), nil
 }

@@ -1,0 +1,336 @@
+package test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tacap/tacap/capture"
+	"github.com/tacap/tacap/test/netns"
+	"github.com/tacap/tacap/test/oracle"
+	"github.com/tacap/tacap/test/pqcheck"
+	"github.com/tacap/tacap/test/testenv"
+	"github.com/tacap/tacap/test/tshark"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds tacap and trafficgen once per test process.
+func binaries(t *testing.T) (tacap, trafficgen string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "tacap-bin-")
+		if buildErr != nil {
+			return
+		}
+		for _, pkg := range []string{"../cmd/tacap", "./trafficgen"} {
+			out, err := exec.Command("go", "build", "-o", binDir+"/", pkg).CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("go build %s: %v: %s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "tacap"), filepath.Join(binDir, "trafficgen")
+}
+
+// lab is two namespaces joined by a veth, with addresses on both ends.
+type lab struct {
+	a, b       *netns.NS
+	v4a, v4b   string
+	v6a, v6b   string
+	tacap, gen string
+}
+
+func newLab(t *testing.T) *lab {
+	testenv.Privileged(t)
+	for _, tool := range []string{"tcpdump", "tshark"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Unavailable(t, tool+" is not installed (make test installs it)")
+		}
+	}
+	l := &lab{a: netns.New(t, "ca"), b: netns.New(t, "cb"), v4a: "198.18.1.1", v4b: "198.18.1.2", v6a: "2001:db8:1::1", v6b: "2001:db8:1::2"}
+	l.tacap, l.gen = binaries(t)
+	netns.Veth(t, l.a, "veth0", l.b, "veth0")
+	l.a.MustIP(t, "addr add %s/24 dev veth0", l.v4a)
+	l.b.MustIP(t, "addr add %s/24 dev veth0", l.v4b)
+	l.a.MustIP(t, "addr add %s/64 dev veth0 nodad", l.v6a)
+	l.b.MustIP(t, "addr add %s/64 dev veth0 nodad", l.v6b)
+	return l
+}
+
+// start runs a command in ns, stopped (by PID) when the test ends.
+func start(t *testing.T, ns *netns.NS, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd
+}
+
+// tcpdump starts tcpdump on ns's veth0 writing to path, and returns once it
+// listens.
+func tcpdump(t *testing.T, ns *netns.NS, path string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns.Name, "tcpdump", "-i", "veth0", "-n", "-s", "0", "-U",
+		"--time-stamp-precision", "nano", "-w", path)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	listening := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := false
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening on") && !once {
+				once = true
+				close(listening)
+			}
+		}
+	}()
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		t.Fatal("tcpdump did not start listening")
+	}
+	return cmd
+}
+
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s did not appear", path)
+}
+
+func readManifest(t *testing.T, dir string) capture.Manifest {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(dir, "_runs", "*.json"))
+	if len(paths) != 1 {
+		t.Fatalf("%d manifests in %s", len(paths), dir)
+	}
+	b, err := os.ReadFile(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m capture.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// row is one packets/ row as arrow-go reads it.
+type row struct {
+	timeNs int64
+	gso    int64
+	iface  string
+	dir    string
+	f      oracle.Fields
+}
+
+func readRows(t *testing.T, dir string, m capture.Manifest) []row {
+	t.Helper()
+	var rows []row
+	for _, file := range m.Files.Packets {
+		pf, err := pqcheck.Read(filepath.Join(dir, file.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pf.Table.Release()
+		if pf.Rows != file.Rows {
+			t.Fatalf("%s: arrow-go reads %d rows, manifest says %d", file.Path, pf.Rows, file.Rows)
+		}
+		ints := map[string][]int64{}
+		for _, c := range []string{"ts", "ts_ns", "vlan_id", "ip_version", "protocol", "src_port", "dst_port", "ip_len", "gso_segs",
+			"ip_flags_frag", "ttl", "tcp_payload_len", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "udp_payload_len", "icmp_type", "icmp_code"} {
+			if ints[c], err = pf.Int64(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		strs := map[string][]string{}
+		for _, c := range []string{"iface", "direction", "src_ip", "dst_ip"} {
+			if strs[c], err = pf.Strings(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 0; i < int(pf.Rows); i++ {
+			if ints["ts"][i] != ints["ts_ns"][i]/1000 {
+				t.Fatalf("row %d: ts %d µs and ts_ns %d disagree", i, ints["ts"][i], ints["ts_ns"][i])
+			}
+			r := row{timeNs: ints["ts_ns"][i], gso: ints["gso_segs"][i], iface: strs["iface"][i], dir: strs["direction"][i]}
+			r.f = oracle.Fields{
+				VlanID: uint16(ints["vlan_id"][i]), IPVersion: uint8(ints["ip_version"][i]),
+				Src: netip.MustParseAddr(strs["src_ip"][i]), Dst: netip.MustParseAddr(strs["dst_ip"][i]),
+				Protocol: uint8(ints["protocol"][i]), SrcPort: uint16(ints["src_port"][i]), DstPort: uint16(ints["dst_port"][i]),
+				IPLen: uint32(ints["ip_len"][i]), IPFlagsFrag: uint16(ints["ip_flags_frag"][i]), TTL: uint8(ints["ttl"][i]),
+				TCPPayloadLen: uint32(ints["tcp_payload_len"][i]), TCPSeq: uint32(ints["tcp_seq"][i]), TCPAck: uint32(ints["tcp_ack"][i]),
+				TCPFlags: uint8(ints["tcp_flags"][i]), TCPWindow: uint16(ints["tcp_window"][i]),
+				UDPPayloadLen: uint16(ints["udp_payload_len"][i]), ICMPType: uint8(ints["icmp_type"][i]), ICMPCode: uint8(ints["icmp_code"][i]),
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
+
+var (
+	labV4 = netip.MustParsePrefix("198.18.0.0/15")
+	labV6 = netip.MustParsePrefix("2001:db8::/32")
+)
+
+func inLab(a netip.Addr) bool { return labV4.Contains(a) || labV6.Contains(a) }
+
+// TestCaptureMatchesTcpdump captures a traffic mix with quotas off while
+// tcpdump records the same interface: every IPv4/IPv6 TCP/UDP/ICMP/ICMPv6
+// packet of the lab's addresses in tcpdump's copy is exactly one row, with
+// every contract column equal to tshark's decoding and the time within 5 ms.
+// Counters add up, rows = recorded = manifest, and arrow-go reads every file.
+func TestCaptureMatchesTcpdump(t *testing.T) {
+	l := newLab(t)
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "oracle.pcap")
+	ds := filepath.Join(dir, "dataset")
+	ready := filepath.Join(dir, "ready")
+
+	start(t, l.b, l.gen, "serve", "--v4", l.v4b, "--v6", l.v6b)
+	dump := tcpdump(t, l.b, pcap)
+	cap := start(t, l.b, l.tacap, "capture", "-i", "veth0", "--for", "6s", "-o", ds, "--packets-per-session", "0", "-q", "--ready-file", ready)
+	waitFile(t, ready)
+	gen := exec.Command("ip", "netns", "exec", l.a.Name, l.gen, "client", "--v4", l.v4b, "--v6", l.v6b, "--for", "2s")
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("trafficgen: %v: %s", err, out)
+	}
+	if err := cap.Wait(); err != nil {
+		t.Fatalf("tacap capture: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	_ = dump.Process.Signal(syscall.SIGINT)
+	_ = dump.Wait()
+
+	m := readManifest(t, ds)
+	if err := m.Counters.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Complete || m.RecordedNotWritten != 0 || int64(m.Counters.Recorded) != m.RowsWritten {
+		t.Fatalf("manifest: complete %v, recorded %d, rows %d, not written %d, errors %v",
+			m.Complete, m.Counters.Recorded, m.RowsWritten, m.RecordedNotWritten, m.Errors)
+	}
+	rows := readRows(t, ds, m)
+	if int64(len(rows)) != m.RowsWritten {
+		t.Fatalf("%d rows in the files, manifest says %d", len(rows), m.RowsWritten)
+	}
+	frames, err := tshark.Decode(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Multisets of contract columns (time aside) on both sides.
+	want := map[oracle.Fields][]int64{}
+	for _, f := range frames {
+		if f.Recordable && inLab(f.Fields.Src) && inLab(f.Fields.Dst) {
+			want[f.Fields] = append(want[f.Fields], f.TimeNs)
+		}
+	}
+	got := map[oracle.Fields][]int64{}
+	for _, r := range rows {
+		if r.iface != "veth0" || (r.dir != "ingress" && r.dir != "egress") || r.gso < 1 {
+			t.Fatalf("row %+v: iface, direction or gso_segs wrong", r)
+		}
+		if inLab(r.f.Src) && inLab(r.f.Dst) {
+			got[r.f] = append(got[r.f], r.timeNs)
+		}
+	}
+	total, missing, extra, late := 0, 0, 0, 0
+	for k, ts := range want {
+		total += len(ts)
+		g := got[k]
+		sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+		sort.Slice(g, func(i, j int) bool { return g[i] < g[j] })
+		if len(g) != len(ts) {
+			if missing < 5 {
+				t.Errorf("tshark %d, tacap %d rows of %+v", len(ts), len(g), k)
+			}
+			missing++
+			continue
+		}
+		for i := range ts {
+			if d := g[i] - ts[i]; d > 5e6 || d < -5e6 {
+				if late < 5 {
+					t.Errorf("%+v: tacap time %d, tcpdump %d (%.3f ms apart)", k, g[i], ts[i], float64(d)/1e6)
+				}
+				late++
+			}
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			if extra < 5 {
+				t.Errorf("tacap has %d rows of %+v that tshark does not", len(g), k)
+			}
+			extra++
+		}
+	}
+	if total < 1000 {
+		t.Errorf("only %d packets in the comparison: the traffic mix did not run", total)
+	}
+	t.Logf("%d packets compared field by field; %d keys differ in count, %d extra, %d times over 5 ms; counters %+v",
+		total, missing, extra, late, m.Counters)
+
+	// Flows: packets_recorded adds up to the rows.
+	var flowRows int64
+	for _, f := range m.Files.Flows {
+		pf, err := pqcheck.Read(filepath.Join(ds, f.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := pf.Int64("packets_recorded")
+		pf.Table.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range recs {
+			flowRows += n
+		}
+	}
+	if flowRows != m.RowsWritten {
+		t.Errorf("flows add up to %d recorded packets, packets/ has %d rows", flowRows, m.RowsWritten)
+	}
+}
