@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [build|test]   (test also brings the test oracles)
 set -euo pipefail
 want=(clang llvm)
-[ "${1:-build}" = test ] && want+=(tshark tcpdump iproute2)
+[ "${1:-build}" = test ] && want+=(tshark tcpdump iproute2 bpftool)
 
 missing=()
 for p in "${want[@]}"; do

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -332,5 +333,130 @@ func TestCaptureMatchesTcpdump(t *testing.T) {
 	}
 	if flowRows != m.RowsWritten {
 		t.Errorf("flows add up to %d recorded packets, packets/ has %d rows", flowRows, m.RowsWritten)
+	}
+}
+
+// TestCaptureStops interrupts a running capture: Ctrl-C and SIGTERM give a
+// complete dataset and exit 0; kill -9 leaves every visible part readable,
+// nothing half-written in view, and no program attached.
+func TestCaptureStops(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			l := newLab(t)
+			dir := t.TempDir()
+			ds := filepath.Join(dir, "dataset")
+			ready := filepath.Join(dir, "ready")
+			start(t, l.b, l.gen, "serve", "--v4", l.v4b, "--v6", l.v6b)
+			cmd := exec.Command("ip", "netns", "exec", l.b.Name, l.tacap, "capture", "-i", "veth0", "-o", ds,
+				"--packets-per-session", "0", "--rotate-every", "300ms", "-q", "--ready-file", ready)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFile(t, ready)
+			gen := exec.Command("ip", "netns", "exec", l.a.Name, l.gen, "client", "--v4", l.v4b, "--v6", l.v6b, "--for", "1500ms")
+			if out, err := gen.CombinedOutput(); err != nil {
+				t.Fatalf("trafficgen: %v: %s", err, out)
+			}
+			time.Sleep(400 * time.Millisecond) // let at least one part rotate
+			_ = cmd.Process.Signal(sig)        // `ip netns exec` execs tacap: this PID is tacap's
+			err := cmd.Wait()
+
+			if sig != syscall.SIGKILL {
+				if err != nil {
+					t.Fatalf("tacap after %s: %v (want exit 0)", sig, err)
+				}
+				m := readManifest(t, ds)
+				if !m.Complete || m.StopReason != "signal" || int64(m.Counters.Recorded) != m.RowsWritten || m.Counters.Check() != nil {
+					t.Fatalf("manifest after %s: complete %v, reason %s, recorded %d, rows %d", sig, m.Complete, m.StopReason, m.Counters.Recorded, m.RowsWritten)
+				}
+				if rows := readRows(t, ds, m); int64(len(rows)) != m.RowsWritten || len(rows) < 500 {
+					t.Fatalf("%d rows readable, manifest says %d", len(rows), m.RowsWritten)
+				}
+				return
+			}
+			// kill -9: no manifest, but every visible part is whole.
+			parts, _ := filepath.Glob(filepath.Join(ds, "packets", "*", "*", "*.parquet"))
+			if len(parts) == 0 {
+				t.Fatal("no completed part before kill -9 (parts rotate every 300 ms)")
+			}
+			var rows int64
+			for _, p := range parts {
+				if strings.HasPrefix(filepath.Base(p), ".") {
+					t.Fatalf("hidden file matched: %s", p)
+				}
+				pf, err := pqcheck.Read(p)
+				if err != nil {
+					t.Fatalf("part left by kill -9 unreadable: %v", err)
+				}
+				rows += pf.Rows
+				pf.Table.Release()
+			}
+			out, err := exec.Command("ip", "netns", "exec", l.b.Name, "bpftool", "net", "show", "dev", "veth0").CombinedOutput()
+			if err != nil {
+				testenv.Unavailable(t, "bpftool: "+err.Error())
+			}
+			if strings.Contains(string(out), "tacap") {
+				t.Fatalf("a tacap program is still attached after kill -9:\n%s", out)
+			}
+			t.Logf("kill -9: %d readable parts with %d rows; nothing attached", len(parts), rows)
+		})
+	}
+}
+
+// TestCaptureDefaultQuotas follows the sampling algorithm on live traffic:
+// a table of 4 sessions refuses the 5th and 6th flow, and a flow's quota of
+// 100 refuses what follows within the restart time.
+func TestCaptureDefaultQuotas(t *testing.T) {
+	l := newLab(t)
+	// IPv6 would add sessions of its own (router solicitations, MLD).
+	if out, err := exec.Command("ip", "netns", "exec", l.a.Name, "sysctl", "-qw", "net.ipv6.conf.veth0.disable_ipv6=1").CombinedOutput(); err != nil {
+		t.Fatalf("disable ipv6: %v: %s", err, out)
+	}
+	dir := t.TempDir()
+	ds := filepath.Join(dir, "dataset")
+	ready := filepath.Join(dir, "ready")
+	cmd := start(t, l.b, l.tacap, "capture", "-i", "veth0", "--direction", "ingress", "-o", ds, "--sessions", "4",
+		"--for", "4s", "-q", "--ready-file", ready)
+	waitFile(t, ready)
+	send := func(port, n int) {
+		t.Helper()
+		err := l.a.Do(func() error {
+			// Unconnected: the port-unreachable replies must not stop the sender.
+			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(l.v4a), Port: port})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			to := &net.UDPAddr{IP: net.ParseIP(l.v4b), Port: 7}
+			for i := 0; i < n; i++ {
+				if _, err := c.WriteToUDP([]byte("quota"), to); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for port := 40001; port <= 40006; port++ {
+		send(port, 10)
+	}
+	send(40001, 120)
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	m := readManifest(t, ds)
+	c := m.Counters
+	if c.SessionTableFull != 20 || c.SessionQuota != 30 || c.Recorded != 130 {
+		t.Fatalf("counters %+v: want 130 recorded, 20 session_table_full, 30 session_quota", c)
+	}
+	per := map[uint16]int{}
+	for _, r := range readRows(t, ds, m) {
+		per[r.f.SrcPort]++
+	}
+	want := map[uint16]int{40001: 100, 40002: 10, 40003: 10, 40004: 10}
+	if fmt.Sprint(per) != fmt.Sprint(want) {
+		t.Fatalf("rows per source port %v, want %v", per, want)
 	}
 }

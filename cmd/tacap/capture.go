@@ -42,6 +42,8 @@ func captureCommand() *cli.Command {
 			&cli.BoolFlag{Name: "bidirectional", Usage: "one session for both directions of a 5-tuple"},
 			&cli.BoolFlag{Name: "no-csv", Usage: "skip the per-flow CSV files"},
 			&cli.IntFlag{Name: "csv-max-files", Value: 100_000, Usage: "write at most this many per-flow CSV files (reported when reached)"},
+			&cli.Int64Flag{Name: "rotate-rows", Value: 10_000_000, Usage: "start a new packets/ part file after this many rows"},
+			&cli.DurationFlag{Name: "rotate-every", Value: time.Minute, Usage: "start a new packets/ part file after this long (a crash loses at most one part)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no live progress display"},
 			&cli.StringFlag{Name: "ready-file", Hidden: true, Usage: "create this file once attached (for scripts and tests)"},
 		},
@@ -123,6 +125,9 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 	if _, err := bpf.RingBytes(opts.BufferPackets); err != nil {
 		return nil, usagef("--buffer-packets: %v", err)
 	}
+	if c.Int64("rotate-rows") < 1 || c.Duration("rotate-every") <= 0 {
+		return nil, usagef("--rotate-rows and --rotate-every must be positive")
+	}
 	if c.Int("csv-max-files") < 0 {
 		return nil, usagef("--csv-max-files must not be negative")
 	}
@@ -131,6 +136,7 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 		cfg: capture.Config{
 			Interfaces: ifaces, Directions: dirs, Attach: mode, Out: c.String("out"), Options: opts,
 			CSV: !c.Bool("no-csv"), CSVMaxFiles: c.Int("csv-max-files"),
+			PartMaxRows: c.Int64("rotate-rows"), PartMaxAge: c.Duration("rotate-every"),
 			Build: capture.BuildInfo{Version: b.Version, Commit: b.Commit, BPFObject: b.BPFObject},
 		},
 		dur:   dur,
