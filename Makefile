@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME ?= 2m
 BENCHCOUNT ?= 10
 
-.PHONY: help deps build generate check-generated vet test  fuzz bench clean
+.PHONY: help deps build generate check-generated vet test demo fuzz bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,10 @@ check-generated: generate ## fail if the committed BPF object or bindings differ
 vet: ## go vet and gofmt
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
+
+demo: ## build, capture 10 s of mixed traffic between two private namespaces, print the summary (root)
+	@scripts/deps.sh build
+	scripts/demo.sh
 
 test: ## run every test (as root: the kernel and network tests run too)
 	@scripts/deps.sh test
