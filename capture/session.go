@@ -131,8 +131,10 @@ func Run(ctx context.Context, cfg Config, hard <-chan struct{}) (*Result, error)
 	var atts []*attach.Attachment
 	detach := func() error {
 		var errs []error
-		for _, a := range atts {
-			errs = append(errs, a.Close())
+		// Last attached, first detached: the tc filter that added a clsact
+		// qdisc goes last and can then remove it.
+		for i := len(atts) - 1; i >= 0; i-- {
+			errs = append(errs, atts[i].Close())
 		}
 		atts = nil
 		return errors.Join(errs...)

@@ -460,3 +460,114 @@ func TestCaptureDefaultQuotas(t *testing.T) {
 		t.Fatalf("rows per source port %v, want %v", per, want)
 	}
 }
+
+// TestAttachModes captures with legacy tc and with XDP, and checks that
+// nothing of tacap's is left on the interface afterwards (filters, the
+// clsact qdisc it created, XDP), also after a kill -9 under legacy tc,
+// whose stale filter the next run removes.
+func TestAttachModes(t *testing.T) {
+	for _, mode := range []string{"tc", "xdp"} {
+		t.Run(mode, func(t *testing.T) {
+			l := newLab(t)
+			dir := t.TempDir()
+			ds := filepath.Join(dir, "dataset")
+			ready := filepath.Join(dir, "ready")
+			args := []string{"capture", "-i", "veth0", "--attach", mode, "--for", "3s", "-o", ds, "-q", "--ready-file", ready, "--packets-per-session", "0"}
+			if mode == "xdp" {
+				args = append(args, "--direction", "ingress")
+			}
+			cmd := start(t, l.b, l.tacap, args...)
+			waitFile(t, ready)
+			if mode == "tc" {
+				if out := tcShow(t, l.b, "qdisc"); !strings.Contains(out, "clsact") {
+					t.Fatalf("no clsact qdisc while attached with tc:\n%s", out)
+				}
+			}
+			udpBurst(t, l, 40100, 50)
+			if err := cmd.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			m := readManifest(t, ds)
+			if len(m.AttachModes) != 1 || m.AttachModes[0] != mode || m.Counters.Recorded < 50 {
+				t.Fatalf("attach modes %v, recorded %d", m.AttachModes, m.Counters.Recorded)
+			}
+			assertDetached(t, l.b, true)
+		})
+	}
+	t.Run("tc stale filter after kill -9", func(t *testing.T) {
+		l := newLab(t)
+		dir := t.TempDir()
+		ready := filepath.Join(dir, "ready")
+		cmd := exec.Command("ip", "netns", "exec", l.b.Name, l.tacap, "capture", "-i", "veth0", "--attach", "tc", "-o", filepath.Join(dir, "ds1"), "-q", "--ready-file", ready)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFile(t, ready)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if out := tcShow(t, l.b, "filter"); !strings.Contains(out, "tacap-") {
+			t.Fatalf("expected the killed run's filter to remain (legacy tc outlives its process):\n%s", out)
+		}
+		cmd2 := start(t, l.b, l.tacap, "capture", "-i", "veth0", "--attach", "tc", "--for", "1s", "-o", filepath.Join(dir, "ds2"), "-q")
+		if err := cmd2.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		// The clsact qdisc the killed run created stays: no later run can
+		// tell it from one another tool added.
+		assertDetached(t, l.b, false)
+	})
+}
+
+func udpBurst(t *testing.T, l *lab, port, n int) {
+	t.Helper()
+	err := l.a.Do(func() error {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(l.v4a), Port: port})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for i := 0; i < n; i++ {
+			if _, err := c.WriteToUDP([]byte("burst"), &net.UDPAddr{IP: net.ParseIP(l.v4b), Port: 9}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tcShow(t *testing.T, ns *netns.NS, what string) string {
+	t.Helper()
+	var out []byte
+	var err error
+	if what == "qdisc" {
+		out, err = exec.Command("tc", "-n", ns.Name, "qdisc", "show", "dev", "veth0").CombinedOutput()
+	} else {
+		a, _ := exec.Command("tc", "-n", ns.Name, "filter", "show", "dev", "veth0", "ingress").CombinedOutput()
+		b, _ := exec.Command("tc", "-n", ns.Name, "filter", "show", "dev", "veth0", "egress").CombinedOutput()
+		out = append(a, b...)
+	}
+	if err != nil {
+		t.Fatalf("tc %s show: %v: %s", what, err, out)
+	}
+	return string(out)
+}
+
+func assertDetached(t *testing.T, ns *netns.NS, qdiscToo bool) {
+	t.Helper()
+	if out := tcShow(t, ns, "filter"); strings.Contains(out, "tacap") {
+		t.Errorf("tacap filter left behind:\n%s", out)
+	}
+	if out := tcShow(t, ns, "qdisc"); qdiscToo && strings.Contains(out, "clsact") {
+		t.Errorf("clsact qdisc tacap created left behind:\n%s", out)
+	}
+	out, err := exec.Command("ip", "netns", "exec", ns.Name, "bpftool", "net", "show", "dev", "veth0").CombinedOutput()
+	if err != nil {
+		testenv.Unavailable(t, "bpftool: "+err.Error())
+	}
+	if strings.Contains(string(out), "tacap") {
+		t.Errorf("program left attached:\n%s", out)
+	}
+}

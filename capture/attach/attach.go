@@ -82,12 +82,12 @@ func Interface(name string) (*net.Interface, error) {
 }
 
 // Attach hooks progs to iface in each direction ("ingress", "egress").
-// On failure nothing stays attached.
+// On failure nothing stays attached. Close the attachments in reverse order.
 func Attach(iface *net.Interface, directions []string, mode Mode, progs Programs) ([]*Attachment, error) {
 	var done []*Attachment
 	fail := func(err error) ([]*Attachment, error) {
-		for _, a := range done {
-			_ = a.Close()
+		for i := len(done) - 1; i >= 0; i-- {
+			_ = done[i].Close()
 		}
 		return nil, err
 	}
