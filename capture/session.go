@@ -399,7 +399,7 @@ type writer struct {
 func newWriter(cfg Config, runID, host string, meta func() map[string]string) *writer {
 	w := &writer{
 		packets: sink.NewParts[schema.Packet](sink.PartConfig{Dir: cfg.Out, Table: "packets", Host: host, RunID: runID,
-			MaxRows: cfg.PartMaxRows, MaxAge: cfg.PartMaxAge, Metadata: meta}),
+			MaxRows: cfg.PartMaxRows, MaxAge: cfg.PartMaxAge, Metadata: meta, NoBounds: packetNoBounds}),
 		flowsOut: sink.NewParts[schema.Flow](sink.PartConfig{Dir: cfg.Out, Table: "flows", Host: host, RunID: runID, Metadata: meta}),
 		names:    map[uint64]string{},
 		in:       make(chan *batch, 8),
@@ -532,6 +532,10 @@ func (w *writer) files() Files {
 }
 
 const dayNs = int64(24 * time.Hour)
+
+// packetNoBounds are the packets/ columns written without page min/max
+// statistics: strings, filtered by equality (the dictionary serves that).
+var packetNoBounds = []string{"iface", "direction", "src_ip", "dst_ip"}
 
 func dayOf(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02") }
 

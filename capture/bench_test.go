@@ -1,0 +1,81 @@
+package capture
+
+import (
+	"testing"
+
+	"github.com/tacap/tacap/bpf"
+	"github.com/tacap/tacap/capture/schema"
+	"github.com/tacap/tacap/capture/sink"
+)
+
+// synthetic returns n records of a realistic mix: 2 000 flows among 500
+// addresses, a few packets in a row per flow.
+func synthetic(n int) []bpf.Record {
+	out := make([]bpf.Record, n)
+	for i := range out {
+		f := (i / 4) % 2000
+		r := &out[i]
+		r.TsNs = 1_000_000_000 + uint64(i)*1000
+		r.SessFirstNs = uint64(f)
+		r.IpVersion, r.Protocol, r.Ttl = 4, 6, 64
+		r.SrcAddr = [16]byte{198, 18, byte(f % 250), byte(f % 2)}
+		r.DstAddr = [16]byte{198, 19, 0, byte(f % 7)}
+		r.SrcPort, r.DstPort = uint16(10000+f), 443
+		r.IpLen, r.GsoSegs, r.TcpSeq, r.TcpFlags, r.TcpWindow = 1500, 1, uint32(i*1448), 0x10, 512
+		r.Direction, r.Ifindex = 1, 2
+		r.SessPacketsSeen = uint32(i/8000 + 1)
+	}
+	return out
+}
+
+// BenchmarkConvert: records to rows and flows, the reader goroutine's work.
+//
+//	go test ./capture -run '^$' -bench Convert -benchtime 3x
+func BenchmarkConvert(b *testing.B) {
+	recs := synthetic(1 << 20)
+	c := &converter{anchor: func(m uint64) int64 { return int64(m) }, ifName: map[uint32]string{2: "eth0"}, addrs: newAddrText(), flows: newFlows(false)}
+	rows := make([]schema.Packet, len(recs))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range recs {
+			c.row(&recs[j], &rows[j])
+			c.flows.add(&recs[j], &rows[j])
+		}
+	}
+	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkWriter: rows into zstd Parquet parts on disk, the writer
+// goroutine's work.
+//
+//	go test ./capture -run '^$' -bench Writer -benchtime 3x
+func BenchmarkWriter(b *testing.B) {
+	recs := synthetic(1 << 20)
+	c := &converter{anchor: func(m uint64) int64 { return int64(m) }, ifName: map[uint32]string{2: "eth0"}, addrs: newAddrText(), flows: newFlows(false)}
+	rows := make([]schema.Packet, len(recs))
+	for j := range recs {
+		c.row(&recs[j], &rows[j])
+	}
+	for _, tc := range []struct {
+		name     string
+		noBounds []string
+	}{
+		{"tacap", packetNoBounds},
+		{"with-string-bounds", nil}, // baseline: parquet-go's default statistics on every column
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				p := sink.NewParts[schema.Packet](sink.PartConfig{Dir: b.TempDir(), Table: "packets", Host: "h", RunID: "bench", NoBounds: tc.noBounds})
+				for j := 0; j < len(rows); j += batchRows {
+					if err := p.Write("2026-11-26", rows[j:min(j+batchRows, len(rows))]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := p.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(rows))/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
