@@ -2,7 +2,9 @@ package capture
 
 import (
 	"encoding/json"
+
 	"fmt"
+	"golang.org/x/sys/unix"
 	"path/filepath"
 	"time"
 
@@ -35,6 +37,7 @@ type Manifest struct {
 	Flows              int64    `json:"flows"`
 	Files              Files    `json:"files"`
 	CSV                *CSVInfo `json:"csv,omitempty"`
+	Process            Process  `json:"process"`
 	Complete           bool     `json:"complete"`
 	Errors             []string `json:"errors,omitempty"`
 }
@@ -98,4 +101,23 @@ func writeManifest(dir string, m *Manifest) (string, error) {
 		return "", fmt.Errorf("write manifest: %w", err)
 	}
 	return path, nil
+}
+
+// Process is what the run cost tacap itself (getrusage at the end).
+type Process struct {
+	UserSeconds   float64 `json:"cpu_user_seconds"`
+	SystemSeconds float64 `json:"cpu_system_seconds"`
+	MaxRSSBytes   int64   `json:"max_rss_bytes"`
+}
+
+func processUsage() Process {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return Process{}
+	}
+	return Process{
+		UserSeconds:   float64(ru.Utime.Sec) + float64(ru.Utime.Usec)/1e6,
+		SystemSeconds: float64(ru.Stime.Sec) + float64(ru.Stime.Usec)/1e6,
+		MaxRSSBytes:   ru.Maxrss * 1024,
+	}
 }

@@ -200,6 +200,7 @@ func Run(ctx context.Context, cfg Config, hard <-chan struct{}) (*Result, error)
 			m.Errors = append(m.Errors, e.Error())
 		}
 	}
+	m.Process = processUsage()
 	path, merr := writeManifest(cfg.Out, &m)
 	res := &Result{Manifest: m, ManifestPath: path}
 	if err := errors.Join(drainErr, writeErr, merr); err != nil {

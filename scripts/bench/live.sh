@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Live-capture cost on iperf3 TCP over a veth pair between two private
+# namespaces: nothing attached, tacap recording everything (quotas off),
+# tacap with default quotas, and tcpdump -w (full snaplen). Modes alternate
+# within each round; the script prints every run, then medians and the
+# ratio to "nothing" of the same round. Root; needs iperf3 and tcpdump.
+#   scripts/bench/live.sh [rounds] [seconds per run]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-5}
+secs=${2:-5}
+work=$(mktemp -d)
+a=tacap-bench-a-$$
+b=tacap-bench-b-$$
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	ip netns del "$a" 2>/dev/null || true
+	ip netns del "$b" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+command -v iperf3 >/dev/null || { echo "live.sh: needs iperf3 (apt-get install iperf3)" >&2; exit 1; }
+
+go build -o "$work/tacap" ./cmd/tacap
+ip netns add "$a"
+ip netns add "$b"
+ip link add veth0 netns "$a" type veth peer name veth0 netns "$b"
+for ns in "$a" "$b"; do ip -n "$ns" link set lo up; ip -n "$ns" link set veth0 up; done
+ip -n "$a" addr add 198.18.0.1/24 dev veth0
+ip -n "$b" addr add 198.18.0.2/24 dev veth0
+ip netns exec "$b" iperf3 -s -B 198.18.0.2 >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.5
+
+modes=(none tacap-all tacap-default tcpdump)
+results="$work/results.tsv"
+printf "round\tstreams\tmode\tgbps\tseen\trecorded\trows\tlost\tcpu_s\trss_mib\n" >"$results"
+
+run() { # round streams mode
+	local round=$1 streams=$2 mode=$3 cap= extra=
+	rm -rf "$work/ds" "$work/ready" "$work/pcap" "$work/tcpdump.err"
+	case $mode in
+	tacap-all | tacap-default)
+		[ "$mode" = tacap-all ] && extra="--packets-per-session 0"
+		ip netns exec "$b" "$work/tacap" capture -i veth0 -o "$work/ds" -q --no-csv --ready-file "$work/ready" $extra >/dev/null 2>&1 &
+		cap=$!
+		for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.05; done
+		;;
+	tcpdump)
+		ip netns exec "$b" tcpdump -i veth0 -s 0 -w "$work/pcap" -n 2>"$work/tcpdump.err" &
+		cap=$!
+		sleep 1
+		;;
+	esac
+	local gbps
+	gbps=$(ip netns exec "$a" iperf3 -c 198.18.0.2 -t "$secs" -P "$streams" -J |
+		python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')
+	local seen=- recorded=- rows=- lost=- cpu=- rss=-
+	if [ -n "$cap" ]; then
+		kill -INT "$cap"
+		wait "$cap" || true
+	fi
+	case $mode in
+	tacap-*)
+		read -r seen recorded rows lost cpu rss < <(python3 - "$work/ds" <<'PY'
+import json, glob, sys
+m = json.load(open(glob.glob(sys.argv[1] + "/_runs/*.json")[0]))
+c, p = m["counters"], m["process"]
+print(c["seen"], c["recorded"], m["rows_written"], c["buffer_full"] + m["recorded_not_written"],
+      "%.2f" % (p["cpu_user_seconds"] + p["cpu_system_seconds"]), p["max_rss_bytes"] >> 20)
+PY
+)
+		;;
+	tcpdump)
+		seen=$(sed -n 's/^\([0-9]*\) packets received by filter.*/\1/p' "$work/tcpdump.err")
+		recorded=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$work/tcpdump.err")
+		lost=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$work/tcpdump.err")
+		;;
+	esac
+	printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$round" "$streams" "$mode" "$gbps" "$seen" "$recorded" "$rows" "$lost" "$cpu" "$rss" | tee -a "$results"
+}
+
+echo "kernel $(uname -r), $(nproc) cores, $rounds rounds of $secs s per run"
+for round in $(seq "$rounds"); do
+	for streams in 1 4; do
+		# Rotate the order each round so no mode always runs first.
+		for i in 0 1 2 3; do
+			run "$round" "$streams" "${modes[$(((i + round) % 4))]}"
+		done
+	done
+done
+
+python3 - "$results" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+print("\nmedians over rounds (ratio = throughput / 'none' of the same round)")
+print("%-8s %-14s %10s %10s %10s %12s %8s" % ("streams", "mode", "Gbit/s", "ratio", "min ratio", "lost", "cpu s"))
+for streams in ("1", "4"):
+    base = {r["round"]: float(r["gbps"]) for r in rows if r["streams"] == streams and r["mode"] == "none"}
+    for mode in ("none", "tacap-all", "tacap-default", "tcpdump"):
+        rs = [r for r in rows if r["streams"] == streams and r["mode"] == mode]
+        ratios = [float(r["gbps"]) / base[r["round"]] for r in rs]
+        lost = [r["lost"] for r in rs]
+        cpu = [float(r["cpu_s"]) for r in rs if r["cpu_s"] != "-"]
+        print("%-8s %-14s %10.2f %10.3f %10.3f %12s %8s" % (streams, mode, statistics.median(float(r["gbps"]) for r in rs),
+              statistics.median(ratios), min(ratios), "/".join(lost), "%.2f" % statistics.median(cpu) if cpu else "-"))
+PY
