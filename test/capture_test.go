@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -569,5 +570,69 @@ func assertDetached(t *testing.T, ns *netns.NS, qdiscToo bool) {
 	}
 	if strings.Contains(string(out), "tacap") {
 		t.Errorf("program left attached:\n%s", out)
+	}
+}
+
+// TestCaptureDiskFull captures into a tiny tmpfs: tacap stops, keeps what
+// it completed readable, leaves no visible half file and exits 1 with the
+// reason.
+func TestCaptureDiskFull(t *testing.T) {
+	l := newLab(t)
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small")
+	if err := os.Mkdir(small, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tacap-test", small).CombinedOutput(); err != nil {
+		testenv.Unavailable(t, fmt.Sprintf("mount tmpfs: %v: %s", err, out))
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", small).Run() })
+	ready := filepath.Join(dir, "ready")
+	cmd := exec.Command("ip", "netns", "exec", l.b.Name, l.tacap, "capture", "-i", "veth0", "-o", small, "--for", "20s",
+		"--packets-per-session", "0", "--rotate-every", "100ms", "--no-csv", "-q", "--ready-file", ready)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	waitFile(t, ready)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.After(15 * time.Second)
+	for port := 41000; ; port++ {
+		udpBurst(t, l, port, 2000)
+		select {
+		case err := <-done:
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("tacap on a full disk: %v, want exit status 1; stderr:\n%s", err, stderr.String())
+			}
+			msg := stderr.String()
+			if !strings.Contains(msg, "no space left on device") {
+				t.Fatalf("stderr does not name the cause:\n%s", msg)
+			}
+			if last := strings.TrimSpace(msg[strings.LastIndex(strings.TrimSpace(msg), "\n")+1:]); !strings.HasPrefix(last, "tacap: ") {
+				t.Errorf("last line is not the one-line reason: %q", last)
+			}
+			parts, _ := filepath.Glob(filepath.Join(small, "packets", "*", "*", "*.parquet"))
+			for _, p := range parts {
+				pf, err := pqcheck.Read(p)
+				if err != nil {
+					t.Fatalf("visible part unreadable after disk full: %v", err)
+				}
+				pf.Table.Release()
+			}
+			t.Logf("stopped on a full disk with %d complete parts", len(parts))
+			return
+		case <-deadline:
+			t.Fatalf("tacap did not stop on a full disk; stderr:\n%s", stderr.String())
+		default:
+		}
 	}
 }

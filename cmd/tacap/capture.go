@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +47,7 @@ func captureCommand() *cli.Command {
 			&cli.DurationFlag{Name: "rotate-every", Value: time.Minute, Usage: "start a new packets/ part file after this long (a crash loses at most one part)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no live progress display"},
 			&cli.StringFlag{Name: "ready-file", Hidden: true, Usage: "create this file once attached (for scripts and tests)"},
+			&cli.StringFlag{Name: "cpu-profile", Hidden: true, Usage: "write a Go CPU profile of the run here (for performance work)"},
 		},
 		Action: runCapture,
 	}
@@ -192,6 +194,17 @@ func runCapture(c *cli.Context) error {
 	}
 	if live {
 		a.cfg.OnStatus = func(s capture.Status) { fmt.Fprint(stderr, "\r"+statusLine(s, a.dur)+"\x1b[K") }
+	}
+	if path := c.String("cpu-profile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := capture.Run(ctx, a.cfg, hard)
 	if live {

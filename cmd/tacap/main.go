@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -37,7 +38,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "tacap: %v\n", err)
+	// One line: joined errors are separated by "; ".
+	fmt.Fprintf(stderr, "tacap: %s\n", strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; "))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
