@@ -351,8 +351,9 @@ func (c *converter) drainRest(hard <-chan struct{}, objs *bpf.Objects, w *writer
 
 func (c *converter) status(objs *bpf.Objects, w *writer, cfg Config, start time.Time, draining bool) {
 	cnt, _ := objs.ReadCounters()
+	rows, bytes := w.progress()
 	cfg.OnStatus(Status{
-		Elapsed: time.Since(start), Counters: cnt, Flows: len(c.flows.byKey), RowsWritten: w.rowsWritten(),
+		Elapsed: time.Since(start), Counters: cnt, Flows: len(c.flows.byKey), RowsWritten: rows, BytesWritten: bytes,
 		Pending: objs.Ring.Pending(), Draining: draining,
 	})
 }
@@ -394,6 +395,7 @@ type writer struct {
 	pool     sync.Pool
 	mu       sync.Mutex
 	written  int64
+	bytes    int64
 	failed   error
 }
 
@@ -472,8 +474,10 @@ func (w *writer) write(b *batch) error {
 		}
 		rows = rows[n:]
 	}
+	bytes := w.packets.Bytes()
 	w.mu.Lock()
 	w.written += int64(len(b.rows))
+	w.bytes = bytes
 	w.mu.Unlock()
 	if w.csv != nil {
 		for _, nf := range b.newFlows {
@@ -488,10 +492,10 @@ func (w *writer) write(b *batch) error {
 	return nil
 }
 
-func (w *writer) rowsWritten() int64 {
+func (w *writer) progress() (rows, bytes int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.written
+	return w.written, w.bytes
 }
 
 // close stops the goroutine, finishes the packet parts, the CSV files and

@@ -48,10 +48,11 @@ type PartConfig struct {
 // Parts writes rows of T to rotating Parquet part files:
 // DIR/TABLE/date=YYYY-MM-DD/host=HOST/part-NNNNN-RUNID.parquet.
 type Parts[T any] struct {
-	cfg   PartConfig
-	seq   int
-	cur   *part[T]
-	files []File
+	cfg       PartConfig
+	seq       int
+	cur       *part[T]
+	files     []File
+	doneBytes int64
 }
 
 type part[T any] struct {
@@ -165,6 +166,9 @@ func (p *Parts[T]) closePart() error {
 		c.f.Close()
 		return fmt.Errorf("finish %s: %w", c.rel, err)
 	}
+	if st, err := c.f.Stat(); err == nil {
+		p.doneBytes += st.Size()
+	}
 	if err := publish(c.f, c.tmp, c.final); err != nil {
 		return err
 	}
@@ -188,6 +192,18 @@ func (p *Parts[T]) Abort() {
 		os.Remove(p.cur.tmp)
 		p.cur = nil
 	}
+}
+
+// Bytes is what is on disk so far: completed parts and the part being
+// written (its row group in memory not included).
+func (p *Parts[T]) Bytes() int64 {
+	n := p.doneBytes
+	if p.cur != nil {
+		if st, err := p.cur.f.Stat(); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
 }
 
 // Files are the completed parts, in order.

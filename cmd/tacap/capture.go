@@ -228,8 +228,8 @@ func statusLine(s capture.Status, total time.Duration) string {
 	if s.Elapsed > 0 {
 		rate = float64(s.Counters.Seen) / s.Elapsed.Seconds()
 	}
-	line := fmt.Sprintf("%s  seen %d  recorded %d  flows %d  %s pkt/s  rows %d", el, s.Counters.Seen,
-		s.Counters.Recorded, s.Flows, human(rate), s.RowsWritten)
+	line := fmt.Sprintf("%s  seen %d  recorded %d  flows %d  %s pkt/s  rows %d  %s written", el, s.Counters.Seen,
+		s.Counters.Recorded, s.Flows, human(rate), s.RowsWritten, mib(uint64(s.BytesWritten)))
 	for _, r := range s.Counters.Reasons() {
 		if r.Count > 0 {
 			line += fmt.Sprintf("  %s %d", r.Name, r.Count)
