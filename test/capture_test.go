@@ -636,3 +636,45 @@ func TestCaptureDiskFull(t *testing.T) {
 		}
 	}
 }
+
+// TestSecondRunAdds: a second capture into the same folder adds its own
+// files and manifest and leaves the first run's untouched.
+func TestSecondRunAdds(t *testing.T) {
+	l := newLab(t)
+	ds := filepath.Join(t.TempDir(), "dataset")
+	snapshot := func() map[string]string {
+		out := map[string]string{}
+		filepath.Walk(ds, func(p string, info os.FileInfo, err error) error {
+			if err == nil && !info.IsDir() {
+				b, _ := os.ReadFile(p)
+				out[p] = string(b)
+			}
+			return nil
+		})
+		return out
+	}
+	var before map[string]string
+	for i := 0; i < 2; i++ {
+		ready := filepath.Join(t.TempDir(), "ready")
+		cmd := start(t, l.b, l.tacap, "capture", "-i", "veth0", "--for", "1500ms", "-o", ds, "-q", "--ready-file", ready)
+		waitFile(t, ready)
+		udpBurst(t, l, 42000+i, 20)
+		if err := cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			before = snapshot()
+		}
+	}
+	after := snapshot()
+	for p, content := range before {
+		if after[p] != content {
+			t.Errorf("first run's %s changed or vanished", p)
+		}
+	}
+	manifests, _ := filepath.Glob(filepath.Join(ds, "_runs", "*.json"))
+	parts, _ := filepath.Glob(filepath.Join(ds, "packets", "*", "*", "*.parquet"))
+	if len(manifests) != 2 || len(parts) != 2 || len(after) <= len(before) {
+		t.Fatalf("%d manifests, %d packet parts after two runs; files %d -> %d", len(manifests), len(parts), len(before), len(after))
+	}
+}

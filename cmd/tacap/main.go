@@ -48,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "tacap",
 		Usage:     "turn network traffic into per-packet datasets for attack detection",
 		Writer:    stdout,
@@ -71,4 +71,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			versionCommand(),
 		},
 	}
+	for _, c := range app.Commands {
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	}
+	return app
 }

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestExitCodes: usage mistakes exit 2 with a one-line reason, before
+// anything is loaded or attached (so this runs unprivileged).
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"version"}, 0, ""},
+		{[]string{"version", "x"}, 2, "takes no arguments"},
+		{[]string{"bogus"}, 2, `unknown command "bogus"`},
+		{[]string{"--nope"}, 2, "flag provided but not defined"},
+		{[]string{"capture"}, 2, "needs --iface"},
+		{[]string{"capture", "-i", "eth0", "extra"}, 2, "takes no arguments"},
+		{[]string{"capture", "-i", "eth0", "--direction", "sideways"}, 2, "--direction must be"},
+		{[]string{"capture", "-i", "eth0", "--attach", "magic"}, 2, "--attach must be"},
+		{[]string{"capture", "-i", "eth0", "--attach", "xdp"}, 2, "xdp sees ingress only"},
+		{[]string{"capture", "-i", "eth0", "--for", "0s"}, 2, "--for must be a positive duration"},
+		{[]string{"capture", "-i", "eth0", "--for", "soon"}, 2, "invalid value"},
+		{[]string{"capture", "-i", "eth0", "--sessions", "0"}, 2, "--sessions must be"},
+		{[]string{"capture", "-i", "eth0", "--buffer-packets", "0"}, 2, "--buffer-packets"},
+		{[]string{"capture", "-i", "eth0", "--buffer-packets", "100000000"}, 2, "limit"},
+		{[]string{"capture", "-i", "eth0", "--session-packet-restart", "-1s"}, 2, "must not be negative"},
+		{[]string{"capture", "-i", "eth0", "-i", "eth0"}, 2, "given twice"},
+		{[]string{"capture", "-i", "eth0", "--rotate-rows", "0"}, 2, "must be positive"},
+		{[]string{"capture", "-i", "tacap-no-such-if0"}, 1, "no such interface"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(append([]string{"tacap"}, tc.args...), &out, &errb)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.code, errb.String())
+			}
+			msg := errb.String()
+			if tc.code != 0 {
+				lines := strings.Split(strings.TrimSpace(msg), "\n")
+				last := lines[len(lines)-1]
+				if !strings.HasPrefix(last, "tacap: ") || !strings.Contains(last, tc.msg) {
+					t.Fatalf("last stderr line %q, want a 'tacap: ' reason containing %q", last, tc.msg)
+				}
+			}
+		})
+	}
+}
