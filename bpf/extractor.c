@@ -73,9 +73,10 @@ struct config {
 	__u32 per_session;       /* --packets-per-session, 0 = no limit */
 	__u8 bidirectional;      /* one session for both directions of a 5-tuple */
 	/* Replay (pcap input and tests, through BPF_PROG_TEST_RUN): time comes
-	 * from skb->tstamp, the direction from skb->cb[0] and the frame's length
-	 * on the wire from skb->cb[1] (0: the data's length), all set by the
-	 * caller, so a capture file's frames keep their own time and length. */
+	 * from skb->tstamp, the direction from skb->cb[0], the frame's length
+	 * on the wire from skb->cb[1] (0: the data's length) and the interface
+	 * number from skb->cb[2] (0: skb->ifindex), all set by the caller, so a
+	 * capture file's frames keep their own time, length and interface. */
 	__u8 replay;
 	/* Benchmarks only: make every packet a new session. */
 	__u8 bench_unique_keys;
@@ -704,12 +705,15 @@ static __always_inline void handle_skb(struct __sk_buff *skb, __u8 direction)
 	};
 	__u16 meta_vlan = skb->vlan_present ? (skb->vlan_tci & 0x0fff) : 0;
 
+	__u32 ifindex = skb->ifindex;
 	if (CONFIG.replay) {
 		direction = skb->cb[0];
 		if (skb->cb[1] > p.frame_len)
 			p.frame_len = skb->cb[1];
+		if (skb->cb[2])
+			ifindex = skb->cb[2];
 	}
-	handle(&p, direction, skb->ifindex, meta_vlan, skb->gso_segs, skb->tstamp);
+	handle(&p, direction, ifindex, meta_vlan, skb->gso_segs, skb->tstamp);
 }
 
 SEC("tc")

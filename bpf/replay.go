@@ -41,6 +41,7 @@ type ReplayFrame struct {
 	Direction uint8  // DirectionIngress, DirectionEgress or DirectionUnknown
 	WireLen   uint32 // its length on the wire, when more than len(Data)
 	GSOSegs   uint32 // segments it stands for (0 or 1: a plain packet)
+	Ifindex   uint32 // the record's ifindex (0: the test run's device, loopback)
 }
 
 // Replay runs the TC program over one frame with BPF_PROG_TEST_RUN. The
@@ -70,6 +71,7 @@ func (o *Objects) Replay(f ReplayFrame) error {
 	ctx := skbContext{Tstamp: f.TimeNs, GsoSegs: f.GSOSegs}
 	ctx.Cb[0] = uint32(f.Direction)
 	ctx.Cb[1] = wire
+	ctx.Cb[2] = f.Ifindex
 	ret, err := o.TacapTcIngress.Run(&ebpf.RunOptions{Data: data, Context: ctx})
 	if err != nil {
 		return fmt.Errorf("run extractor over a %d-byte frame: %w", len(f.Data), err)

@@ -19,6 +19,7 @@ type Manifest struct {
 	Host          string       `json:"host"`
 	Interfaces    []string     `json:"interfaces,omitempty"`
 	Pcap          string       `json:"pcap,omitempty"`
+	PcapInfo      *PcapInfo    `json:"pcap_file,omitempty"`
 	Directions    []string     `json:"directions,omitempty"`
 	Hook          string       `json:"hook"`
 	AttachModes   []string     `json:"attach_modes,omitempty"`

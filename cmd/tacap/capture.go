@@ -23,13 +23,14 @@ func captureCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "capture",
 		Usage:     "record per-packet features from interfaces into a dataset",
-		UsageText: "tacap capture --iface IF [--iface IF ...] [--for DURATION] [--out DIR] [flags]",
+		UsageText: "tacap capture --iface IF [--iface IF ...] [--for DURATION] [--out DIR] [flags]\n   tacap capture --pcap FILE [--out DIR] [sampling flags]",
 		Description: "Loads the eBPF feature extractor onto the interfaces, records TCP/UDP/ICMP/ICMPv6 packets under\n" +
 			"per-session quotas until the deadline or Ctrl-C, and writes packets/ and flows/ Parquet, one CSV per\n" +
 			"flow and a run manifest into --out. A second Ctrl-C stops draining the kernel at once (the files are\n" +
 			"still closed properly).",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "iface", Aliases: []string{"i"}, Usage: "interface to attach to (repeatable)"},
+			&cli.StringFlag{Name: "pcap", Aliases: []string{"r"}, Usage: "read a pcap or pcapng file (gzip too) through the same kernel program instead"},
 			&cli.DurationFlag{Name: "for", Aliases: []string{"d"}, Usage: "stop after this long; without it, run until Ctrl-C"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "./dump", Usage: "dataset folder; runs add to it, never overwrite"},
 			&cli.StringFlag{Name: "direction", Value: "both", Usage: "ingress, egress or both"},
@@ -54,6 +55,7 @@ func captureCommand() *cli.Command {
 }
 
 type captureArgs struct {
+	pcap  string
 	cfg   capture.Config
 	dur   time.Duration
 	quiet bool
@@ -65,8 +67,18 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 		return nil, usagef("capture takes no arguments, got %q (flags go before arguments)", c.Args().First())
 	}
 	ifaces := c.StringSlice("iface")
-	if len(ifaces) == 0 {
-		return nil, usagef("capture needs --iface (reading capture files with --pcap is not available yet)")
+	pcap := c.String("pcap")
+	switch {
+	case pcap != "" && len(ifaces) > 0:
+		return nil, usagef("--iface and --pcap exclude each other: capture live or read a file")
+	case pcap == "" && len(ifaces) == 0:
+		return nil, usagef("capture needs --iface IF (live) or --pcap FILE")
+	case pcap != "":
+		for _, live := range []string{"for", "direction", "attach"} {
+			if c.IsSet(live) {
+				return nil, usagef("--%s applies to live capture, not to --pcap", live)
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for _, i := range ifaces {
@@ -135,6 +147,7 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 	}
 	b := readBuildInfo()
 	return &captureArgs{
+		pcap: pcap,
 		cfg: capture.Config{
 			Interfaces: ifaces, Directions: dirs, Attach: mode, Out: c.String("out"), Options: opts,
 			CSV: !c.Bool("no-csv"), CSVMaxFiles: c.Int("csv-max-files"),
@@ -154,6 +167,9 @@ func runCapture(c *cli.Context) error {
 	}
 	stderr := c.App.ErrWriter
 	live := !a.quiet && isTerminal(stderr)
+	if a.pcap != "" {
+		return runPcap(c, a, live)
+	}
 
 	ringBytes, _ := bpf.RingBytes(a.cfg.Options.BufferPackets)
 	a.cfg.OnLoad = func(total uint64) {
@@ -247,7 +263,18 @@ func printSummary(w io.Writer, res *capture.Result, out string) {
 		}
 		return fmt.Sprintf("(%.1f %%)", 100*float64(n)/float64(c.Seen))
 	}
-	fmt.Fprintf(w, "run %s on %s: %s, stopped by %s\n", m.RunID, strings.Join(m.Interfaces, ","), m.End.Sub(m.Start).Round(time.Millisecond), m.StopReason)
+	source := strings.Join(m.Interfaces, ",")
+	if m.PcapInfo != nil {
+		source = fmt.Sprintf("%s (%d frames", m.Pcap, m.PcapInfo.Frames)
+		for lt, n := range m.PcapInfo.Unsupported {
+			source += fmt.Sprintf(", %d of unsupported %s", n, lt)
+		}
+		if m.PcapInfo.ShortFrames > 0 {
+			source += fmt.Sprintf(", %d shorter than their link header", m.PcapInfo.ShortFrames)
+		}
+		source += ")"
+	}
+	fmt.Fprintf(w, "run %s on %s: %s, stopped by %s\n", m.RunID, source, m.End.Sub(m.Start).Round(time.Millisecond), m.StopReason)
 	fmt.Fprintf(w, "  %-22s %12d\n", "packets seen", c.Seen)
 	fmt.Fprintf(w, "  %-22s %12d %s\n", "recorded", c.Recorded, pct(c.Recorded))
 	fmt.Fprintf(w, "  %-22s %12d %s\n", "not recorded", c.NotRecorded(), pct(c.NotRecorded()))
@@ -290,4 +317,32 @@ func human(v float64) string {
 		return fmt.Sprintf("%.1fk", v/1e3)
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+func runPcap(c *cli.Context, a *captureArgs, live bool) error {
+	stderr := c.App.ErrWriter
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := capture.PcapConfig{
+		Path: a.pcap, Out: a.cfg.Out, Options: a.cfg.Options, CSV: a.cfg.CSV, CSVMaxFiles: a.cfg.CSVMaxFiles,
+		PartMaxRows: a.cfg.PartMaxRows, PartMaxAge: a.cfg.PartMaxAge, Build: a.cfg.Build,
+	}
+	if live {
+		cfg.OnStatus = func(s capture.PcapStatus) {
+			pct := 0.0
+			if s.FileBytes > 0 {
+				pct = 100 * float64(s.BytesRead) / float64(s.FileBytes)
+			}
+			fmt.Fprintf(stderr, "\r%s  %s of %s (%.0f %%)  frames %d  %s frames/s  recorded %d\x1b[K", s.Elapsed.Truncate(100*time.Millisecond),
+				mib(uint64(s.BytesRead)), mib(uint64(s.FileBytes)), pct, s.Frames, human(float64(s.Frames)/s.Elapsed.Seconds()), s.Counters.Recorded)
+		}
+	}
+	res, err := capture.RunPcap(ctx, cfg, nil)
+	if live {
+		fmt.Fprint(stderr, "\r\x1b[K")
+	}
+	if res != nil {
+		printSummary(c.App.Writer, res, a.cfg.Out)
+	}
+	return err
 }

@@ -26,9 +26,9 @@ type Frame struct {
 
 var fields = []string{
 	"frame.number", "frame.time_epoch", "frame.protocols", "frame.len",
-	"vlan.id", "ip.version", "ip.src", "ip.dst", "ip.len", "ip.flags", "ip.frag_offset", "ip.ttl", "ip.proto", "ip.hdr_len",
+	"vlan.id", "ip.version", "ip.src", "ip.dst", "ip.len", "ip.flags", "ip.frag_offset", "ip.ttl", "ip.proto", "ip.hdr_len", "ip.cur_rt",
 	"ipv6.src", "ipv6.dst", "ipv6.plen", "ipv6.hlim", "ipv6.fraghdr.offset", "ipv6.fraghdr.more", "ipv6.fraghdr.nxt",
-	"tcp.srcport", "tcp.dstport", "tcp.len", "tcp.seq_raw", "tcp.ack_raw", "tcp.flags", "tcp.window_size_value",
+	"tcp.srcport", "tcp.dstport", "tcp.len", "tcp.hdr_len", "tcp.seq_raw", "tcp.ack_raw", "tcp.flags", "tcp.window_size_value",
 	"udp.srcport", "udp.dstport", "udp.length", "icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code",
 }
 
@@ -129,6 +129,11 @@ func frame(v map[string][]string) Frame {
 		fl.IPVersion = 4
 		fl.Src, _ = netip.ParseAddr(first(v, "ip.src"))
 		fl.Dst, _ = netip.ParseAddr(first(v, "ip.dst"))
+		if rt := first(v, "ip.cur_rt"); rt != "" {
+			// Source-routed: Wireshark shows the route's final hop as ip.dst;
+			// the header's own destination field is ip.cur_rt.
+			fl.Dst, _ = netip.ParseAddr(rt)
+		}
 		fl.IPLen = uint32(num(first(v, "ip.len")))
 		fl.TTL = uint8(num(first(v, "ip.ttl")))
 		fl.Protocol = uint8(num(first(v, "ip.proto")))
@@ -187,6 +192,11 @@ func frame(v map[string][]string) Frame {
 		}
 		fl.SrcPort, fl.DstPort = uint16(num(first(v, "tcp.srcport"))), uint16(num(first(v, "tcp.dstport")))
 		fl.TCPPayloadLen = uint32(num(first(v, "tcp.len")))
+		if fl.IPVersion == 4 && fl.IPFlagsFrag&0x2000 != 0 {
+			// A first fragment: Wireshark counts no segment data without
+			// reassembly; the contract's formula is over the IP packet.
+			fl.TCPPayloadLen = fl.IPLen - uint32(num(first(v, "ip.hdr_len"))) - uint32(num(first(v, "tcp.hdr_len")))
+		}
 		fl.TCPSeq, fl.TCPAck = uint32(num(first(v, "tcp.seq_raw"))), uint32(num(first(v, "tcp.ack_raw")))
 		fl.TCPFlags = uint8(num(first(v, "tcp.flags")))
 		fl.TCPWindow = uint16(num(first(v, "tcp.window_size_value")))

@@ -1,0 +1,221 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/tacap/tacap/bpf"
+	"github.com/tacap/tacap/capture/pcapfile"
+)
+
+// PcapConfig describes a run over a capture file.
+type PcapConfig struct {
+	Path        string
+	Out         string
+	Options     bpf.Options // Replay is set by RunPcap
+	CSV         bool
+	CSVMaxFiles int
+	PartMaxRows int64
+	PartMaxAge  time.Duration
+	Build       BuildInfo
+	OnStatus    func(PcapStatus)
+}
+
+// PcapStatus is a progress snapshot of a file run.
+type PcapStatus struct {
+	Elapsed   time.Duration
+	BytesRead int64
+	FileBytes int64
+	Frames    int64
+	Counters  bpf.Counters
+}
+
+// PcapInfo goes into the manifest of a file run.
+type PcapInfo struct {
+	Path        string           `json:"path"`
+	Bytes       int64            `json:"bytes"`
+	Frames      int64            `json:"frames"`
+	Unsupported map[string]int64 `json:"unsupported_link_types,omitempty"` // frames by link type, never given to the program
+	ShortFrames int64            `json:"short_frames,omitempty"`           // shorter than their own link header
+	StoppedAt   int64            `json:"stopped_at_byte,omitempty"`        // where a truncated or corrupt file stopped the run
+	Error       string           `json:"error,omitempty"`
+}
+
+// RunPcap runs every frame of a capture file through the same kernel
+// program as live capture (BPF_PROG_TEST_RUN, each frame with its own
+// time), so sampling follows file time, and writes the same dataset. A
+// truncated or corrupt file stops the run where it breaks: the dataset of
+// what was read is still finished, and the error is returned.
+func RunPcap(ctx context.Context, cfg PcapConfig, hard <-chan struct{}) (*Result, error) {
+	f, err := os.Open(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	rd, err := pcapfile.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	if cfg.PartMaxRows == 0 {
+		cfg.PartMaxRows = 10_000_000
+	}
+	if cfg.PartMaxAge == 0 {
+		cfg.PartMaxAge = time.Minute
+	}
+	if err := checkWritable(cfg.Out); err != nil {
+		return nil, err
+	}
+	opts := cfg.Options
+	opts.Replay = true
+	objs, err := bpf.Load(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer objs.Close()
+
+	host, _ := os.Hostname()
+	host = sanitize(host)
+	start := time.Now().UTC()
+	runID := newRunID(start)
+	base := filepath.Base(cfg.Path)
+	m := Manifest{
+		Tacap: cfg.Build, RunID: runID, Host: host, Pcap: cfg.Path, Hook: "tc (BPF_PROG_TEST_RUN replay)",
+		KernelRelease: kernelRelease(), Start: start, Parameters: parametersOf(opts),
+		Clock: Clock{Source: "capture file timestamps"},
+	}
+	info := &PcapInfo{Path: cfg.Path, Unsupported: map[string]int64{}}
+	if st != nil {
+		info.Bytes = st.Size()
+	}
+	meta := func() map[string]string { return partMetadata(&m, objs) }
+	w := newWriter(Config{Out: cfg.Out, CSV: cfg.CSV, CSVMaxFiles: cfg.CSVMaxFiles, PartMaxRows: cfg.PartMaxRows, PartMaxAge: cfg.PartMaxAge}, runID, host, meta)
+	// The file's frames name their interface; the program's ifindex does not.
+	c := &converter{anchor: func(ns uint64) int64 { return int64(ns) }, ifName: map[uint32]string{}, addrs: newAddrText(), flows: newFlows(opts.Bidirectional)}
+
+	readErr := c.replay(ctx, hard, rd, objs, w, cfg, info, base, start)
+	m.StopReason = "end of file"
+	switch {
+	case readErr != nil:
+		m.StopReason = "error"
+		info.StoppedAt = rd.Offset()
+		info.Error = readErr.Error()
+	case ctx.Err() != nil:
+		m.StopReason = stopSignal
+	}
+	m.End = time.Now().UTC()
+	counters, cerr := objs.ReadCounters()
+	m.Counters = counters
+	settleSessions(objs, c.flows)
+	writeErr := w.close(c.flows.rows(c.anchor))
+	m.Files = w.files()
+	m.RowsWritten = w.packets.Rows()
+	m.RecordedNotWritten = int64(counters.Recorded) - m.RowsWritten
+	if w.csv != nil {
+		m.CSV = &CSVInfo{Dir: relTo(cfg.Out, w.csv.Dir()), Files: w.csvFiles, MaxFiles: cfg.CSVMaxFiles,
+			SkippedFlows: w.csv.SkippedFlows, SkippedRows: w.csv.SkippedRows}
+	}
+	m.Flows = int64(len(c.flows.byKey))
+	m.PcapInfo = info
+	m.Complete = readErr == nil && writeErr == nil && cerr == nil && m.RecordedNotWritten == 0 && ctx.Err() == nil
+	for _, e := range []error{readErr, writeErr, cerr} {
+		if e != nil {
+			m.Errors = append(m.Errors, e.Error())
+		}
+	}
+	m.Process = processUsage()
+	path, merr := writeManifest(cfg.Out, &m)
+	res := &Result{Manifest: m, ManifestPath: path}
+	if info.Frames > 0 && info.Frames == sum(info.Unsupported)+info.ShortFrames && readErr == nil {
+		return res, fmt.Errorf("%s: none of its %d frames has a link type tacap reads (Ethernet, raw IP, Linux SLL/SLL2, BSD loopback)", cfg.Path, info.Frames)
+	}
+	return res, errors.Join(readErr, writeErr, cerr, merr)
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// replay feeds the file's frames to the program in order and drains the
+// ring whenever it is half full (the file never waits for the reader, so
+// no record is ever refused for a full buffer that a live reader would
+// have emptied).
+func (c *converter) replay(ctx context.Context, hard <-chan struct{}, rd *pcapfile.Reader, objs *bpf.Objects, w *writer, cfg PcapConfig, info *PcapInfo, base string, start time.Time) error {
+	half := uint64(objs.Ring.Size() / 2)
+	b := w.get()
+	drain := func(final bool) error {
+		for {
+			n := c.fill(objs, b)
+			if len(b.rows) >= batchRows || (final && n == 0 && len(b.rows) > 0) {
+				if err := w.put(b); err != nil {
+					return err
+				}
+				b = w.get()
+			}
+			if n == 0 {
+				return nil
+			}
+		}
+	}
+	ifaceIDs := map[string]uint32{}
+	nextStatus := time.Now()
+	for ctx.Err() == nil {
+		fr, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if derr := drain(true); derr != nil {
+				return derr
+			}
+			what := "corrupt"
+			if errors.Is(err, pcapfile.ErrTruncated) {
+				what = "truncated"
+			}
+			return fmt.Errorf("%s: %s after %d frames, at byte %d of %d: %w — the dataset holds what came before", cfg.Path, what, info.Frames, rd.Offset(), info.Bytes, err)
+		}
+		info.Frames++
+		if !fr.Supported {
+			info.Unsupported["linktype "+strconv.Itoa(int(fr.LinkType))]++
+			continue
+		}
+		if fr.Short || len(fr.Data) < bpf.MinFrameLen {
+			info.ShortFrames++
+			continue
+		}
+		name := base
+		if fr.Iface != "" {
+			name = fr.Iface
+		}
+		id, ok := ifaceIDs[name]
+		if !ok {
+			id = uint32(len(ifaceIDs) + 2) // 1 is the test run's own device
+			ifaceIDs[name] = id
+			c.ifName[id] = name
+		}
+		if err := objs.Replay(bpf.ReplayFrame{Data: fr.Data, TimeNs: uint64(fr.TimeNs), Direction: fr.Direction, WireLen: fr.WireLen, Ifindex: id}); err != nil {
+			return err
+		}
+		if objs.Ring.Pending() >= half {
+			if err := drain(false); err != nil {
+				return err
+			}
+		}
+		if cfg.OnStatus != nil && info.Frames%1024 == 0 && time.Now().After(nextStatus) {
+			nextStatus = time.Now().Add(250 * time.Millisecond)
+			cnt, _ := objs.ReadCounters()
+			cfg.OnStatus(PcapStatus{Elapsed: time.Since(start), BytesRead: rd.Offset(), FileBytes: info.Bytes, Frames: info.Frames, Counters: cnt})
+		}
+	}
+	return drain(true)
+}

@@ -1,0 +1,89 @@
+package test
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/tacap/tacap/test/oracle"
+	"github.com/tacap/tacap/test/testenv"
+	"github.com/tacap/tacap/test/tshark"
+)
+
+// unsupportedLinkTypes are the shared captures tacap does not read.
+var unsupportedLinkTypes = map[string]bool{"ppp_mpls_traceroute_icmp_ttl_exceeded.pcap": true}
+
+type timed struct {
+	ns int64
+	f  oracle.Fields
+}
+
+// TestPcapMatchesTshark runs every shared capture of a supported link type
+// through `tacap capture --pcap` with quotas off and compares the rows with
+// tshark's decoding of the same file, frame by frame (matched by time and
+// every contract column): every clean TCP/UDP/ICMP/ICMPv6 frame is one row,
+// nothing else is, and the counters add up.
+func TestPcapMatchesTshark(t *testing.T) {
+	testenv.Privileged(t)
+	if !tshark.Available() {
+		testenv.Unavailable(t, "tshark is not installed (make test installs it)")
+	}
+	shared := testenv.SharedDir(t)
+	tacap, _ := binaries(t)
+	files, _ := filepath.Glob(filepath.Join(shared, "pcaps", "*", "*.pcap*"))
+	sort.Strings(files)
+	for _, path := range files {
+		name := filepath.Base(path)
+		if unsupportedLinkTypes[name] {
+			continue
+		}
+		t.Run(filepath.Base(filepath.Dir(path))+"/"+name, func(t *testing.T) {
+			ds := filepath.Join(t.TempDir(), "ds")
+			out, err := exec.Command(tacap, "capture", "--pcap", path, "-o", ds, "--packets-per-session", "0",
+				"--sessions", "1048576", "--no-csv", "-q").CombinedOutput()
+			if err != nil {
+				t.Fatalf("tacap: %v\n%s", err, out)
+			}
+			m := readManifest(t, ds)
+			if err := m.Counters.Check(); err != nil || !m.Complete || int64(m.Counters.Recorded) != m.RowsWritten {
+				t.Fatalf("manifest: %v complete %v recorded %d rows %d", err, m.Complete, m.Counters.Recorded, m.RowsWritten)
+			}
+			frames, err := tshark.Decode(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[timed]int{}
+			for _, f := range frames {
+				if f.Recordable {
+					want[timed{f.TimeNs, f.Fields}]++
+				}
+			}
+			got := map[timed]int{}
+			for _, r := range readRows(t, ds, m) {
+				if r.iface == "" || r.gso != 1 {
+					t.Fatalf("row %+v: iface empty or gso_segs not 1", r)
+				}
+				got[timed{r.timeNs, r.f}]++
+			}
+			var diffs []string
+			for k, n := range want {
+				if got[k] != n {
+					diffs = append(diffs, fmt.Sprintf("tshark %d, tacap %d: %d %+v", n, got[k], k.ns, k.f))
+				}
+			}
+			for k, n := range got {
+				if _, ok := want[k]; !ok {
+					diffs = append(diffs, fmt.Sprintf("tacap only (%d): %d %+v", n, k.ns, k.f))
+				}
+			}
+			sort.Strings(diffs)
+			if len(diffs) > 0 {
+				t.Errorf("%d differences of %d frames; first ones:\n%s", len(diffs), len(frames), strings.Join(diffs[:min(len(diffs), 8)], "\n"))
+			}
+			t.Logf("%d frames, %d rows match tshark; counters %+v", len(frames), len(got), m.Counters)
+		})
+	}
+}
