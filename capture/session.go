@@ -276,33 +276,44 @@ func (c *converter) fill(objs *bpf.Objects, b *batch) int {
 
 // capture reads the ring until ctx ends or writing fails.
 func (c *converter) capture(ctx context.Context, hard <-chan struct{}, objs *bpf.Objects, w *writer, cfg Config, start time.Time) (string, error) {
-	tick := time.NewTicker(cfg.PollInterval)
-	defer tick.Stop()
+	// Poll adaptively: at once while records pour in, backing off to
+	// maxPoll while they trickle (a wakeup per millisecond for a few
+	// records is what costs CPU at low rates), and never longer than the
+	// ring takes to fill a sixteenth at the rate just seen.
+	const maxPoll = 10 * time.Millisecond
+	busy := max(1, objs.Ring.Size()/bpf.RecordSize/16)
+	sleep := cfg.PollInterval
+	timer := time.NewTimer(sleep)
+	defer timer.Stop()
 	nextStatus := time.Now()
 	b := w.get()
+	batchStart := time.Now()
 	for {
 		n := c.fill(objs, b)
-		if len(b.rows) >= batchRows || (n == 0 && len(b.rows) > 0) {
+		if len(b.rows) >= batchRows || (len(b.rows) > 0 && time.Since(batchStart) >= 100*time.Millisecond) {
 			if err := w.put(b); err != nil {
 				return "error", err
 			}
-			b = w.get()
+			b, batchStart = w.get(), time.Now()
 		}
 		if cfg.OnStatus != nil && time.Now().After(nextStatus) {
 			nextStatus = time.Now().Add(250 * time.Millisecond)
 			c.status(objs, w, cfg, start, false)
 		}
-		if n > 0 {
+		if n >= busy {
+			sleep = cfg.PollInterval
 			if ctx.Err() != nil {
 				break
 			}
 			continue // more is probably waiting
 		}
+		sleep = min(2*sleep, maxPoll)
+		timer.Reset(sleep)
 		select {
 		case <-ctx.Done():
 		case err := <-w.errc:
 			return "error", err
-		case <-tick.C:
+		case <-timer.C:
 			continue
 		}
 		break

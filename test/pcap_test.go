@@ -2,12 +2,14 @@ package test
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/tacap/tacap/capture"
 	"github.com/tacap/tacap/test/oracle"
 	"github.com/tacap/tacap/test/testenv"
 	"github.com/tacap/tacap/test/tshark"
@@ -86,4 +88,70 @@ func TestPcapMatchesTshark(t *testing.T) {
 			t.Logf("%d frames, %d rows match tshark; counters %+v", len(frames), len(got), m.Counters)
 		})
 	}
+}
+
+// runPcap runs tacap over a file (quotas off) and returns its rows in order.
+func runPcap(t *testing.T, path string, wantExit int) ([]row, capture.Manifest) {
+	t.Helper()
+	tacap, _ := binaries(t)
+	ds := filepath.Join(t.TempDir(), "ds")
+	cmd := exec.Command(tacap, "capture", "--pcap", path, "-o", ds, "--packets-per-session", "0", "--no-csv", "-q")
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != wantExit {
+		t.Fatalf("tacap --pcap %s: exit %d (%v), want %d\n%s", path, code, err, wantExit, out)
+	}
+	m := readManifest(t, ds)
+	return readRows(t, ds, m), m
+}
+
+// TestPcapReplayIsDeterministic: the same file twice gives identical rows,
+// and a pcapng file and its pcap conversion give identical rows.
+func TestPcapReplayIsDeterministic(t *testing.T) {
+	testenv.Privileged(t)
+	shared := testenv.SharedDir(t)
+	ng := filepath.Join(shared, "pcaps", "attack", "amp.UDP.snmp.src161.pcapng")
+	a, _ := runPcap(t, ng, 0)
+	b, _ := runPcap(t, ng, 0)
+	if fmt.Sprint(a) != fmt.Sprint(b) || len(a) == 0 {
+		t.Fatalf("two runs over the same file differ (%d and %d rows)", len(a), len(b))
+	}
+	if _, err := exec.LookPath("editcap"); err != nil {
+		testenv.Unavailable(t, "editcap is not installed (it comes with tshark)")
+	}
+	conv := filepath.Join(t.TempDir(), "converted.pcap")
+	if out, err := exec.Command("editcap", "-F", "pcap", ng, conv).CombinedOutput(); err != nil {
+		t.Fatalf("editcap: %v: %s", err, out)
+	}
+	c, _ := runPcap(t, conv, 0)
+	if len(c) != len(a) {
+		t.Fatalf("pcapng gave %d rows, its pcap conversion %d", len(a), len(c))
+	}
+	for i := range a {
+		x, y := a[i], c[i]
+		x.iface, y.iface = "", "" // the file name differs
+		if x != y {
+			t.Fatalf("row %d differs:\npcapng %+v\npcap   %+v", i, a[i], c[i])
+		}
+	}
+}
+
+// TestPcapTruncated: a file cut inside a record stops the run there; the
+// dataset holds every frame before the cut and tacap exits 1.
+func TestPcapTruncated(t *testing.T) {
+	testenv.Privileged(t)
+	shared := testenv.SharedDir(t)
+	src, err := os.ReadFile(filepath.Join(shared, "pcaps", "normal", "wikipedia.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.pcap")
+	if err := os.WriteFile(cut, src[:len(src)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rows, m := runPcap(t, cut, 1)
+	if m.Complete || m.StopReason != "error" || m.PcapInfo == nil || m.PcapInfo.StoppedAt == 0 || len(rows) == 0 ||
+		int64(len(rows)) != m.RowsWritten || m.Counters.Check() != nil {
+		t.Fatalf("manifest after a truncated file: %+v (%d rows)", m, len(rows))
+	}
+	t.Logf("truncated file: %d frames read, %d rows, stopped at byte %d of %d", m.PcapInfo.Frames, len(rows), m.PcapInfo.StoppedAt, m.PcapInfo.Bytes)
 }
