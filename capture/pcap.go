@@ -104,7 +104,7 @@ func RunPcap(ctx context.Context, cfg PcapConfig, hard <-chan struct{}) (*Result
 	switch {
 	case readErr != nil:
 		m.StopReason = "error"
-		info.StoppedAt = rd.Offset()
+		info.StoppedAt = rd.Consumed()
 		info.Error = readErr.Error()
 	case ctx.Err() != nil:
 		m.StopReason = stopSignal
@@ -182,7 +182,7 @@ func (c *converter) replay(ctx context.Context, hard <-chan struct{}, rd *pcapfi
 			if errors.Is(err, pcapfile.ErrTruncated) {
 				what = "truncated"
 			}
-			return fmt.Errorf("%s: %s after %d frames, at byte %d of %d: %w — the dataset holds what came before", cfg.Path, what, info.Frames, rd.Offset(), info.Bytes, err)
+			return fmt.Errorf("%s: %s after %d frames, at byte %d: %w — the dataset holds what came before", cfg.Path, what, info.Frames, rd.Consumed(), err)
 		}
 		info.Frames++
 		if !fr.Supported {

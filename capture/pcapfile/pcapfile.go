@@ -52,8 +52,9 @@ var ErrTruncated = errors.New("file ends in the middle of a record")
 
 // Reader yields the frames of one file.
 type Reader struct {
-	r       *bufio.Reader
-	counter *countingReader
+	r        *bufio.Reader
+	counter  *countingReader
+	consumed int64
 	next    func() (*Frame, error)
 	order   binary.ByteOrder
 	buf     []byte
@@ -106,8 +107,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Offset is how many bytes of the underlying file have been read.
+// Offset is how many bytes of the underlying file have been read (read
+// ahead included): progress.
 func (r *Reader) Offset() int64 { return r.counter.n }
+
+// Consumed is the position in the (decompressed) capture after the last
+// complete record: where a truncated or corrupt file stopped the run.
+func (r *Reader) Consumed() int64 { return r.consumed }
 
 // NewReader detects the format (gzip, pcap, pcapng) and reads the header.
 func NewReader(in io.Reader) (*Reader, error) {
@@ -152,6 +158,7 @@ func (r *Reader) readFull(n int) ([]byte, error) {
 		}
 		return nil, err
 	}
+	r.consumed += int64(n)
 	return b, nil
 }
 
