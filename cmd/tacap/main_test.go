@@ -18,7 +18,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"version", "x"}, 2, "takes no arguments"},
 		{[]string{"bogus"}, 2, `unknown command "bogus"`},
 		{[]string{"--nope"}, 2, "flag provided but not defined"},
-		{[]string{"capture"}, 2, "needs --iface"},
+		{[]string{"capture"}, 2, "needs --iface IF (live) or --pcap FILE"},
 		{[]string{"capture", "-i", "eth0", "extra"}, 2, "takes no arguments"},
 		{[]string{"capture", "-i", "eth0", "--direction", "sideways"}, 2, "--direction must be"},
 		{[]string{"capture", "-i", "eth0", "--attach", "magic"}, 2, "--attach must be"},
@@ -32,6 +32,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"capture", "-i", "eth0", "-i", "eth0"}, 2, "given twice"},
 		{[]string{"capture", "-i", "eth0", "--rotate-rows", "0"}, 2, "must be positive"},
 		{[]string{"capture", "-i", "tacap-no-such-if0"}, 1, "no such interface"},
+		{[]string{"capture", "-i", "eth0", "--pcap", "x.pcap"}, 2, "exclude each other"},
+		{[]string{"capture", "--pcap", "x.pcap", "--direction", "ingress"}, 2, "applies to live capture"},
+		{[]string{"capture", "--pcap", "x.pcap", "--for", "1s"}, 2, "applies to live capture"},
+		{[]string{"capture", "--pcap", "/nonexistent/x.pcap"}, 1, "no such file"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
