@@ -107,6 +107,7 @@ type Objects struct {
 	// replayTruncated counts replayed frames the kernel refused to run
 	// because their network header is cut; they are truncated packets.
 	replayTruncated atomic.Uint64
+	replayCtx       [skbContextSize]byte
 }
 
 // Load checks opts, sizes the maps, sets the program's constants and loads

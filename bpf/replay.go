@@ -1,7 +1,9 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"fmt"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 )
@@ -26,6 +28,16 @@ type skbContext struct {
 	_                                          [3]uint8
 	Hwtstamp                                   uint64
 }
+
+// Offsets of the fields Replay sets in struct __sk_buff.
+var (
+	offCb      = unsafe.Offsetof(skbContext{}.Cb)
+	offTstamp  = unsafe.Offsetof(skbContext{}.Tstamp)
+	offGSOSegs = unsafe.Offsetof(skbContext{}.GsoSegs)
+)
+
+// skbContextSize is the size of struct __sk_buff.
+const skbContextSize = unsafe.Sizeof(skbContext{})
 
 // MaxReplayData is the most of a frame handed to the kernel in replay.
 const MaxReplayData = 2048
@@ -68,10 +80,16 @@ func (o *Objects) Replay(f ReplayFrame) error {
 		wire = max(wire, uint32(len(data)))
 		data = data[:MaxReplayData]
 	}
-	ctx := skbContext{Tstamp: f.TimeNs, GsoSegs: f.GSOSegs}
-	ctx.Cb[0] = uint32(f.Direction)
-	ctx.Cb[1] = wire
-	ctx.Cb[2] = f.Ifindex
+	// The context goes to the kernel as bytes laid out like struct
+	// __sk_buff: encoding the struct by reflection on every frame cost
+	// more than the program itself.
+	ctx := o.replayCtx[:]
+	le := binary.LittleEndian
+	le.PutUint64(ctx[offTstamp:], f.TimeNs)
+	le.PutUint32(ctx[offGSOSegs:], f.GSOSegs)
+	le.PutUint32(ctx[offCb:], uint32(f.Direction))
+	le.PutUint32(ctx[offCb+4:], wire)
+	le.PutUint32(ctx[offCb+8:], f.Ifindex)
 	ret, err := o.TacapTcIngress.Run(&ebpf.RunOptions{Data: data, Context: ctx})
 	if err != nil {
 		return fmt.Errorf("run extractor over a %d-byte frame: %w", len(f.Data), err)

@@ -167,6 +167,17 @@ func runCapture(c *cli.Context) error {
 	}
 	stderr := c.App.ErrWriter
 	live := !a.quiet && isTerminal(stderr)
+	if path := c.String("cpu-profile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if a.pcap != "" {
 		return runPcap(c, a, live)
 	}
@@ -210,17 +221,6 @@ func runCapture(c *cli.Context) error {
 	}
 	if live {
 		a.cfg.OnStatus = func(s capture.Status) { fmt.Fprint(stderr, "\r"+statusLine(s, a.dur)+"\x1b[K") }
-	}
-	if path := c.String("cpu-profile"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
 	}
 	res, err := capture.Run(ctx, a.cfg, hard)
 	if live {
