@@ -55,11 +55,11 @@ type Reader struct {
 	r        *bufio.Reader
 	counter  *countingReader
 	consumed int64
-	next    func() (*Frame, error)
-	order   binary.ByteOrder
-	buf     []byte
-	frame   Frame
-	eth     []byte
+	next     func() (*Frame, error)
+	order    binary.ByteOrder
+	buf      []byte
+	frame    Frame
+	eth      []byte
 	// pcap
 	nsec     bool
 	linkType uint16
