@@ -20,6 +20,7 @@ type Manifest struct {
 	Interfaces    []string     `json:"interfaces,omitempty"`
 	Pcap          string       `json:"pcap,omitempty"`
 	PcapInfo      *PcapInfo    `json:"pcap_file,omitempty"`
+	ReplayCPU     *int         `json:"replay_cpu,omitempty"` // the CPU a file was replayed on
 	Directions    []string     `json:"directions,omitempty"`
 	Hook          string       `json:"hook"`
 	AttachModes   []string     `json:"attach_modes,omitempty"`

@@ -7,8 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/capture/pcapfile"
@@ -99,6 +102,16 @@ func RunPcap(ctx context.Context, cfg PcapConfig, hard <-chan struct{}) (*Result
 	// The file's frames name their interface; the program's ifindex does not.
 	c := &converter{anchor: func(ns uint64) int64 { return int64(ns) }, ifName: map[uint32]string{}, addrs: newAddrText(), flows: newFlows(opts.Bidirectional)}
 
+	// One CPU for the whole replay: the LRU session table keeps free
+	// entries in per-CPU lists, so which session a full table evicts
+	// depends on the CPUs the frames ran on. Pinned, the same file always
+	// gives the same rows. (Only this thread is pinned; the writer
+	// goroutine runs elsewhere.)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if cpu, err := pinToCPU(); err == nil {
+		m.ReplayCPU = &cpu
+	}
 	readErr := c.replay(ctx, hard, rd, objs, w, cfg, info, base, start)
 	m.StopReason = "end of file"
 	switch {
@@ -109,33 +122,32 @@ func RunPcap(ctx context.Context, cfg PcapConfig, hard <-chan struct{}) (*Result
 	case ctx.Err() != nil:
 		m.StopReason = stopSignal
 	}
-	m.End = time.Now().UTC()
-	counters, cerr := objs.ReadCounters()
-	m.Counters = counters
-	settleSessions(objs, c.flows)
-	writeErr := w.close(c.flows.rows(c.anchor))
-	m.Files = w.files()
-	m.RowsWritten = w.packets.Rows()
-	m.RecordedNotWritten = int64(counters.Recorded) - m.RowsWritten
-	if w.csv != nil {
-		m.CSV = &CSVInfo{Dir: relTo(cfg.Out, w.csv.Dir()), Files: w.csvFiles, MaxFiles: cfg.CSVMaxFiles,
-			SkippedFlows: w.csv.SkippedFlows, SkippedRows: w.csv.SkippedRows}
-	}
-	m.Flows = int64(len(c.flows.byKey))
 	m.PcapInfo = info
-	m.Complete = readErr == nil && writeErr == nil && cerr == nil && m.RecordedNotWritten == 0 && ctx.Err() == nil
-	for _, e := range []error{readErr, writeErr, cerr} {
-		if e != nil {
-			m.Errors = append(m.Errors, e.Error())
-		}
+	var stopped error
+	if ctx.Err() != nil {
+		stopped = errors.New("stopped by a signal before the end of the file")
 	}
-	m.Process = processUsage()
-	path, merr := writeManifest(cfg.Out, &m)
-	res := &Result{Manifest: m, ManifestPath: path}
+	res, err := finish(&m, objs, c, w, cfg.Out, cfg.CSVMaxFiles, readErr, stopped == nil, stopped)
 	if info.Frames > 0 && info.Frames == sum(info.Unsupported)+info.ShortFrames && readErr == nil {
 		return res, fmt.Errorf("%s: none of its %d frames has a link type tacap reads (Ethernet, raw IP, Linux SLL/SLL2, BSD loopback)", cfg.Path, info.Frames)
 	}
-	return res, errors.Join(readErr, writeErr, cerr, merr)
+	return res, err
+}
+
+// pinToCPU binds the calling (locked) thread to the first CPU this
+// process may use, the same one run after run.
+func pinToCPU() (int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return 0, err
+	}
+	c := 0
+	for c < 1024 && !set.IsSet(c) {
+		c++
+	}
+	var one unix.CPUSet
+	one.Set(c)
+	return c, unix.SchedSetaffinity(0, &one)
 }
 
 func sum(m map[string]int64) int64 {

@@ -176,37 +176,42 @@ func Run(ctx context.Context, cfg Config, hard <-chan struct{}) (*Result, error)
 		drainErr = c.drainRest(hard, objs, w, cfg, start)
 	}
 	m.DrainSkipped = c.drainSkipped
-	m.End = time.Now().UTC()
-
-	counters, cerr := objs.ReadCounters()
-	if cerr != nil {
-		drainErr = errors.Join(drainErr, cerr)
+	// A detach failure is reported, but the dataset it leaves is whole.
+	res, err := finish(&m, objs, c, w, cfg.Out, cfg.CSVMaxFiles, drainErr, true, detachErr)
+	if err != nil {
+		return res, err
 	}
+	return res, detachErr
+}
+
+// finish settles a run after its last record was read: final counters,
+// the sessions still in the kernel's table, the files closed, and the
+// manifest written. The run is complete when whole is true, runErr and the
+// settling succeed and every recorded packet was written; notes are
+// recorded in the manifest without making it incomplete or failing.
+func finish(m *Manifest, objs *bpf.Objects, c *converter, w *writer, out string, csvMax int, runErr error, whole bool, notes ...error) (*Result, error) {
+	m.End = time.Now().UTC()
+	counters, cerr := objs.ReadCounters()
 	m.Counters = counters
 	settleSessions(objs, c.flows)
-
 	writeErr := w.close(c.flows.rows(c.anchor))
 	m.Files = w.files()
 	m.RowsWritten = w.packets.Rows()
 	m.RecordedNotWritten = int64(counters.Recorded) - m.RowsWritten
 	if w.csv != nil {
-		m.CSV = &CSVInfo{Dir: relTo(cfg.Out, w.csv.Dir()), Files: w.csvFiles, MaxFiles: cfg.CSVMaxFiles,
+		m.CSV = &CSVInfo{Dir: relTo(out, w.csv.Dir()), Files: w.csvFiles, MaxFiles: csvMax,
 			SkippedFlows: w.csv.SkippedFlows, SkippedRows: w.csv.SkippedRows}
 	}
 	m.Flows = int64(len(c.flows.byKey))
-	m.Complete = drainErr == nil && writeErr == nil && m.RecordedNotWritten == 0
-	for _, e := range []error{drainErr, writeErr, detachErr} {
+	m.Complete = whole && runErr == nil && cerr == nil && writeErr == nil && m.RecordedNotWritten == 0
+	for _, e := range append([]error{runErr, cerr, writeErr}, notes...) {
 		if e != nil {
 			m.Errors = append(m.Errors, e.Error())
 		}
 	}
 	m.Process = processUsage()
-	path, merr := writeManifest(cfg.Out, &m)
-	res := &Result{Manifest: m, ManifestPath: path}
-	if err := errors.Join(drainErr, writeErr, merr); err != nil {
-		return res, err
-	}
-	return res, detachErr
+	path, merr := writeManifest(out, m)
+	return &Result{Manifest: *m, ManifestPath: path}, errors.Join(runErr, cerr, writeErr, merr)
 }
 
 // converter turns records into rows and flows; it runs on one goroutine.

@@ -7,47 +7,25 @@
 #   OUT=./dump scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces, eBPF): sudo make demo" >&2; exit 1; }
+. scripts/lab.sh
 out=${OUT:-./dump}
-bin=$(mktemp -d)
-a=tacap-demo-a-$$
-b=tacap-demo-b-$$
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	ip netns del "$a" 2>/dev/null || true
-	ip netns del "$b" 2>/dev/null || true
-	rm -rf "$bin"
-}
-trap cleanup EXIT INT TERM
+lab_up demo
+bin=$LAB_WORK
 
 echo "== building"
 go build -trimpath -o "$bin/tacap" ./cmd/tacap
 go build -o "$bin/trafficgen" ./test/trafficgen
 
-echo "== lab: $a (198.18.0.1, 2001:db8::1) <-veth-> $b (198.18.0.2, 2001:db8::2)"
-ip netns add "$a"
-ip netns add "$b"
-ip link add veth0 netns "$a" type veth peer name veth0 netns "$b"
-for ns in "$a" "$b"; do ip -n "$ns" link set lo up; ip -n "$ns" link set veth0 up; done
-ip -n "$a" addr add 198.18.0.1/24 dev veth0
-ip -n "$b" addr add 198.18.0.2/24 dev veth0
-ip -n "$a" addr add 2001:db8::1/64 dev veth0 nodad
-ip -n "$b" addr add 2001:db8::2/64 dev veth0 nodad
+echo "== lab: $LAB_A (198.18.0.1, 2001:db8::1) <-veth-> $LAB_B (198.18.0.2, 2001:db8::2)"
+lab_bg "$LAB_B" "$bin/trafficgen" serve --v4 198.18.0.2 --v6 2001:db8::2 >/dev/null
 
-ip netns exec "$b" "$bin/trafficgen" serve --v4 198.18.0.2 --v6 2001:db8::2 >/dev/null &
-pids+=($!)
+echo "== capturing on $LAB_B/veth0 into $out for 14 s"
+lab_bg "$LAB_B" "$bin/tacap" capture --iface veth0 --for 14s --out "$out" --ready-file "$bin/ready"
+cap=$LAB_LAST
+lab_wait_file "$bin/ready" || { echo "demo: tacap did not start" >&2; exit 1; }
 
-echo "== capturing on $b/veth0 into $out for 14 s"
-ip netns exec "$b" "$bin/tacap" capture --iface veth0 --for 14s --out "$out" --ready-file "$bin/ready" &
-cap=$!
-pids+=($cap)
-for _ in $(seq 100); do [ -f "$bin/ready" ] && break; sleep 0.1; done
-[ -f "$bin/ready" ] || { echo "demo: tacap did not start" >&2; exit 1; }
-
-echo "== traffic from $a for 10 s"
-ip netns exec "$a" "$bin/trafficgen" client --v4 198.18.0.2 --v6 2001:db8::2 --for 10s
+echo "== traffic from $LAB_A for 10 s"
+ip netns exec "$LAB_A" "$bin/trafficgen" client --v4 198.18.0.2 --v6 2001:db8::2 --for 10s
 
 wait "$cap"
 if "$bin/tacap" report --help >/dev/null 2>&1; then

@@ -10,29 +10,14 @@ cd "$(dirname "$0")/../.."
 rounds=${1:-5}
 frames=${2:-3000000}
 buffer=${3:-4000000}
-work=$(mktemp -d)
-a=tacap-flood-a-$$
-b=tacap-flood-b-$$
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	ip netns del "$a" 2>/dev/null || true
-	ip netns del "$b" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. scripts/lab.sh
+lab_up flood
+work=$LAB_WORK
+a=$LAB_A
+b=$LAB_B
 go build -o "$work/tacap" ./cmd/tacap
 go build -o "$work/flood" ./scripts/bench/flood
-ip netns add "$a"
-ip netns add "$b"
-ip link add veth0 netns "$a" type veth peer name veth0 netns "$b"
-ip -n "$a" addr add 198.18.0.1/24 dev veth0
-ip -n "$b" addr add 198.18.0.2/24 dev veth0
-ip -n "$a" link set veth0 up
-ip -n "$b" link set veth0 up
-ip netns exec "$b" "$work/flood" pass --iface veth0 >/dev/null &
-pids+=($!)
+lab_bg "$b" "$work/flood" pass --iface veth0 >/dev/null
 sleep 0.5
 mac=$(ip -n "$b" -j link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
 rx() { ip -n "$b" -j -s link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }

@@ -9,29 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-5}
 secs=${2:-5}
-work=$(mktemp -d)
-a=tacap-bench-a-$$
-b=tacap-bench-b-$$
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	ip netns del "$a" 2>/dev/null || true
-	ip netns del "$b" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
 command -v iperf3 >/dev/null || { echo "live.sh: needs iperf3 (apt-get install iperf3)" >&2; exit 1; }
-
+. scripts/lab.sh
+lab_up bench
+work=$LAB_WORK
+a=$LAB_A
+b=$LAB_B
 go build -o "$work/tacap" ./cmd/tacap
-ip netns add "$a"
-ip netns add "$b"
-ip link add veth0 netns "$a" type veth peer name veth0 netns "$b"
-for ns in "$a" "$b"; do ip -n "$ns" link set lo up; ip -n "$ns" link set veth0 up; done
-ip -n "$a" addr add 198.18.0.1/24 dev veth0
-ip -n "$b" addr add 198.18.0.2/24 dev veth0
-ip netns exec "$b" iperf3 -s -B 198.18.0.2 >/dev/null 2>&1 &
-pids+=($!)
+lab_bg "$b" iperf3 -s -B 198.18.0.2 >/dev/null 2>&1
 sleep 0.5
 
 modes=(none tacap-all tacap-default tcpdump)

@@ -7,36 +7,17 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 minutes=${1:-10}
 rate=${2:-200M}
-work=$(mktemp -d)
-a=tacap-soak-a-$$
-b=tacap-soak-b-$$
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	ip netns del "$a" 2>/dev/null || true
-	ip netns del "$b" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. scripts/lab.sh
+lab_up soak
+work=$LAB_WORK
 go build -o "$work/tacap" ./cmd/tacap
-ip netns add "$a"
-ip netns add "$b"
-ip link add veth0 netns "$a" type veth peer name veth0 netns "$b"
-ip -n "$a" addr add 198.18.0.1/24 dev veth0
-ip -n "$b" addr add 198.18.0.2/24 dev veth0
-ip -n "$a" link set veth0 up
-ip -n "$b" link set veth0 up
-ip netns exec "$b" iperf3 -s -B 198.18.0.2 >/dev/null 2>&1 &
-pids+=($!)
+lab_bg "$LAB_B" iperf3 -s -B 198.18.0.2 >/dev/null 2>&1
 secs=$((minutes * 60))
-ip netns exec "$b" "$work/tacap" capture -i veth0 --for "${secs}s" -o "$work/ds" -q --no-csv --packets-per-session 0 \
-	--ready-file "$work/ready" >"$work/summary.txt" 2>&1 &
-cap=$!
-pids+=($cap)
-for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.1; done
-ip netns exec "$a" iperf3 -c 198.18.0.2 -u -b "$rate" -l 1000 -t "$((secs - 5))" >/dev/null 2>&1 &
-pids+=($!)
+lab_bg "$LAB_B" "$work/tacap" capture -i veth0 --for "${secs}s" -o "$work/ds" -q --no-csv --packets-per-session 0 \
+	--ready-file "$work/ready" >"$work/summary.txt" 2>&1
+cap=$LAB_LAST
+lab_wait_file "$work/ready"
+lab_bg "$LAB_A" iperf3 -c 198.18.0.2 -u -b "$rate" -l 1000 -t "$((secs - 5))" >/dev/null 2>&1
 echo "elapsed_s rss_mib"
 for t in $(seq 10 10 "$((secs - 10))"); do
 	sleep 10
