@@ -10,7 +10,9 @@ LAB_PIDS=()
 
 lab_cleanup() {
 	local p
-	for p in "${LAB_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	# TERM, not INT: a non-interactive shell starts background jobs with
+	# SIGINT ignored.
+	for p in "${LAB_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${LAB_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	[ -n "${LAB_A:-}" ] && ip netns del "$LAB_A" 2>/dev/null
 	[ -n "${LAB_B:-}" ] && ip netns del "$LAB_B" 2>/dev/null
