@@ -182,6 +182,7 @@ struct {
 const enum counter *unused_counter __attribute__((unused));
 const enum direction *unused_direction __attribute__((unused));
 const struct record *unused_record __attribute__((unused));
+const struct replay_meta *unused_replay_meta __attribute__((unused));
 
 struct ethhdr {
 	__u8 dst[6];
@@ -269,37 +270,44 @@ struct pkt {
 	void *ctx;
 	void *data;
 	void *data_end;
+	__u32 base;      /* batch: where the frame starts in the buffer */
 	__u32 frame_len; /* the frame on the wire, including bytes not in the linear area */
 	__u32 cap_len;   /* the bytes of it the program can read */
 	bool xdp;
+	bool batch;      /* a frame of a replay batch: read only through the helper */
 };
 
 /*
  * hdr returns a pointer to sizeof(type) bytes at off: straight into the packet
  * when they are in its linear part, else copied into buf (an skb whose headers
- * sit in paged fragments, as after GRO), else NULL when the frame ends first.
+ * sit in paged fragments, as after GRO, or a frame deep in a replay batch),
+ * else NULL when the captured frame ends first.
  */
-static __always_inline void *load_slow(struct pkt *p, __u32 off, void *buf, __u32 size)
+static __always_inline void *load_slow(struct pkt *p, __u32 at, void *buf, __u32 size)
 {
 	long err;
 
 	if (p->xdp)
-		err = bpf_xdp_load_bytes(p->ctx, off, buf, size);
+		err = bpf_xdp_load_bytes(p->ctx, at, buf, size);
 	else
-		err = bpf_skb_load_bytes(p->ctx, off, buf, size);
+		err = bpf_skb_load_bytes(p->ctx, at, buf, size);
 	return err ? NULL : buf;
 }
 
-#define hdr(p, type, off, buf)                                              \
-	({                                                                  \
-		type *__h = NULL;                                           \
-		__u32 __off = (off);                                        \
-		if (__off <= MAX_HDR_OFF) {                                 \
-			__h = (type *)((p)->data + __off);                  \
-			if ((void *)(__h + 1) > (p)->data_end)              \
-				__h = load_slow((p), __off, (buf), sizeof(type)); \
-		}                                                           \
-		__h;                                                        \
+#define hdr(p, type, off, buf)                                                      \
+	({                                                                          \
+		type *__h = NULL;                                                   \
+		__u32 __off = (off);                                                \
+		if (__off <= MAX_HDR_OFF && __off + sizeof(type) <= (p)->cap_len) { \
+			if ((p)->batch) {                                           \
+				__h = load_slow((p), (p)->base + __off, (buf), sizeof(type)); \
+			} else {                                                    \
+				__h = (type *)((p)->data + __off);                  \
+				if ((void *)(__h + 1) > (p)->data_end)              \
+					__h = load_slow((p), __off, (buf), sizeof(type)); \
+			}                                                           \
+		}                                                                   \
+		__h;                                                                \
 	})
 
 static __always_inline bool is_vlan(__u16 proto)
@@ -742,5 +750,71 @@ int tacap_xdp(struct xdp_md *ctx)
 	p.frame_len = p.data_end - p.data;
 	p.cap_len = p.frame_len;
 	handle(&p, DIRECTION_INGRESS, ctx->ingress_ifindex, 0, 1, 0);
+	return XDP_PASS;
+}
+
+/*
+ * Replay in batches: one BPF_PROG_TEST_RUN carries many frames of a capture
+ * file, each behind a replay_meta, so the syscall is paid once per batch
+ * instead of once per frame. Every frame goes through the same handle() as
+ * live traffic; only where its bytes, time and metadata come from differs.
+ */
+struct replay_meta {
+	__u64 tstamp;
+	__u32 wire_len;
+	__u32 cap_len;
+	__u32 ifindex;
+	__u8 direction;
+	__u8 _pad[3];
+};
+
+#define MAX_BATCH_FRAMES 256
+#define MAX_REPLAY_FRAME 4096
+
+struct batch_cursor {
+	struct xdp_md *ctx;
+	__u32 at;
+	__u32 end;
+	__u32 done;
+};
+
+/* Frames the last batch replayed, for user space to check it got them all. */
+__u32 REPLAY_DONE;
+
+static long replay_one(__u64 index, void *data)
+{
+	struct batch_cursor *b = data;
+	struct replay_meta meta;
+	__u32 start;
+
+	if (b->at > 1 << 20 || b->at + sizeof(meta) > b->end)
+		return 1;
+	if (bpf_xdp_load_bytes(b->ctx, b->at, &meta, sizeof(meta)))
+		return 1;
+	start = b->at + sizeof(meta);
+	if (meta.cap_len < ETH_HLEN || meta.cap_len > MAX_REPLAY_FRAME || start + meta.cap_len > b->end)
+		return 1;
+	struct pkt p = {
+		.ctx = b->ctx,
+		.base = start,
+		.batch = true,
+		.cap_len = meta.cap_len,
+		.frame_len = meta.wire_len > meta.cap_len ? meta.wire_len : meta.cap_len,
+		.xdp = true,
+	};
+	handle(&p, meta.direction, meta.ifindex, 0, 1, meta.tstamp);
+	b->at = start + ((meta.cap_len + 7) & ~7U);
+	b->done++;
+	return 0;
+}
+
+SEC("xdp.frags")
+int tacap_replay_batch(struct xdp_md *ctx)
+{
+	struct batch_cursor b = { .ctx = ctx, .end = bpf_xdp_get_buff_len(ctx) };
+
+	if (CONFIG.replay)
+		bpf_loop(MAX_BATCH_FRAMES, replay_one, &b, 0);
+	REPLAY_DONE = b.done;
 	return XDP_PASS;
 }

@@ -86,6 +86,16 @@ type extractorRecord struct {
 	_                [4]byte
 }
 
+type extractorReplayMeta struct {
+	_         structs.HostLayout
+	Tstamp    uint64
+	WireLen   uint32
+	CapLen    uint32
+	Ifindex   uint32
+	Direction uint8
+	Pad       [3]uint8
+}
+
 type extractorSession struct {
 	_              structs.HostLayout
 	FirstNs        uint64
@@ -121,17 +131,20 @@ type extractorState struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	extractorMapRecords         = "records"
-	extractorMapSessions        = "sessions"
-	extractorMapStats           = "stats"
-	extractorProgTacapTcEgress  = "tacap_tc_egress"
-	extractorProgTacapTcIngress = "tacap_tc_ingress"
-	extractorProgTacapXdp       = "tacap_xdp"
-	extractorVarCONFIG          = "CONFIG"
-	extractorVarSTATE           = "STATE"
-	extractorVarUnusedCounter   = "unused_counter"
-	extractorVarUnusedDirection = "unused_direction"
-	extractorVarUnusedRecord    = "unused_record"
+	extractorMapRecords           = "records"
+	extractorMapSessions          = "sessions"
+	extractorMapStats             = "stats"
+	extractorProgTacapReplayBatch = "tacap_replay_batch"
+	extractorProgTacapTcEgress    = "tacap_tc_egress"
+	extractorProgTacapTcIngress   = "tacap_tc_ingress"
+	extractorProgTacapXdp         = "tacap_xdp"
+	extractorVarCONFIG            = "CONFIG"
+	extractorVarREPLAY_DONE       = "REPLAY_DONE"
+	extractorVarSTATE             = "STATE"
+	extractorVarUnusedCounter     = "unused_counter"
+	extractorVarUnusedDirection   = "unused_direction"
+	extractorVarUnusedRecord      = "unused_record"
+	extractorVarUnusedReplayMeta  = "unused_replay_meta"
 )
 
 // loadExtractor returns the embedded CollectionSpec for extractor.
@@ -176,9 +189,10 @@ type extractorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type extractorProgramSpecs struct {
-	TacapTcEgress  *ebpf.ProgramSpec `ebpf:"tacap_tc_egress"`
-	TacapTcIngress *ebpf.ProgramSpec `ebpf:"tacap_tc_ingress"`
-	TacapXdp       *ebpf.ProgramSpec `ebpf:"tacap_xdp"`
+	TacapReplayBatch *ebpf.ProgramSpec `ebpf:"tacap_replay_batch"`
+	TacapTcEgress    *ebpf.ProgramSpec `ebpf:"tacap_tc_egress"`
+	TacapTcIngress   *ebpf.ProgramSpec `ebpf:"tacap_tc_ingress"`
+	TacapXdp         *ebpf.ProgramSpec `ebpf:"tacap_xdp"`
 }
 
 // extractorMapSpecs contains maps before they are loaded into the kernel.
@@ -194,11 +208,13 @@ type extractorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type extractorVariableSpecs struct {
-	CONFIG          *ebpf.VariableSpec `ebpf:"CONFIG"`
-	STATE           *ebpf.VariableSpec `ebpf:"STATE"`
-	UnusedCounter   *ebpf.VariableSpec `ebpf:"unused_counter"`
-	UnusedDirection *ebpf.VariableSpec `ebpf:"unused_direction"`
-	UnusedRecord    *ebpf.VariableSpec `ebpf:"unused_record"`
+	CONFIG           *ebpf.VariableSpec `ebpf:"CONFIG"`
+	REPLAY_DONE      *ebpf.VariableSpec `ebpf:"REPLAY_DONE"`
+	STATE            *ebpf.VariableSpec `ebpf:"STATE"`
+	UnusedCounter    *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedDirection  *ebpf.VariableSpec `ebpf:"unused_direction"`
+	UnusedRecord     *ebpf.VariableSpec `ebpf:"unused_record"`
+	UnusedReplayMeta *ebpf.VariableSpec `ebpf:"unused_replay_meta"`
 }
 
 // extractorObjects contains all objects after they have been loaded into the kernel.
@@ -238,24 +254,28 @@ func (m *extractorMaps) Close() error {
 //
 // It can be passed to loadExtractorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type extractorVariables struct {
-	CONFIG          *ebpf.Variable `ebpf:"CONFIG"`
-	STATE           *ebpf.Variable `ebpf:"STATE"`
-	UnusedCounter   *ebpf.Variable `ebpf:"unused_counter"`
-	UnusedDirection *ebpf.Variable `ebpf:"unused_direction"`
-	UnusedRecord    *ebpf.Variable `ebpf:"unused_record"`
+	CONFIG           *ebpf.Variable `ebpf:"CONFIG"`
+	REPLAY_DONE      *ebpf.Variable `ebpf:"REPLAY_DONE"`
+	STATE            *ebpf.Variable `ebpf:"STATE"`
+	UnusedCounter    *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedDirection  *ebpf.Variable `ebpf:"unused_direction"`
+	UnusedRecord     *ebpf.Variable `ebpf:"unused_record"`
+	UnusedReplayMeta *ebpf.Variable `ebpf:"unused_replay_meta"`
 }
 
 // extractorPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadExtractorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type extractorPrograms struct {
-	TacapTcEgress  *ebpf.Program `ebpf:"tacap_tc_egress"`
-	TacapTcIngress *ebpf.Program `ebpf:"tacap_tc_ingress"`
-	TacapXdp       *ebpf.Program `ebpf:"tacap_xdp"`
+	TacapReplayBatch *ebpf.Program `ebpf:"tacap_replay_batch"`
+	TacapTcEgress    *ebpf.Program `ebpf:"tacap_tc_egress"`
+	TacapTcIngress   *ebpf.Program `ebpf:"tacap_tc_ingress"`
+	TacapXdp         *ebpf.Program `ebpf:"tacap_xdp"`
 }
 
 func (p *extractorPrograms) Close() error {
 	return _ExtractorClose(
+		p.TacapReplayBatch,
 		p.TacapTcEgress,
 		p.TacapTcIngress,
 		p.TacapXdp,

@@ -48,6 +48,32 @@ type Options struct {
 
 	// BenchUniqueKeys makes every packet a new session. Benchmarks only.
 	BenchUniqueKeys bool
+
+	// Programs are the entry points to load (0: all). The kernel verifies
+	// each one it loads, which takes most of a start-up.
+	Programs ProgramSet
+}
+
+// ProgramSet selects entry points.
+type ProgramSet uint8
+
+const (
+	ProgramsTC          ProgramSet = 1 << iota // tacap_tc_ingress, tacap_tc_egress (also Replay)
+	ProgramsXDP                                // tacap_xdp
+	ProgramsReplayBatch                        // tacap_replay_batch (QueueReplay)
+	AllPrograms         = ProgramsTC | ProgramsXDP | ProgramsReplayBatch
+)
+
+func (s ProgramSet) wants(name string) bool {
+	switch name {
+	case extractorProgTacapTcIngress, extractorProgTacapTcEgress:
+		return s&ProgramsTC != 0
+	case extractorProgTacapXdp:
+		return s&ProgramsXDP != 0
+	case extractorProgTacapReplayBatch:
+		return s&ProgramsReplayBatch != 0
+	}
+	return true
 }
 
 // DefaultOptions returns the prototype's defaults.
@@ -108,6 +134,8 @@ type Objects struct {
 	// because their network header is cut; they are truncated packets.
 	replayTruncated atomic.Uint64
 	replayCtx       [skbContextSize]byte
+	batch           replayBatch
+	coll            *ebpf.Collection
 }
 
 // Load checks opts, sizes the maps, sets the program's constants and loads
@@ -157,15 +185,28 @@ func load(spec *ebpf.CollectionSpec, opts Options) (*Objects, error) {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	_ = rlimit.RemoveMemlock()
 
-	o := &Objects{Options: opts}
-	if err := spec.LoadAndAssign(&o.extractorObjects, nil); err != nil {
+	want := opts.Programs
+	if want == 0 {
+		want = AllPrograms
+	}
+	for name := range spec.Programs {
+		if !want.wants(name) {
+			delete(spec.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
 		return nil, explainLoadError(err)
 	}
+	o := &Objects{Options: opts, coll: coll}
+	o.Records, o.Sessions, o.Stats = coll.Maps[extractorMapRecords], coll.Maps[extractorMapSessions], coll.Maps[extractorMapStats]
+	o.TacapTcIngress, o.TacapTcEgress = coll.Programs[extractorProgTacapTcIngress], coll.Programs[extractorProgTacapTcEgress]
+	o.TacapXdp, o.TacapReplayBatch = coll.Programs[extractorProgTacapXdp], coll.Programs[extractorProgTacapReplayBatch]
+	o.CONFIG, o.STATE, o.REPLAY_DONE = coll.Variables[extractorVarCONFIG], coll.Variables[extractorVarSTATE], coll.Variables[extractorVarREPLAY_DONE]
 	o.MemoryBytes = uint64(ringBytes) + uint64(opts.Sessions)*sessionEntryBytes
-	var err error
 	o.Ring, err = NewRing(o.Records)
 	if err != nil {
-		o.extractorObjects.Close()
+		coll.Close()
 		return nil, err
 	}
 	return o, nil
@@ -180,7 +221,8 @@ func (o *Objects) Close() error {
 	if o.Ring != nil {
 		o.Ring.Close()
 	}
-	return o.extractorObjects.Close()
+	o.coll.Close()
+	return nil
 }
 
 func explainLoadError(err error) error {

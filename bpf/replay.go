@@ -66,6 +66,9 @@ func (o *Objects) Replay(f ReplayFrame) error {
 	if len(f.Data) < MinFrameLen {
 		return fmt.Errorf("frame of %d bytes is shorter than an Ethernet header", len(f.Data))
 	}
+	if o.TacapTcIngress == nil {
+		return fmt.Errorf("replay needs the TC programs loaded (Options.Programs)")
+	}
 	if kernelRefusesShort(f.Data) {
 		// BPF_PROG_TEST_RUN refuses an IPv4/IPv6 frame whose network header
 		// is cut (EINVAL). The program would count it as truncated; count it
@@ -110,4 +113,81 @@ func kernelRefusesShort(frame []byte) bool {
 		return len(frame) < 14+40
 	}
 	return false
+}
+
+// Batched replay: frames queue in one buffer, each behind a replay_meta,
+// and one BPF_PROG_TEST_RUN of tacap_replay_batch runs them all, in order,
+// through the same parser and sampling as live traffic. The syscall, which
+// costs far more than the program, is paid once per batch.
+const (
+	maxBatchFrames = 256      // MAX_BATCH_FRAMES in extractor.c
+	maxBatchBytes  = 56 << 10 // the kernel takes a page plus 17 fragments
+	replayMetaSize = int(unsafe.Sizeof(extractorReplayMeta{}))
+)
+
+type replayBatch struct {
+	buf    []byte
+	frames uint32
+}
+
+// QueueReplay adds a frame to the current batch, running the batch first
+// when it is full. Frames run in the order they were queued; call
+// FlushReplay to run what is queued.
+func (o *Objects) QueueReplay(f ReplayFrame) error {
+	if !o.Options.Replay {
+		return fmt.Errorf("replay needs objects loaded with Options.Replay")
+	}
+	if len(f.Data) < MinFrameLen {
+		return fmt.Errorf("frame of %d bytes is shorter than an Ethernet header", len(f.Data))
+	}
+	data, wire := f.Data, max(f.WireLen, uint32(len(f.Data)))
+	if len(data) > MaxReplayData {
+		data = data[:MaxReplayData]
+	}
+	need := replayMetaSize + (len(data)+7)&^7
+	if o.batch.frames == maxBatchFrames || len(o.batch.buf)+need > maxBatchBytes {
+		if err := o.FlushReplay(); err != nil {
+			return err
+		}
+	}
+	b := &o.batch
+	at := len(b.buf)
+	b.buf = append(b.buf, make([]byte, need)...)
+	le := binary.LittleEndian
+	le.PutUint64(b.buf[at:], f.TimeNs)
+	le.PutUint32(b.buf[at+8:], wire)
+	le.PutUint32(b.buf[at+12:], uint32(len(data)))
+	le.PutUint32(b.buf[at+16:], f.Ifindex)
+	b.buf[at+20] = f.Direction
+	copy(b.buf[at+replayMetaSize:], data)
+	b.frames++
+	return nil
+}
+
+// FlushReplay runs the queued frames.
+func (o *Objects) FlushReplay() error {
+	b := &o.batch
+	if b.frames == 0 {
+		return nil
+	}
+	if o.TacapReplayBatch == nil {
+		return fmt.Errorf("batched replay needs its program loaded (Options.Programs)")
+	}
+	frames := b.frames
+	ret, err := o.TacapReplayBatch.Run(&ebpf.RunOptions{Data: b.buf})
+	b.buf, b.frames = b.buf[:0], 0
+	if err != nil {
+		return fmt.Errorf("replay a batch of %d frames: %w", frames, err)
+	}
+	if ret != 2 {
+		return fmt.Errorf("replay batch returned %d, want XDP_PASS", ret)
+	}
+	var done uint32
+	if err := o.REPLAY_DONE.Get(&done); err != nil {
+		return fmt.Errorf("read replay progress: %w", err)
+	}
+	if done != frames {
+		return fmt.Errorf("the kernel replayed %d of a batch of %d frames", done, frames)
+	}
+	return nil
 }

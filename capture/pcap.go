@@ -77,6 +77,7 @@ func RunPcap(ctx context.Context, cfg PcapConfig, hard <-chan struct{}) (*Result
 	}
 	opts := cfg.Options
 	opts.Replay = true
+	opts.Programs = bpf.ProgramsReplayBatch
 	objs, err := bpf.Load(opts)
 	if err != nil {
 		return nil, err
@@ -158,8 +159,9 @@ func sum(m map[string]int64) int64 {
 	return n
 }
 
-// replay feeds the file's frames to the program in order and drains the
-// ring whenever it is half full (the file never waits for the reader, so
+// replay feeds the file's frames to the program in order, in batches of
+// up to 256 frames per BPF_PROG_TEST_RUN, and drains the ring whenever it
+// is half full (the file never waits for the reader, so
 // no record is ever refused for a full buffer that a live reader would
 // have emptied).
 func (c *converter) replay(ctx context.Context, hard <-chan struct{}, rd *pcapfile.Reader, objs *bpf.Objects, w *writer, cfg PcapConfig, info *PcapInfo, base string, start time.Time) error {
@@ -187,6 +189,9 @@ func (c *converter) replay(ctx context.Context, hard <-chan struct{}, rd *pcapfi
 			break
 		}
 		if err != nil {
+			if ferr := objs.FlushReplay(); ferr != nil {
+				return ferr
+			}
 			if derr := drain(true); derr != nil {
 				return derr
 			}
@@ -215,7 +220,7 @@ func (c *converter) replay(ctx context.Context, hard <-chan struct{}, rd *pcapfi
 			ifaceIDs[name] = id
 			c.ifName[id] = name
 		}
-		if err := objs.Replay(bpf.ReplayFrame{Data: fr.Data, TimeNs: uint64(fr.TimeNs), Direction: fr.Direction, WireLen: fr.WireLen, Ifindex: id}); err != nil {
+		if err := objs.QueueReplay(bpf.ReplayFrame{Data: fr.Data, TimeNs: uint64(fr.TimeNs), Direction: fr.Direction, WireLen: fr.WireLen, Ifindex: id}); err != nil {
 			return err
 		}
 		if objs.Ring.Pending() >= half {
@@ -228,6 +233,9 @@ func (c *converter) replay(ctx context.Context, hard <-chan struct{}, rd *pcapfi
 			cnt, _ := objs.ReadCounters()
 			cfg.OnStatus(PcapStatus{Elapsed: time.Since(start), BytesRead: rd.Offset(), FileBytes: info.Bytes, Frames: info.Frames, Counters: cnt})
 		}
+	}
+	if err := objs.FlushReplay(); err != nil {
+		return err
 	}
 	return drain(true)
 }

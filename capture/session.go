@@ -118,7 +118,12 @@ func Run(ctx context.Context, cfg Config, hard <-chan struct{}) (*Result, error)
 	start := time.Now().UTC()
 	runID := newRunID(start)
 
-	objs, err := bpf.Load(cfg.Options)
+	opts := cfg.Options
+	opts.Programs = bpf.ProgramsTC
+	if cfg.Attach == attach.XDP {
+		opts.Programs = bpf.ProgramsXDP
+	}
+	objs, err := bpf.Load(opts)
 	if err != nil {
 		return nil, err
 	}
