@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/tacap/tacap/capture/schema"
 )
 
@@ -138,30 +136,28 @@ func (c *CSVs) Close() (files int, err error) {
 	if len(c.order) == 0 {
 		return 0, nil
 	}
-	// One sync of the file system for all files, before any is renamed
-	// into view: a per-file fsync costs a millisecond each.
-	d, err := os.Open(c.dir)
-	if err != nil {
-		return 0, err
-	}
-	defer d.Close()
-	if err := unix.Syncfs(int(d.Fd())); err != nil {
-		return 0, fmt.Errorf("sync %s: %w", c.dir, err)
-	}
+	// Published without fsync: thousands of fsyncs (a millisecond or more
+	// each here, in series or in parallel) would cost more than the whole
+	// run. A crash of tacap loses nothing written; a power failure may
+	// lose the newest CSV files. The Parquet parts and the manifest are
+	// fsynced.
 	for _, f := range c.order {
 		if !f.started {
 			continue
 		}
-		h, err := os.Open(c.hidden(f))
-		if err != nil {
-			return files, err
+		// Link, not rename: a link never replaces an existing file.
+		if err := os.Link(c.hidden(f), filepath.Join(c.dir, f.name)); err != nil {
+			return files, fmt.Errorf("publish %s: %w", f.name, err)
 		}
-		if err := publishSync(h, c.hidden(f), filepath.Join(c.dir, f.name), false); err != nil {
+		if err := os.Remove(c.hidden(f)); err != nil {
 			return files, err
 		}
 		files++
 	}
-	_ = d.Sync()
+	if d, err := os.Open(c.dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
 	return files, nil
 }
 

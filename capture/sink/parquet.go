@@ -221,21 +221,6 @@ func (p *Parts[T]) Rows() int64 {
 // publish syncs f, closes it and renames tmp to final without replacing an
 // existing file (a hard link fails if final exists), then syncs the folder.
 func publish(f *os.File, tmp, final string) error {
-	return publishSync(f, tmp, final, true)
-}
-
-// publishSync is publish; without sync the caller syncs the file system
-// once for many files (thousands of per-flow CSV files).
-func publishSync(f *os.File, tmp, final string, sync bool) error {
-	if !sync {
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("close %s: %w", tmp, err)
-		}
-		if err := os.Link(tmp, final); err != nil {
-			return fmt.Errorf("publish %s: %w", final, err)
-		}
-		return os.Remove(tmp)
-	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("sync %s: %w", tmp, err)

@@ -4,7 +4,7 @@
 # fields to CSV (shared/bench/README.md), on the CIC-DDoS2019 SYN-flood
 # sample concatenated 10 times (263 160 packets), rounds alternating.
 # Root (tacap loads its program); needs tshark and mergecap.
-#   scripts/bench/pcap.sh [rounds] [shared dir]
+#   [TACAP_FLAGS=--no-csv] scripts/bench/pcap.sh [rounds] [shared dir]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-5}
@@ -24,7 +24,7 @@ for round in $(seq "$rounds"); do
 	for tool in $( ((round % 2)) && echo "tacap tshark" || echo "tshark tacap"); do
 		rm -rf "$work/ds" "$work/out.csv"
 		if [ "$tool" = tacap ]; then
-			secs=$(t "$work/tacap" capture --pcap "$work/big.pcap" -o "$work/ds" -q)
+			secs=$(t "$work/tacap" capture --pcap "$work/big.pcap" -o "$work/ds" -q ${TACAP_FLAGS:-})
 		else
 			secs=$(t sh -c "tshark -r '$work/big.pcap' -n -o ip.defragment:FALSE -T fields -E separator=, -e frame.time_epoch \
 				-e ip.src -e ip.dst -e ip.len -e ip.flags -e tcp.srcport -e tcp.dstport -e tcp.len -e tcp.ack_raw -e tcp.flags \
