@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tacap/tacap/capture/schema"
 )
@@ -95,11 +96,23 @@ func (c *CSVs) flush(f *csvFile) error {
 	if len(f.buf) == 0 {
 		return nil
 	}
-	flags := os.O_WRONLY | os.O_APPEND
 	if !f.started {
 		if err := os.MkdirAll(c.dir, 0o750); err != nil {
 			return fmt.Errorf("create %s: %w", c.dir, err)
 		}
+	}
+	n := len(f.buf)
+	if err := c.write(f); err != nil {
+		return err
+	}
+	c.buffered -= n
+	return nil
+}
+
+// write appends f's buffer to its hidden file; it touches only f.
+func (c *CSVs) write(f *csvFile) error {
+	flags := os.O_WRONLY | os.O_APPEND
+	if !f.started {
 		flags |= os.O_CREATE | os.O_EXCL
 	}
 	h, err := os.OpenFile(c.hidden(f), flags, FileMode)
@@ -114,18 +127,50 @@ func (c *CSVs) flush(f *csvFile) error {
 		return fmt.Errorf("write flow csv %s: %w", f.name, err)
 	}
 	f.started = true
-	c.buffered -= len(f.buf)
 	f.buf = f.buf[:0]
 	return nil
 }
 
+// flushAll writes every buffer, several files at once: creating a file is
+// most of the cost, and it waits on the file system more than on the CPU.
 func (c *CSVs) flushAll() error {
+	if err := os.MkdirAll(c.dir, 0o750); err != nil && len(c.order) > 0 {
+		return fmt.Errorf("create %s: %w", c.dir, err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		freed int
+	)
+	work := make(chan *csvFile)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range work {
+				n := len(f.buf)
+				err := c.write(f)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				if err == nil {
+					freed += n
+				}
+				mu.Unlock()
+			}
+		}()
+	}
 	for _, f := range c.order {
-		if err := c.flush(f); err != nil {
-			return err
+		if len(f.buf) > 0 {
+			work <- f
 		}
 	}
-	return nil
+	close(work)
+	wg.Wait()
+	c.buffered -= freed
+	return first
 }
 
 // Close writes what is buffered and renames every file into place.
