@@ -419,31 +419,10 @@ func TestCaptureDefaultQuotas(t *testing.T) {
 	cmd := start(t, l.b, l.tacap, "capture", "-i", "veth0", "--direction", "ingress", "-o", ds, "--sessions", "4",
 		"--for", "4s", "-q", "--ready-file", ready)
 	waitFile(t, ready)
-	send := func(port, n int) {
-		t.Helper()
-		err := l.a.Do(func() error {
-			// Unconnected: the port-unreachable replies must not stop the sender.
-			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(l.v4a), Port: port})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			to := &net.UDPAddr{IP: net.ParseIP(l.v4b), Port: 7}
-			for i := 0; i < n; i++ {
-				if _, err := c.WriteToUDP([]byte("quota"), to); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	for port := 40001; port <= 40006; port++ {
-		send(port, 10)
+		udpBurst(t, l, port, 10)
 	}
-	send(40001, 120)
+	udpBurst(t, l, 40001, 120)
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -519,9 +498,11 @@ func TestAttachModes(t *testing.T) {
 	})
 }
 
+// udpBurst sends n datagrams from l.a's address and port to l.b, port 9.
 func udpBurst(t *testing.T, l *lab, port, n int) {
 	t.Helper()
 	err := l.a.Do(func() error {
+		// Unconnected: the port-unreachable replies must not stop the sender.
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(l.v4a), Port: port})
 		if err != nil {
 			return err

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"golang.org/x/sys/unix"
 
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/capture"
@@ -151,7 +150,7 @@ func TestLiveTCX(t *testing.T) {
 		ls = append(ls, frames.IPv4{Src: netip.MustParseAddr("198.18.9.1"), Dst: netip.MustParseAddr("198.18.9.2"), TTL: 9},
 			frames.UDP{SrcPort: 7, DstPort: 7}, frames.Zeros(18))
 		frame := frames.Build(ls...)
-		if err := a.Do(func() error { return sendRaw("veth0", frame) }); err != nil {
+		if err := a.Do(func() error { return frames.Send("veth0", frame) }); err != nil {
 			t.Fatal(err)
 		}
 		recs := records(1, func(r *bpf.Record) bool { return r.Ttl == 9 })
@@ -174,18 +173,4 @@ func addrOf(r *bpf.Record) netip.Addr {
 		return netip.AddrFrom4([4]byte(r.SrcAddr[:4]))
 	}
 	return netip.AddrFrom16(r.SrcAddr)
-}
-
-// sendRaw writes one frame to ifname through an AF_PACKET socket.
-func sendRaw(ifname string, frame []byte) error {
-	iface, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return err
-	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: iface.Index, Halen: 6})
 }

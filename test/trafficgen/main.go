@@ -26,7 +26,6 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
-	"golang.org/x/sys/unix"
 
 	"github.com/tacap/tacap/test/frames"
 )
@@ -204,24 +203,16 @@ func synBurst(dst netip.Addr, ifname string, n int) error {
 	if err != nil {
 		return err
 	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
 	var src [6]byte
 	copy(src[:], ifi.HardwareAddr)
-	to := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
-	for i := 0; i < n; i++ {
+	burst := make([][]byte, n)
+	for i := range burst {
 		spoofed := netip.AddrFrom4([4]byte{198, 18, 200, byte(i % 250)})
-		f := frames.Build(frames.Ether{Dst: [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, Src: src},
+		burst[i] = frames.Build(frames.Ether{Dst: [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, Src: src},
 			frames.IPv4{Src: spoofed, Dst: dst, TTL: 64, ID: uint16(i)},
 			frames.TCP{SrcPort: uint16(1024 + rand.IntN(60000)), DstPort: 80, Seq: rand.Uint32(), Flags: frames.SYN, Window: 1024})
-		if err := unix.Sendto(fd, f, 0, to); err != nil {
-			return err
-		}
 	}
-	return nil
+	return frames.Send(ifname, burst...)
 }
 
 func scan(a netip.Addr, ports int) error {
