@@ -31,7 +31,7 @@ vet: ## go vet and gofmt
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
 
 demo: ## build, capture 10 s of mixed traffic between two private namespaces, print the summary (root)
-	@scripts/deps.sh build
+	@scripts/deps.sh demo
 	scripts/demo.sh
 
 test: ## run every test (as root: the kernel and network tests run too)

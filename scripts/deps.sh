@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Installs what building and testing tacap needs, with apt-get, when missing.
-# Usage: scripts/deps.sh [build|test]   (test also brings the test oracles)
+# Usage: scripts/deps.sh [build|demo|test]
+#   build: clang and llvm, to recompile the BPF C (go build needs neither)
+#   demo:  iproute2 (network namespaces)
+#   test:  both, and the test oracles (tshark, tcpdump, bpftool)
 set -euo pipefail
-want=(clang llvm)
-[ "${1:-build}" = test ] && want+=(tshark tcpdump iproute2 bpftool)
+case ${1:-build} in
+build) want=(clang llvm) ;;
+demo) want=(iproute2) ;;
+test) want=(clang llvm tshark tcpdump iproute2 bpftool) ;;
+*) echo "deps: unknown target $1" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
