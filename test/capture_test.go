@@ -659,3 +659,14 @@ func TestSecondRunAdds(t *testing.T) {
 		t.Fatalf("%d manifests, %d packet parts after two runs; files %d -> %d", len(manifests), len(parts), len(before), len(after))
 	}
 }
+
+// TestDoctor: on a machine that runs the rest of these tests, tacap doctor
+// finds everything and exits 0.
+func TestDoctor(t *testing.T) {
+	testenv.Privileged(t)
+	tacap, _ := binaries(t)
+	out, err := exec.Command(tacap, "doctor").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "everything tacap needs is here") || strings.Contains(string(out), "MISS") {
+		t.Fatalf("tacap doctor: %v\n%s", err, out)
+	}
+}
