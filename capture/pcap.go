@@ -55,7 +55,7 @@ type PcapInfo struct {
 // time), so sampling follows file time, and writes the same dataset. A
 // truncated or corrupt file stops the run where it breaks: the dataset of
 // what was read is still finished, and the error is returned.
-func RunPcap(ctx context.Context, cfg PcapConfig, hard <-chan struct{}) (*Result, error) {
+func RunPcap(ctx context.Context, cfg PcapConfig) (*Result, error) {
 	f, err := os.Open(cfg.Path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
@@ -113,7 +113,7 @@ func RunPcap(ctx context.Context, cfg PcapConfig, hard <-chan struct{}) (*Result
 	if cpu, err := pinToCPU(); err == nil {
 		m.ReplayCPU = &cpu
 	}
-	readErr := c.replay(ctx, hard, rd, objs, w, cfg, info, base, start)
+	readErr := c.replay(ctx, rd, objs, w, cfg, info, base, start)
 	m.StopReason = "end of file"
 	switch {
 	case readErr != nil:
@@ -164,7 +164,7 @@ func sum(m map[string]int64) int64 {
 // is half full (the file never waits for the reader, so
 // no record is ever refused for a full buffer that a live reader would
 // have emptied).
-func (c *converter) replay(ctx context.Context, hard <-chan struct{}, rd *pcapfile.Reader, objs *bpf.Objects, w *writer, cfg PcapConfig, info *PcapInfo, base string, start time.Time) error {
+func (c *converter) replay(ctx context.Context, rd *pcapfile.Reader, objs *bpf.Objects, w *writer, cfg PcapConfig, info *PcapInfo, base string, start time.Time) error {
 	half := uint64(objs.Ring.Size() / 2)
 	b := w.get()
 	drain := func(final bool) error {

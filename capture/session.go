@@ -172,7 +172,7 @@ func Run(ctx context.Context, cfg Config, hard <-chan struct{}) (*Result, error)
 	w := newWriter(cfg, runID, host, meta)
 
 	c := &converter{anchor: anchor.Wall, ifName: ifName, addrs: newAddrText(), flows: newFlows(cfg.Options.Bidirectional)}
-	reason, drainErr := c.capture(ctx, hard, objs, w, cfg, start)
+	reason, drainErr := c.capture(ctx, objs, w, cfg, start)
 
 	// Stop: detach first, so nothing new arrives, then drain what is left.
 	m.StopReason = reason
@@ -285,7 +285,7 @@ func (c *converter) fill(objs *bpf.Objects, b *batch) int {
 }
 
 // capture reads the ring until ctx ends or writing fails.
-func (c *converter) capture(ctx context.Context, hard <-chan struct{}, objs *bpf.Objects, w *writer, cfg Config, start time.Time) (string, error) {
+func (c *converter) capture(ctx context.Context, objs *bpf.Objects, w *writer, cfg Config, start time.Time) (string, error) {
 	// Poll adaptively: at once while records pour in, backing off to
 	// maxPoll while they trickle (a wakeup per millisecond for a few
 	// records is what costs CPU at low rates), and never longer than the

@@ -78,6 +78,16 @@ func newLab(t *testing.T) *lab {
 	return l
 }
 
+// stopAtEnd kills cmd (by PID) when the test ends, unless it has exited.
+func stopAtEnd(t *testing.T, cmd *exec.Cmd) {
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+}
+
 // start runs a command in ns, stopped (by PID) when the test ends.
 func start(t *testing.T, ns *netns.NS, name string, args ...string) *exec.Cmd {
 	t.Helper()
@@ -86,12 +96,7 @@ func start(t *testing.T, ns *netns.NS, name string, args ...string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	stopAtEnd(t, cmd)
 	return cmd
 }
 
@@ -105,12 +110,7 @@ func tcpdump(t *testing.T, ns *netns.NS, path string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	stopAtEnd(t, cmd)
 	listening := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -576,12 +576,7 @@ func TestCaptureDiskFull(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	stopAtEnd(t, cmd)
 	waitFile(t, ready)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

@@ -337,7 +337,7 @@ func runPcap(c *cli.Context, a *captureArgs, live bool) error {
 				mib(uint64(s.BytesRead)), mib(uint64(s.FileBytes)), pct, s.Frames, human(float64(s.Frames)/s.Elapsed.Seconds()), s.Counters.Recorded)
 		}
 	}
-	res, err := capture.RunPcap(ctx, cfg, nil)
+	res, err := capture.RunPcap(ctx, cfg)
 	if live {
 		fmt.Fprint(stderr, "\r\x1b[K")
 	}
