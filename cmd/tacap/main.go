@@ -68,6 +68,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideVersion: true,
 		Commands: []*cli.Command{
 			captureCommand(),
+			reportCommand(),
 			doctorCommand(),
 			versionCommand(),
 		},

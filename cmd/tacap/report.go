@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tacap/tacap/report"
+)
+
+func reportCommand() *cli.Command {
+	th := report.DefaultThresholds()
+	return &cli.Command{
+		Name:      "report",
+		Usage:     "summarise datasets: accounting, traffic, top talkers, TCP, timeline, attack indicators",
+		UsageText: "tacap report [--format table|json|markdown] [--html FILE] [--top N] [--run RUNID] [thresholds] DIR...",
+		Description: "Finds every run under the folders (datasets written by tacap capture, any number of hosts and\n" +
+			"dates), reads the manifests and only the Parquet columns it needs, and prints what happened: what\n" +
+			"was lost and why, the traffic, the largest sessions and talkers, TCP handshakes, a timeline per run\n" +
+			"and the attack indicators that fired with their evidence. Needs no privileges. Exit 1 when a file\n" +
+			"cannot be read or a manifest disagrees with its files (the report of the rest is still printed).",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json (documented in docs/report-json.md) or markdown"},
+			&cli.StringFlag{Name: "html", Usage: "also write the report as a self-contained HTML page to this file"},
+			&cli.IntFlag{Name: "top", Aliases: []string{"n"}, Value: 10, Usage: "rows in each top-N table"},
+			&cli.StringFlag{Name: "run", Usage: "only this run (its ID or a unique prefix of it)"},
+			&cli.Uint64Flag{Name: "syn-flood-syns", Value: th.SYNFloodSYNs, Usage: "SYN flood: handshakes started towards one destination"},
+			&cli.Float64Flag{Name: "syn-flood-half-open", Value: th.SYNFloodHalfOpen, Usage: "SYN flood: share of those never completed"},
+			&cli.Uint64Flag{Name: "udp-flood-pps", Value: th.UDPFloodPPS, Usage: "UDP flood: packets to one destination in its busiest second"},
+			&cli.Uint64Flag{Name: "icmp-flood-pps", Value: th.ICMPFloodPPS, Usage: "ICMP flood: ICMP/ICMPv6 packets (errors included) to one destination in its busiest second"},
+			&cli.Uint64Flag{Name: "scan-ports", Value: th.ScanPorts, Usage: "port scan: distinct destination ports probed by one source"},
+			&cli.Uint64Flag{Name: "many-sources", Value: th.ManySources, Usage: "many-to-one: distinct sources sending to one destination"},
+			&cli.Uint64Flag{Name: "amp-bytes", Value: th.AmpBytes, Usage: "amplification: bytes from a reflection service port to one destination"},
+			&cli.Float64Flag{Name: "amp-factor", Value: th.AmpFactor, Usage: "amplification: ... at least this many times what it sent to that port"},
+			&cli.Uint64Flag{Name: "conn-flood", Value: th.ConnFlood, Usage: "connection flood: TCP connections one source starts to one destination port"},
+			&cli.Uint64Flag{Name: "reflection-synacks", Value: th.ReflectSYNACKs, Usage: "TCP reflection: SYN-ACKs to one destination that sent (almost) no SYNs"},
+		},
+		Action: runReport,
+	}
+}
+
+func runReport(c *cli.Context) error {
+	dirs := c.Args().Slice()
+	if len(dirs) == 0 {
+		return usagef("report needs at least one dataset folder, e.g. `tacap report ./dump`")
+	}
+	for _, d := range dirs {
+		if strings.HasPrefix(d, "-") && len(d) > 1 {
+			return usagef("flag %s after the folders: put flags before the folders (tacap report [flags] DIR...)", d)
+		}
+	}
+	format := c.String("format")
+	if format != "table" && format != "json" && format != "markdown" {
+		return usagef("--format %q: want table, json or markdown", format)
+	}
+	if c.Int("top") < 1 {
+		return usagef("--top %d: want 1 or more", c.Int("top"))
+	}
+	th := report.Thresholds{
+		SYNFloodSYNs: c.Uint64("syn-flood-syns"), SYNFloodHalfOpen: c.Float64("syn-flood-half-open"),
+		UDPFloodPPS: c.Uint64("udp-flood-pps"), ICMPFloodPPS: c.Uint64("icmp-flood-pps"),
+		ScanPorts: c.Uint64("scan-ports"), ManySources: c.Uint64("many-sources"),
+		AmpBytes: c.Uint64("amp-bytes"), AmpFactor: c.Float64("amp-factor"),
+		ConnFlood: c.Uint64("conn-flood"), ReflectSYNACKs: c.Uint64("reflection-synacks"),
+	}
+	if th.SYNFloodHalfOpen < 0 || th.SYNFloodHalfOpen > 1 {
+		return usagef("--syn-flood-half-open %g: want a share between 0 and 1", th.SYNFloodHalfOpen)
+	}
+	if th.AmpFactor < 0 {
+		return usagef("--amp-factor %g: want 0 or more", th.AmpFactor)
+	}
+
+	rep, err := report.Build(report.Options{Dirs: dirs, Top: c.Int("top"), RunID: c.String("run"), Thresholds: th})
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	out := bufio.NewWriterSize(c.App.Writer, 64<<10)
+	switch format {
+	case "json":
+		err = report.WriteJSON(out, rep)
+	default:
+		err = report.WriteText(out, rep, format == "markdown")
+	}
+	if err == nil {
+		err = out.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("report: write output: %w", err)
+	}
+	if path := c.String("html"); path != "" {
+		if err := writeHTML(path, rep); err != nil {
+			return err
+		}
+	}
+	if err := report.ProblemsError(rep); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+// writeHTML writes the page under a hidden name and renames it into place.
+func writeHTML(path string, rep *report.Report) error {
+	var buf bytes.Buffer
+	if err := report.WriteHTML(&buf, rep); err != nil {
+		return fmt.Errorf("report: render HTML: %w", err)
+	}
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("report: write %s: %w", path, unwrapPath(err))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("report: write %s: %w", path, unwrapPath(err))
+	}
+	return nil
+}
+
+// unwrapPath drops the path an *os.PathError repeats.
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}

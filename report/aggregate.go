@@ -1,0 +1,579 @@
+package report
+
+// The aggregator sees every packet row once, in batches, and keeps only
+// per-address, per-port and per-handshake state: addresses are dense IDs
+// (see interner), so most counters are slice increments.
+
+const (
+	flagFIN = 0x01
+	flagSYN = 0x02
+	flagRST = 0x04
+	flagACK = 0x10
+)
+
+// addr holds what the report needs per address.
+type addr struct {
+	srcRecords, srcBytes uint64
+	dstRecords, dstBytes uint64
+	dst                  int32 // index into aggregator.dests, -1 until needed
+}
+
+// dest is the per-destination state of the flood indicators.
+type dest struct {
+	synIn, synAckOut, rstOut uint64
+	udpIn, udpBytesIn        uint64
+	udpOut                   uint64
+	icmpIn, icmpErrIn        uint64
+	icmpEchoIn               uint64
+	udp, icmp                peak
+	handshakes, completed    uint64
+	sources                  uint64 // distinct sources
+	synAckIn, synOut         uint64 // TCP reflection: SYN-ACKs received, SYNs sent
+	// From flows/: packets seen (recorded or not) of the UDP and ICMP
+	// sessions towards this destination and their time span (µs).
+	udpSeen, icmpSeen uint64
+	udpSpan, icmpSpan span
+}
+
+// span is a time interval in µs; zero until something is added.
+type span struct{ first, last int64 }
+
+func (s *span) add(first, last int64) {
+	if s.first == 0 && s.last == 0 {
+		s.first, s.last = first, last
+		return
+	}
+	s.first = min(s.first, first)
+	s.last = max(s.last, last)
+}
+
+// rate is n per second over the span, the span counted as at least one
+// second (a burst shorter than a second is n in that second).
+func (s span) rate(n uint64) float64 {
+	sec := float64(s.last-s.first) / 1e6
+	return float64(n) / max(sec, 1)
+}
+
+// peak finds the busiest second of a stream of timestamps exactly: runs of
+// the same second are counted in place and added to a map when the second
+// changes, so the map is touched once per (destination, second) run.
+type peak struct {
+	sec   int64
+	cur   uint64
+	max   uint64
+	maxAt int64
+}
+
+type secKey struct {
+	dest int32
+	kind uint8
+	sec  int64
+}
+
+type tcpKey struct {
+	src, dst     uint32
+	sport, dport uint16
+}
+
+type sessKey struct {
+	src, dst     uint32
+	sport, dport uint16
+	proto        uint8
+}
+
+type sessAgg struct {
+	first, last             int64 // µs (flows) or ns/1000 (packets)
+	recorded, bytesRecorded int64
+	seen, bytesSeen         int64
+	quota                   bool
+	fromPackets             bool
+}
+
+type ampKey struct {
+	id   uint32 // victim (responses) or requester (requests)
+	port uint16
+}
+
+type ampStat struct {
+	packets, bytes uint64
+	reflectors     uint64
+}
+
+type traffic struct{ records, packets, bytes uint64 }
+
+// handshake state bits.
+const (
+	hsSYN  = 1
+	hsDone = 2
+)
+
+// pairCache skips set insertions of pairs just seen: most rows repeat the
+// pair of the row before them (a session's packets), so a small
+// direct-mapped cache in front of the map saves most map operations.
+type pairCache [1 << 14]uint64
+
+func (c *pairCache) seen(k uint64) bool {
+	h := (k * 0x9E3779B97F4A7C15) >> 50
+	if c[h] == k+1 {
+		return true
+	}
+	c[h] = k + 1
+	return false
+}
+
+type aggregator struct {
+	names *interner
+	addrs []addr
+	dests []dest
+
+	total       traffic
+	byProto     map[string]*traffic
+	byDirection map[uint32]*traffic
+	ports       [2][65536]traffic // TCP, UDP by destination port
+
+	tcp struct{ records, syn, synAck, rst, fin uint64 }
+
+	handshakes map[tcpKey]uint8
+	secCounts  map[secKey]uint64
+	pairs      map[uint64]struct{} // dst<<32 | src: distinct sources per destination
+	pairCache  pairCache
+	probes     map[uint64]struct{} // src<<17 | udp<<16 | port: ports probed per source
+	probeCache pairCache
+	ampResp    map[ampKey]*ampStat
+	ampReq     map[ampKey]uint64 // bytes requested from a service port
+	reflectors map[uint64]struct{}
+	reflCache  pairCache
+
+	sessions map[sessKey]*sessAgg
+	conns    map[connKey]*connStat // handshakes per client and service
+}
+
+// connKey is one client's connections to one service.
+type connKey struct {
+	src, dst uint32
+	dport    uint16
+}
+
+type connStat struct{ started, completed uint64 }
+
+func newAggregator(names *interner) *aggregator {
+	return &aggregator{
+		names:       names,
+		byProto:     map[string]*traffic{},
+		byDirection: map[uint32]*traffic{},
+		handshakes:  map[tcpKey]uint8{},
+		secCounts:   map[secKey]uint64{},
+		pairs:       map[uint64]struct{}{},
+		probes:      map[uint64]struct{}{},
+		ampResp:     map[ampKey]*ampStat{},
+		ampReq:      map[ampKey]uint64{},
+		reflectors:  map[uint64]struct{}{},
+		sessions:    map[sessKey]*sessAgg{},
+		conns:       map[connKey]*connStat{},
+	}
+}
+
+// ampPorts are UDP services abused for reflection and amplification.
+var ampPorts = map[int32]string{
+	17: "QOTD", 19: "CharGen", 53: "DNS", 69: "TFTP", 111: "portmap", 123: "NTP", 137: "NetBIOS",
+	161: "SNMP", 389: "CLDAP", 427: "SLP", 520: "RIP", 1434: "MS-SQL", 1900: "SSDP", 3283: "ARD",
+	3702: "WS-Discovery", 5683: "CoAP", 10001: "Ubiquiti", 11211: "memcached", 37810: "DHDiscover",
+}
+
+var isAmpPort = func() (t [65536]bool) {
+	for p := range ampPorts {
+		t[p] = true
+	}
+	return t
+}()
+
+func (a *aggregator) dest(id uint32) *dest {
+	ad := &a.addrs[id]
+	if ad.dst < 0 {
+		ad.dst = int32(len(a.dests))
+		a.dests = append(a.dests, dest{})
+	}
+	return &a.dests[ad.dst]
+}
+
+// grow makes room for every interned address.
+func (a *aggregator) grow() {
+	for n := a.names.len(); len(a.addrs) < n; {
+		a.addrs = append(a.addrs, addr{dst: -1})
+	}
+}
+
+func (a *aggregator) tick(p *peak, d int32, kind uint8, sec int64, n uint64) {
+	if p.cur > 0 && p.sec != sec {
+		a.flushPeak(p, d, kind)
+	}
+	p.sec = sec
+	p.cur += n
+}
+
+func (a *aggregator) flushPeak(p *peak, d int32, kind uint8) {
+	if p.cur == 0 {
+		return
+	}
+	k := secKey{d, kind, p.sec}
+	v := a.secCounts[k] + p.cur
+	a.secCounts[k] = v
+	if v > p.max || (v == p.max && p.sec < p.maxAt) {
+		p.max, p.maxAt = v, p.sec
+	}
+	p.cur = 0
+}
+
+// wireBytes is the IP bytes on the wire that a row stands for. A GSO/GRO
+// super-packet (gso_segs > 1) carries its payload once but goes out as
+// gso_segs packets, each with its own IP and L4 headers.
+func wireBytes(ipLen, gso, proto, tcpLen, udpLen int32) uint64 {
+	if ipLen < 0 {
+		return 0
+	}
+	b := uint64(ipLen)
+	if gso > 1 {
+		hdr := ipLen
+		switch proto {
+		case 6:
+			hdr = ipLen - tcpLen
+		case 17:
+			hdr = ipLen - udpLen
+		}
+		if hdr < 0 {
+			hdr = 0
+		}
+		if hdr > ipLen {
+			hdr = ipLen
+		}
+		b += uint64(gso-1) * uint64(hdr)
+	}
+	return b
+}
+
+func protoKey(ver, proto int32) string {
+	v := "IPv?"
+	switch ver {
+	case 4:
+		v = "IPv4"
+	case 6:
+		v = "IPv6"
+	}
+	switch proto {
+	case 6:
+		return v + "/TCP"
+	case 17:
+		return v + "/UDP"
+	case 1:
+		return v + "/ICMP"
+	case 58:
+		return v + "/ICMPv6"
+	}
+	return v + "/other"
+}
+
+func isICMPError(proto, typ int32) bool {
+	if proto == 1 {
+		return typ == 3 || typ == 4 || typ == 5 || typ == 11 || typ == 12
+	}
+	return proto == 58 && typ >= 1 && typ <= 4
+}
+
+func isEchoRequest(proto, typ int32) bool {
+	return (proto == 1 && typ == 8) || (proto == 58 && typ == 128)
+}
+
+// add aggregates one batch of packet rows. sessions asks for per-session
+// aggregation from packets (runs without a flows file).
+func (a *aggregator) add(b *batch, rt *runTally, sessions bool) {
+	a.grow()
+	ts := b.i64[pTsNs]
+	dir := b.str[pDirection]
+	ver := b.i32[pIPVersion]
+	src, dst := b.str[pSrcIP], b.str[pDstIP]
+	proto := b.i32[pProtocol]
+	sport, dport := b.i32[pSrcPort], b.i32[pDstPort]
+	ipLen, gso := b.i32[pIPLen], b.i32[pGSOSegs]
+	tcpLen, flags := b.i32[pTCPLen], b.i32[pTCPFlags]
+	udpLen, icmpType := b.i32[pUDPLen], b.i32[pICMPType]
+
+	var lastDir uint32 = ^uint32(0)
+	var dirT *traffic
+	var lastVer, lastProto int32 = -1, -1
+	var protoT *traffic
+
+	for i := 0; i < b.rows; i++ {
+		s, d, p := src[i], dst[i], proto[i]
+		segs := uint64(1)
+		if gso[i] > 1 {
+			segs = uint64(gso[i])
+		}
+		by := wireBytes(ipLen[i], gso[i], p, tcpLen[i], udpLen[i])
+		sec := floorDiv(ts[i], 1e9)
+
+		a.total.records++
+		a.total.packets += segs
+		a.total.bytes += by
+		rt.add(ts[i], sec)
+
+		if dir[i] != lastDir {
+			lastDir = dir[i]
+			dirT = a.byDirection[lastDir]
+			if dirT == nil {
+				dirT = &traffic{}
+				a.byDirection[lastDir] = dirT
+			}
+		}
+		dirT.records++
+		dirT.packets += segs
+		dirT.bytes += by
+		if ver[i] != lastVer || p != lastProto {
+			lastVer, lastProto = ver[i], p
+			k := protoKey(lastVer, lastProto)
+			protoT = a.byProto[k]
+			if protoT == nil {
+				protoT = &traffic{}
+				a.byProto[k] = protoT
+			}
+		}
+		protoT.records++
+		protoT.packets += segs
+		protoT.bytes += by
+
+		as, ad := &a.addrs[s], &a.addrs[d]
+		as.srcRecords++
+		as.srcBytes += by
+		ad.dstRecords++
+		ad.dstBytes += by
+
+		if pair := uint64(d)<<32 | uint64(s); !a.pairCache.seen(pair) {
+			if _, ok := a.pairs[pair]; !ok {
+				a.pairs[pair] = struct{}{}
+				a.dest(d).sources++
+			}
+		}
+
+		sp, dp := sport[i], dport[i]
+		switch p {
+		case 6:
+			a.tcp.records++
+			if dp >= 0 && dp < 65536 {
+				t := &a.ports[0][dp]
+				t.records++
+				t.bytes += by
+			}
+			f := flags[i]
+			k := tcpKey{s, d, uint16(sp), uint16(dp)}
+			switch {
+			case f&(flagSYN|flagACK) == flagSYN:
+				a.tcp.syn++
+				a.dest(d).synIn++
+				a.dest(s).synOut++
+				// A SYN after a completed handshake on the same 5-tuple is
+				// a new connection: count the finished one now.
+				if st := a.handshakes[k]; st == hsSYN|hsDone {
+					a.countHandshake(k, true)
+				}
+				a.handshakes[k] = hsSYN
+				if probe := uint64(s)<<17 | uint64(uint16(dp)); !a.probeCache.seen(probe) {
+					a.probes[probe] = struct{}{}
+				}
+			case f&(flagSYN|flagACK) == flagSYN|flagACK:
+				a.tcp.synAck++
+				a.dest(s).synAckOut++
+				a.dest(d).synAckIn++
+			case f&(flagACK|flagRST|flagSYN) == flagACK:
+				if st, ok := a.handshakes[k]; ok && st == hsSYN {
+					a.handshakes[k] = hsSYN | hsDone
+				}
+			}
+			if f&flagRST != 0 {
+				a.tcp.rst++
+				a.dest(s).rstOut++
+			}
+			if f&flagFIN != 0 {
+				a.tcp.fin++
+			}
+		case 17:
+			if dp >= 0 && dp < 65536 {
+				t := &a.ports[1][dp]
+				t.records++
+				t.bytes += by
+			}
+			dd := a.dest(d)
+			dd.udpIn += segs
+			dd.udpBytesIn += by
+			a.tick(&dd.udp, a.addrs[d].dst, 0, sec, segs)
+			a.dest(s).udpOut += segs
+			// A probe: towards a lower port than it comes from (replies
+			// from a service port to a client's ephemeral port are not).
+			if dp < sp {
+				if probe := uint64(s)<<17 | 1<<16 | uint64(uint16(dp)); !a.probeCache.seen(probe) {
+					a.probes[probe] = struct{}{}
+				}
+			}
+			if sp > 0 && sp < 65536 && isAmpPort[sp] {
+				k := ampKey{d, uint16(sp)}
+				st := a.ampResp[k]
+				if st == nil {
+					st = &ampStat{}
+					a.ampResp[k] = st
+				}
+				st.packets += segs
+				st.bytes += by
+				if r := uint64(s)<<32 | uint64(d); !a.reflCache.seen(r) {
+					if _, ok := a.reflectors[r]; !ok {
+						a.reflectors[r] = struct{}{}
+						st.reflectors++
+					}
+				}
+			}
+			if dp > 0 && dp < 65536 && isAmpPort[dp] {
+				a.ampReq[ampKey{s, uint16(dp)}] += by
+			}
+		case 1, 58:
+			dd := a.dest(d)
+			dd.icmpIn += segs
+			if isICMPError(p, icmpType[i]) {
+				dd.icmpErrIn += segs
+			} else if isEchoRequest(p, icmpType[i]) {
+				dd.icmpEchoIn += segs
+			}
+			a.tick(&dd.icmp, a.addrs[d].dst, 1, sec, segs)
+		}
+
+		if sessions {
+			k := sessKey{s, d, uint16(sp), uint16(dp), uint8(p)}
+			sa := a.sessions[k]
+			us := floorDiv(ts[i], 1000)
+			if sa == nil {
+				sa = &sessAgg{first: us, last: us, fromPackets: true}
+				a.sessions[k] = sa
+			}
+			sa.recorded++
+			sa.seen++
+			sa.bytesRecorded += int64(ipLen[i])
+			sa.bytesSeen += int64(ipLen[i])
+			sa.first = min(sa.first, us)
+			sa.last = max(sa.last, us)
+		}
+	}
+}
+
+// addFlows merges one batch of flows/ rows into the sessions.
+func (a *aggregator) addFlows(b *batch) {
+	a.grow()
+	src, dst := b.str[fSrcIP], b.str[fDstIP]
+	sport, dport, proto := b.i32[fSrcPort], b.i32[fDstPort], b.i32[fProtocol]
+	first, last := b.i64[fFirstTs], b.i64[fLastTs]
+	rec, brec := b.i64[fPacketsRecorded], b.i64[fBytesRecorded]
+	seen, bseen := b.i64[fPacketsSeen], b.i64[fBytesSeen]
+	quota := b.bool[fQuotaLimited]
+	for i := 0; i < b.rows; i++ {
+		k := sessKey{src[i], dst[i], uint16(sport[i]), uint16(dport[i]), uint8(proto[i])}
+		sa := a.sessions[k]
+		if sa == nil {
+			sa = &sessAgg{first: first[i], last: last[i]}
+			a.sessions[k] = sa
+		}
+		sa.first = min(sa.first, first[i])
+		sa.last = max(sa.last, last[i])
+		sa.recorded += rec[i]
+		sa.bytesRecorded += brec[i]
+		sa.seen += seen[i]
+		sa.bytesSeen += bseen[i]
+		sa.quota = sa.quota || quota[i]
+		switch proto[i] {
+		case 17:
+			d := a.dest(dst[i])
+			d.udpSeen += uint64(max(seen[i], 0))
+			d.udpSpan.add(first[i], last[i])
+		case 1, 58:
+			d := a.dest(dst[i])
+			d.icmpSeen += uint64(max(seen[i], 0))
+			d.icmpSpan.add(first[i], last[i])
+		}
+	}
+}
+
+// finish flushes the per-second peaks and counts handshakes.
+func (a *aggregator) finish() {
+	for i := range a.dests {
+		a.flushPeak(&a.dests[i].udp, int32(i), 0)
+		a.flushPeak(&a.dests[i].icmp, int32(i), 1)
+	}
+	for k, st := range a.handshakes {
+		if st&hsSYN != 0 {
+			a.countHandshake(k, st&hsDone != 0)
+		}
+	}
+}
+
+func (a *aggregator) countHandshake(k tcpKey, completed bool) {
+	d := a.dest(k.dst)
+	d.handshakes++
+	ck := connKey{k.src, k.dst, k.dport}
+	c := a.conns[ck]
+	if c == nil {
+		c = &connStat{}
+		a.conns[ck] = c
+	}
+	c.started++
+	if completed {
+		d.completed++
+		c.completed++
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && (a < 0) {
+		q--
+	}
+	return q
+}
+
+// runTally follows one run's rows: count, first/last timestamp and the
+// per-second timeline.
+type runTally struct {
+	rows        int64
+	first, last int64 // ns
+	base        int64 // second of counts[0]
+	counts      []uint64
+}
+
+func (t *runTally) add(ns, sec int64) {
+	if t.rows == 0 {
+		t.first, t.last, t.base = ns, ns, sec
+	}
+	t.rows++
+	t.first = min(t.first, ns)
+	t.last = max(t.last, ns)
+	idx := sec - t.base
+	switch {
+	case idx >= 0 && idx < int64(len(t.counts)):
+	case idx < 0:
+		// Earlier than anything so far: shift right.
+		grow := -idx
+		if int64(len(t.counts))+grow > maxTimelineSeconds {
+			return // a wild timestamp; the run's span says so
+		}
+		t.counts = append(make([]uint64, grow), t.counts...)
+		t.base = sec
+		idx = 0
+	default:
+		if idx >= maxTimelineSeconds {
+			return
+		}
+		if idx >= int64(cap(t.counts)) {
+			n := make([]uint64, idx+1, max(2*cap(t.counts), int(idx+1)))
+			copy(n, t.counts)
+			t.counts = n
+		}
+		t.counts = t.counts[:idx+1]
+	}
+	t.counts[idx]++
+}
+
+// maxTimelineSeconds bounds a run's timeline (31 days of seconds).
+const maxTimelineSeconds = 31 * 24 * 3600

@@ -1,0 +1,311 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// The report reads Parquet column chunks page by page into flat typed
+// slices (parquet-go's Page.Data), never row by row into structs: that is
+// what makes a 10 M-row report take about a second. Strings (addresses,
+// direction) become dense integer IDs shared by every file of the report,
+// so aggregation indexes slices instead of hashing strings.
+
+type colKind int
+
+const (
+	kInt32 colKind = iota
+	kInt64
+	kString
+	kBool
+)
+
+type colSpec struct {
+	name string
+	kind colKind
+}
+
+// packetCols are the packets/ columns the report needs (a subset: the rest
+// are never read from disk).
+var packetCols = []colSpec{
+	{"ts_ns", kInt64}, {"direction", kString}, {"ip_version", kInt32}, {"src_ip", kString},
+	{"dst_ip", kString}, {"protocol", kInt32}, {"src_port", kInt32}, {"dst_port", kInt32},
+	{"ip_len", kInt32}, {"gso_segs", kInt32}, {"tcp_payload_len", kInt32}, {"tcp_flags", kInt32},
+	{"udp_payload_len", kInt32}, {"icmp_type", kInt32},
+}
+
+// Indexes into packetCols.
+const (
+	pTsNs = iota
+	pDirection
+	pIPVersion
+	pSrcIP
+	pDstIP
+	pProtocol
+	pSrcPort
+	pDstPort
+	pIPLen
+	pGSOSegs
+	pTCPLen
+	pTCPFlags
+	pUDPLen
+	pICMPType
+)
+
+// flowCols are the flows/ columns the report needs.
+var flowCols = []colSpec{
+	{"src_ip", kString}, {"dst_ip", kString}, {"src_port", kInt32}, {"dst_port", kInt32},
+	{"protocol", kInt32}, {"first_ts", kInt64}, {"last_ts", kInt64}, {"packets_recorded", kInt64},
+	{"bytes_recorded", kInt64}, {"packets_seen", kInt64}, {"bytes_seen", kInt64}, {"quota_limited", kBool},
+}
+
+const (
+	fSrcIP = iota
+	fDstIP
+	fSrcPort
+	fDstPort
+	fProtocol
+	fFirstTs
+	fLastTs
+	fPacketsRecorded
+	fBytesRecorded
+	fPacketsSeen
+	fBytesSeen
+	fQuotaLimited
+)
+
+// batch holds one row group's columns, decoded.
+type batch struct {
+	rows int
+	i32  [][]int32  // by column index; nil for other kinds
+	i64  [][]int64  //
+	str  [][]uint32 // interned string IDs
+	bool [][]bool
+}
+
+func newBatch(cols []colSpec) *batch {
+	n := len(cols)
+	return &batch{i32: make([][]int32, n), i64: make([][]int64, n), str: make([][]uint32, n), bool: make([][]bool, n)}
+}
+
+// interner maps strings to dense IDs. It is shared by the decoding
+// goroutines; each takes the lock once per page.
+type interner struct {
+	mu    sync.Mutex
+	ids   map[string]uint32
+	names []string
+}
+
+func newInterner() *interner { return &interner{ids: map[string]uint32{}} }
+
+// idLocked returns b's ID; the caller holds mu.
+func (in *interner) idLocked(b []byte) uint32 {
+	if id, ok := in.ids[string(b)]; ok { // no allocation for the lookup
+		return id
+	}
+	s := string(b)
+	id := uint32(len(in.names))
+	in.ids[s] = id
+	in.names = append(in.names, s)
+	return id
+}
+
+func (in *interner) len() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.names)
+}
+
+// parquetFile is an open Parquet file whose schema was checked.
+type parquetFile struct {
+	f     *os.File
+	pf    *parquet.File
+	index []int // column chunk index of each wanted column
+}
+
+func (p *parquetFile) Close() error { return p.f.Close() }
+
+// openParquet opens path and checks it has every wanted column, required,
+// with the contract's physical type.
+func openParquet(path string, cols []colSpec, table string) (pf *parquetFile, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("corrupt Parquet file (%v)", r)
+		}
+	}()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errors.New(errText(err))
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, errors.New(errText(err))
+	}
+	file, err := parquet.OpenFile(f, st.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true),
+		parquet.ReadBufferSize(1<<20))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("not a readable Parquet file: %v", err)
+	}
+	p := &parquetFile{f: f, pf: file, index: make([]int, len(cols))}
+	for i, c := range cols {
+		leaf, ok := file.Schema().Lookup(c.name)
+		if !ok {
+			f.Close()
+			return nil, fmt.Errorf("not a tacap %s file: no column %s", table, c.name)
+		}
+		want := map[colKind]parquet.Kind{kInt32: parquet.Int32, kInt64: parquet.Int64, kString: parquet.ByteArray, kBool: parquet.Boolean}[c.kind]
+		if got := leaf.Node.Type().Kind(); got != want || leaf.MaxDefinitionLevel != 0 || leaf.MaxRepetitionLevel != 0 {
+			f.Close()
+			return nil, fmt.Errorf("not a tacap %s file: column %s is %s%s, want required %s", table, c.name,
+				map[bool]string{true: "optional/repeated ", false: ""}[leaf.MaxDefinitionLevel+leaf.MaxRepetitionLevel > 0], got, want)
+		}
+		p.index[i] = leaf.ColumnIndex
+	}
+	return p, nil
+}
+
+// readColumn decodes wanted column i of row group g into b (reusing its
+// slice). Strings are interned in in. Safe to call for different columns
+// of one row group at once.
+func (p *parquetFile) readColumn(g int, cols []colSpec, i int, b *batch, in *interner) (err error) {
+	c := cols[i]
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("corrupt Parquet data in column %s of row group %d (%v)", c.name, g, r)
+		}
+	}()
+	rg := p.pf.RowGroups()[g]
+	if err := readChunk(rg.ColumnChunks()[p.index[i]], c, i, b, in); err != nil {
+		return fmt.Errorf("column %s of row group %d: %w", c.name, g, err)
+	}
+	var n int
+	switch c.kind {
+	case kInt32:
+		n = len(b.i32[i])
+	case kInt64:
+		n = len(b.i64[i])
+	case kString:
+		n = len(b.str[i])
+	case kBool:
+		n = len(b.bool[i])
+	}
+	if want := int(rg.NumRows()); n != want {
+		return fmt.Errorf("column %s of row group %d has %d values for %d rows", c.name, g, n, want)
+	}
+	return nil
+}
+
+func readChunk(cc parquet.ColumnChunk, c colSpec, i int, b *batch, in *interner) error {
+	pages := cc.Pages()
+	defer pages.Close()
+	switch c.kind {
+	case kInt32:
+		b.i32[i] = b.i32[i][:0]
+	case kInt64:
+		b.i64[i] = b.i64[i][:0]
+	case kString:
+		b.str[i] = b.str[i][:0]
+	case kBool:
+		b.bool[i] = b.bool[i][:0]
+	}
+	var dictIDs []uint32 // the chunk's dictionary, interned (one dictionary per chunk)
+	for {
+		page, err := pages.ReadPage()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if page.NumNulls() > 0 {
+			parquet.Release(page)
+			return errors.New("has null values")
+		}
+		values := page.Data()
+		data := &values
+		dict := page.Dictionary()
+		switch c.kind {
+		case kInt32:
+			if dict != nil {
+				dv := dict.Page().Data()
+				vals := dv.Int32()
+				for _, x := range data.Int32() {
+					if x < 0 || int(x) >= len(vals) {
+						err = fmt.Errorf("dictionary index %d out of range", x)
+						break
+					}
+					b.i32[i] = append(b.i32[i], vals[x])
+				}
+			} else {
+				b.i32[i] = append(b.i32[i], data.Int32()...)
+			}
+		case kInt64:
+			if dict != nil {
+				dv := dict.Page().Data()
+				vals := dv.Int64()
+				for _, x := range data.Int32() {
+					if x < 0 || int(x) >= len(vals) {
+						err = fmt.Errorf("dictionary index %d out of range", x)
+						break
+					}
+					b.i64[i] = append(b.i64[i], vals[x])
+				}
+			} else {
+				b.i64[i] = append(b.i64[i], data.Int64()...)
+			}
+		case kString:
+			if dict != nil {
+				if dictIDs == nil {
+					dv := dict.Page().Data()
+					values, offsets := dv.ByteArray()
+					dictIDs = make([]uint32, 0, dict.Len())
+					in.mu.Lock()
+					for k := 0; k+1 < len(offsets); k++ {
+						dictIDs = append(dictIDs, in.idLocked(values[offsets[k]:offsets[k+1]]))
+					}
+					in.mu.Unlock()
+				}
+				for _, x := range data.Int32() {
+					if x < 0 || int(x) >= len(dictIDs) {
+						err = fmt.Errorf("dictionary index %d out of range", x)
+						break
+					}
+					b.str[i] = append(b.str[i], dictIDs[x])
+				}
+			} else {
+				values, offsets := data.ByteArray()
+				in.mu.Lock()
+				for k := 0; k+1 < len(offsets); k++ {
+					b.str[i] = append(b.str[i], in.idLocked(values[offsets[k]:offsets[k+1]]))
+				}
+				in.mu.Unlock()
+			}
+		case kBool:
+			r, ok := page.Values().(parquet.BooleanReader)
+			if !ok {
+				err = errors.New("boolean page without a typed reader")
+				break
+			}
+			n := int(page.NumValues())
+			start := len(b.bool[i])
+			b.bool[i] = append(b.bool[i], make([]bool, n)...)
+			got, rerr := r.ReadBooleans(b.bool[i][start:])
+			if rerr != nil && rerr != io.EOF {
+				err = rerr
+			} else if got != n {
+				err = fmt.Errorf("read %d of %d boolean values", got, n)
+			}
+		}
+		parquet.Release(page)
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,395 @@
+// Package report summarises tacap datasets offline: it finds the runs under
+// some folders, reads their manifests and only the Parquet columns each
+// section needs, page by page, and computes the accounting, traffic, top
+// talkers, TCP handshake state, timelines and attack indicators that
+// `tacap report` prints. It needs no privileges and never touches the
+// kernel.
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// manifest is the part of a run's _runs/RUNID.json the report reads
+// (written by the capture package; contract section 4). It is declared
+// here so the report never links the kernel side of tacap.
+type manifest struct {
+	Tacap struct {
+		Version string `json:"version"`
+		Commit  string `json:"commit"`
+	} `json:"tacap"`
+	RunID         string          `json:"run_id"`
+	Host          string          `json:"host"`
+	Interfaces    []string        `json:"interfaces"`
+	Pcap          string          `json:"pcap"`
+	Directions    []string        `json:"directions"`
+	Hook          string          `json:"hook"`
+	AttachModes   []string        `json:"attach_modes"`
+	KernelRelease string          `json:"kernel_release"`
+	Start         time.Time       `json:"start"`
+	End           time.Time       `json:"end"`
+	StopReason    string          `json:"stop_reason"`
+	Parameters    json.RawMessage `json:"parameters"`
+	Counters      *Counters       `json:"counters"`
+	RowsWritten   int64           `json:"rows_written"`
+	NotWritten    int64           `json:"recorded_not_written"`
+	Flows         int64           `json:"flows"`
+	Files         struct {
+		Packets []fileRef `json:"packets"`
+		Flows   []fileRef `json:"flows"`
+	} `json:"files"`
+	Complete bool     `json:"complete"`
+	Errors   []string `json:"errors"`
+}
+
+type fileRef struct {
+	Path string `json:"path"`
+	Rows int64  `json:"rows"`
+}
+
+// Counters account for every packet that reached the hook (contract
+// section 4): Seen = Recorded + the sum of the not-recorded reasons.
+type Counters struct {
+	Seen             uint64 `json:"seen"`
+	Recorded         uint64 `json:"recorded"`
+	NotIP            uint64 `json:"not_ip"`
+	OtherProtocol    uint64 `json:"other_protocol"`
+	Malformed        uint64 `json:"malformed"`
+	Truncated        uint64 `json:"truncated"`
+	SessionTableFull uint64 `json:"session_table_full"`
+	SessionQuota     uint64 `json:"session_quota"`
+	BufferFull       uint64 `json:"buffer_full"`
+}
+
+func (c *Counters) add(o *Counters) {
+	c.Seen += o.Seen
+	c.Recorded += o.Recorded
+	c.NotIP += o.NotIP
+	c.OtherProtocol += o.OtherProtocol
+	c.Malformed += o.Malformed
+	c.Truncated += o.Truncated
+	c.SessionTableFull += o.SessionTableFull
+	c.SessionQuota += o.SessionQuota
+	c.BufferFull += o.BufferFull
+}
+
+// reasons lists the not-recorded reasons in contract order.
+func (c *Counters) reasons() []struct {
+	name string
+	n    uint64
+} {
+	return []struct {
+		name string
+		n    uint64
+	}{
+		{"not_ip", c.NotIP}, {"other_protocol", c.OtherProtocol}, {"malformed", c.Malformed},
+		{"truncated", c.Truncated}, {"session_table_full", c.SessionTableFull},
+		{"session_quota", c.SessionQuota}, {"buffer_full", c.BufferFull},
+	}
+}
+
+// run is one capture run found on disk: its manifest (if any) and the
+// Parquet files that belong to it.
+type run struct {
+	id       string
+	dataset  string // the dataset folder (holds _runs/, packets/, flows/)
+	manifest *manifest
+	packets  []dataFile
+	flows    []dataFile
+}
+
+type dataFile struct {
+	path string // absolute or as given
+	rel  string // relative to the dataset folder
+	rows int64  // rows the manifest promises; -1 when not listed
+	host string // from the host= folder
+	date string // from the date= folder
+}
+
+// Problem is something the report could not read or that does not add up.
+// Each is one line; any problem makes `tacap report` exit 1.
+type Problem struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Reason
+	}
+	return p.Path + ": " + p.Reason
+}
+
+// find walks the input folders for datasets and groups their files into runs.
+// A dataset folder is one that holds _runs/, packets/ or flows/; other
+// folders are searched below (hidden ones and csv/ trees are skipped).
+func find(inputs []string) ([]*run, []Problem, []string) {
+	var problems []Problem
+	var warnings []string
+	seen := map[string]bool{}
+	var datasets []string
+	for _, in := range inputs {
+		st, err := os.Stat(in)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			problems = append(problems, Problem{in, "no such folder"})
+			continue
+		case err != nil:
+			problems = append(problems, Problem{in, "cannot read: " + errText(err)})
+			continue
+		case !st.IsDir():
+			problems = append(problems, Problem{in, "not a folder — give the dataset folder (the --out of tacap capture)"})
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(in, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				problems = append(problems, Problem{path, "cannot read: " + errText(err)})
+				if d != nil && d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if !d.IsDir() {
+				return nil
+			}
+			if path != in && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir
+			}
+			if isDataset(path) {
+				found = append(found, path)
+				return fs.SkipDir
+			}
+			if d.Name() == "csv" {
+				return fs.SkipDir
+			}
+			return nil
+		})
+		if err != nil {
+			problems = append(problems, Problem{in, "cannot search: " + errText(err)})
+		}
+		if len(found) == 0 {
+			problems = append(problems, Problem{in, "no tacap runs found (no _runs/, packets/ or flows/ folder under it)"})
+		}
+		for _, d := range found {
+			abs, _ := filepath.Abs(d)
+			if !seen[abs] {
+				seen[abs] = true
+				datasets = append(datasets, d)
+			}
+		}
+	}
+	var runs []*run
+	for _, ds := range datasets {
+		r, p, w := findRuns(ds)
+		runs = append(runs, r...)
+		problems = append(problems, p...)
+		warnings = append(warnings, w...)
+	}
+	return runs, problems, warnings
+}
+
+func isDataset(dir string) bool {
+	for _, sub := range []string{"_runs", "packets", "flows"} {
+		if st, err := os.Stat(filepath.Join(dir, sub)); err == nil && st.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// findRuns reads one dataset folder's manifests and Parquet files and checks
+// that they agree.
+func findRuns(ds string) ([]*run, []Problem, []string) {
+	var problems []Problem
+	var warnings []string
+	byID := map[string]*run{}
+	get := func(id string) *run {
+		r := byID[id]
+		if r == nil {
+			r = &run{id: id, dataset: ds}
+			byID[id] = r
+		}
+		return r
+	}
+
+	// Manifests.
+	manifests, _ := filepath.Glob(filepath.Join(ds, "_runs", "*.json"))
+	for _, path := range manifests {
+		if strings.HasPrefix(filepath.Base(path), ".") {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			problems = append(problems, Problem{path, "cannot read manifest: " + errText(err)})
+			continue
+		}
+		m := new(manifest)
+		if err := json.Unmarshal(data, m); err != nil {
+			problems = append(problems, Problem{path, "not a tacap manifest: " + errText(err)})
+			continue
+		}
+		want := strings.TrimSuffix(filepath.Base(path), ".json")
+		if m.RunID == "" || m.Counters == nil {
+			problems = append(problems, Problem{path, "not a tacap manifest: no run_id or counters"})
+			continue
+		}
+		if m.RunID != want {
+			problems = append(problems, Problem{path, fmt.Sprintf("manifest is for run %s, not %s", m.RunID, want)})
+			continue
+		}
+		get(m.RunID).manifest = m
+	}
+
+	// Parquet files on disk: TABLE/date=D/host=H/part-NNNNN-RUNID.parquet.
+	onDisk := map[string]bool{}
+	for _, table := range []string{"packets", "flows"} {
+		root := filepath.Join(ds, table)
+		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if !errors.Is(err, fs.ErrNotExist) {
+					problems = append(problems, Problem{path, "cannot read: " + errText(err)})
+				}
+				return nil
+			}
+			name := d.Name()
+			if d.IsDir() {
+				if path != root && strings.HasPrefix(name, ".") {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || !strings.HasSuffix(name, ".parquet") {
+				return nil // being written, or not data
+			}
+			rel, _ := filepath.Rel(ds, path)
+			rel = filepath.ToSlash(rel)
+			onDisk[rel] = true
+			id := runIDOf(name)
+			if id == "" {
+				problems = append(problems, Problem{path, "not named part-NNNNN-RUNID.parquet: not written by tacap capture"})
+				return nil
+			}
+			f := dataFile{path: path, rel: rel, rows: -1}
+			f.date, f.host = partitions(rel)
+			r := get(id)
+			if table == "packets" {
+				r.packets = append(r.packets, f)
+			} else {
+				r.flows = append(r.flows, f)
+			}
+			return nil
+		})
+	}
+
+	// Agreement between manifests and files.
+	for _, r := range byID {
+		m := r.manifest
+		if m == nil {
+			warnings = append(warnings, fmt.Sprintf("%s: run %s has files but no manifest (the capture was killed or is still running); its counters are unknown", ds, r.id))
+			continue
+		}
+		if !m.Complete {
+			warnings = append(warnings, fmt.Sprintf("%s: run %s ended early (%s)", ds, r.id, firstNonEmpty(strings.Join(m.Errors, "; "), m.StopReason)))
+		}
+		for _, t := range []struct {
+			listed []fileRef
+			files  *[]dataFile
+		}{{m.Files.Packets, &r.packets}, {m.Files.Flows, &r.flows}} {
+			index := map[string]int{}
+			for i, f := range *t.files {
+				index[f.rel] = i
+			}
+			for _, ref := range t.listed {
+				i, ok := index[filepath.ToSlash(ref.Path)]
+				if !ok {
+					problems = append(problems, Problem{filepath.Join(ds, ref.Path), fmt.Sprintf("listed in the manifest of run %s but missing", r.id)})
+					continue
+				}
+				(*t.files)[i].rows = ref.Rows
+			}
+			for _, f := range *t.files {
+				if f.rows < 0 {
+					problems = append(problems, Problem{f.path, fmt.Sprintf("not listed in the manifest of run %s", r.id)})
+				}
+			}
+		}
+		var listed int64
+		for _, ref := range m.Files.Packets {
+			listed += ref.Rows
+		}
+		if listed != m.RowsWritten {
+			problems = append(problems, Problem{filepath.Join(ds, "_runs", r.id+".json"),
+				fmt.Sprintf("rows_written is %d but its packet files list %d rows", m.RowsWritten, listed)})
+		}
+		if uint64(m.RowsWritten+m.NotWritten) != m.Counters.Recorded {
+			problems = append(problems, Problem{filepath.Join(ds, "_runs", r.id+".json"),
+				fmt.Sprintf("counters say %d recorded but %d rows were written and %d not written", m.Counters.Recorded, m.RowsWritten, m.NotWritten)})
+		}
+	}
+
+	runs := make([]*run, 0, len(byID))
+	for _, r := range byID {
+		sort.Slice(r.packets, func(i, j int) bool { return r.packets[i].rel < r.packets[j].rel })
+		sort.Slice(r.flows, func(i, j int) bool { return r.flows[i].rel < r.flows[j].rel })
+		runs = append(runs, r)
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].id < runs[j].id })
+	return runs, problems, warnings
+}
+
+// runIDOf returns RUNID from part-NNNNN-RUNID.parquet, or "".
+func runIDOf(name string) string {
+	s, ok := strings.CutPrefix(name, "part-")
+	if !ok {
+		return ""
+	}
+	s, ok = strings.CutSuffix(s, ".parquet")
+	if !ok {
+		return ""
+	}
+	seq, id, ok := strings.Cut(s, "-")
+	if !ok || seq == "" || id == "" || strings.Trim(seq, "0123456789") != "" {
+		return ""
+	}
+	return id
+}
+
+// partitions returns the date= and host= values of a file's folders.
+func partitions(rel string) (date, host string) {
+	for _, part := range strings.Split(rel, "/") {
+		if v, ok := strings.CutPrefix(part, "date="); ok {
+			date = v
+		}
+		if v, ok := strings.CutPrefix(part, "host="); ok {
+			host = v
+		}
+	}
+	return date, host
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// errText is an error without the path os errors repeat.
+func errText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,182 @@
+package report
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// SchemaVersion names the shape of the JSON output (documented in
+// docs/report-json.md). A change that removes or renames a field bumps it.
+const SchemaVersion = "tacap.report/v1"
+
+// Report is everything `tacap report` prints; --format json writes it as is.
+type Report struct {
+	Schema     string      `json:"schema"`
+	Inputs     []string    `json:"inputs"`
+	Runs       []Run       `json:"runs"`
+	Accounting Accounting  `json:"accounting"`
+	Traffic    Traffic     `json:"traffic"`
+	Top        Top         `json:"top"`
+	TCP        TCP         `json:"tcp"`
+	Indicators []Indicator `json:"indicators"`
+	Thresholds Thresholds  `json:"thresholds"`
+	Warnings   []string    `json:"warnings"`
+	Problems   []Problem   `json:"problems"`
+}
+
+// Run describes one capture run.
+type Run struct {
+	RunID         string          `json:"run_id"`
+	Dataset       string          `json:"dataset"`
+	Host          string          `json:"host"`
+	Interfaces    []string        `json:"interfaces"`
+	Pcap          string          `json:"pcap"`
+	Hook          string          `json:"hook"`
+	AttachModes   []string        `json:"attach_modes"`
+	Start         *time.Time      `json:"start"` // nil without a manifest
+	End           *time.Time      `json:"end"`
+	DurationSec   float64         `json:"duration_seconds"`
+	StopReason    string          `json:"stop_reason"`
+	Complete      bool            `json:"complete"`
+	HasManifest   bool            `json:"has_manifest"`
+	TacapVersion  string          `json:"tacap_version"`
+	KernelRelease string          `json:"kernel_release"`
+	Parameters    json.RawMessage `json:"parameters"` // as in the manifest; null without one
+	Counters      *Counters       `json:"counters"`   // null without a manifest
+	PacketFiles   int             `json:"packet_files"`
+	FlowFiles     int             `json:"flow_files"`
+	RowsRead      int64           `json:"rows_read"`
+	FirstPacket   *time.Time      `json:"first_packet"` // ts of the earliest row read
+	LastPacket    *time.Time      `json:"last_packet"`
+	Timeline      Timeline        `json:"timeline"`
+}
+
+// Timeline counts the run's recorded packets per time bucket.
+type Timeline struct {
+	Start         *time.Time `json:"start"` // start of the first bucket
+	BucketSeconds int64      `json:"bucket_seconds"`
+	Packets       []uint64   `json:"packets"`
+}
+
+// Accounting adds up the counters of every run that has a manifest.
+type Accounting struct {
+	Runs               int      `json:"runs_with_counters"`
+	Seen               uint64   `json:"seen"`
+	Recorded           uint64   `json:"recorded"`
+	NotRecorded        uint64   `json:"not_recorded"`
+	Reasons            []Reason `json:"reasons"`
+	RecordedNotWritten int64    `json:"recorded_not_written"`
+	RowsRead           int64    `json:"rows_read"`
+	BufferFullWarning  string   `json:"buffer_full_warning"` // "" when nothing was lost to a full buffer
+}
+
+// Reason is one not-recorded reason with its share of seen packets.
+type Reason struct {
+	Reason  string  `json:"reason"`
+	Packets uint64  `json:"packets"`
+	Share   float64 `json:"share"` // of seen
+}
+
+// Traffic breaks the recorded packets down.
+type Traffic struct {
+	Records     uint64    `json:"records"`      // rows
+	Packets     uint64    `json:"packets"`      // wire packets: sum of gso_segs
+	Bytes       uint64    `json:"bytes"`        // IP bytes on the wire (see docs)
+	ByProtocol  []Breakup `json:"by_protocol"`  // key: "IPv4/TCP" ...
+	ByDirection []Breakup `json:"by_direction"` // key: ingress, egress, unknown
+}
+
+// Breakup is one line of a traffic breakdown.
+type Breakup struct {
+	Key     string  `json:"key"`
+	Records uint64  `json:"records"`
+	Packets uint64  `json:"packets"`
+	Bytes   uint64  `json:"bytes"`
+	Share   float64 `json:"share"` // of records
+}
+
+// Top lists the largest sessions and talkers.
+type Top struct {
+	N            int       `json:"n"`
+	Sessions     []Session `json:"sessions"`
+	Sources      []Talker  `json:"sources"`
+	Destinations []Talker  `json:"destinations"`
+	DstPorts     []Port    `json:"destination_ports"`
+}
+
+// Session is one 5-tuple, added up over its session instances.
+type Session struct {
+	SrcIP           string    `json:"src_ip"`
+	SrcPort         int32     `json:"src_port"`
+	DstIP           string    `json:"dst_ip"`
+	DstPort         int32     `json:"dst_port"`
+	Protocol        string    `json:"protocol"`
+	PacketsSeen     int64     `json:"packets_seen"`
+	BytesSeen       int64     `json:"bytes_seen"`
+	PacketsRecorded int64     `json:"packets_recorded"`
+	BytesRecorded   int64     `json:"bytes_recorded"`
+	First           time.Time `json:"first"`
+	Last            time.Time `json:"last"`
+	DurationSec     float64   `json:"duration_seconds"`
+	RatePPS         float64   `json:"packets_per_second"` // seen / duration; 0 when it lasted under a second
+	QuotaLimited    bool      `json:"quota_limited"`
+	Source          string    `json:"source"` // "flows", or "packets" for a run without a flows file
+}
+
+// Talker is one address as a source or destination.
+type Talker struct {
+	IP      string  `json:"ip"`
+	Records uint64  `json:"records"`
+	Bytes   uint64  `json:"bytes"`
+	Share   float64 `json:"share"` // of records
+	Peers   uint64  `json:"peers"` // distinct addresses on the other side
+}
+
+// Port is one destination port.
+type Port struct {
+	Protocol string  `json:"protocol"`
+	Port     int32   `json:"port"`
+	Records  uint64  `json:"records"`
+	Bytes    uint64  `json:"bytes"`
+	Share    float64 `json:"share"`
+}
+
+// TCP sums the handshake and teardown flags.
+type TCP struct {
+	Records        uint64    `json:"records"`
+	SYN            uint64    `json:"syn"`     // SYN without ACK
+	SYNACK         uint64    `json:"syn_ack"` // SYN with ACK
+	RST            uint64    `json:"rst"`
+	FIN            uint64    `json:"fin"`
+	Handshakes     uint64    `json:"handshakes_started"`   // sessions whose SYN was recorded
+	Completed      uint64    `json:"handshakes_completed"` // ... and whose client then sent an ACK
+	HalfOpenRatio  float64   `json:"half_open_ratio"`      // 1 - completed/started
+	PerDestination []TCPDest `json:"per_destination"`
+}
+
+// TCPDest is the handshake state towards one destination.
+type TCPDest struct {
+	IP            string  `json:"ip"`
+	SYN           uint64  `json:"syn"`
+	SYNACK        uint64  `json:"syn_ack_sent"` // SYN-ACKs the destination sent back
+	RST           uint64  `json:"rst_sent"`     // RSTs the destination sent
+	Handshakes    uint64  `json:"handshakes_started"`
+	Completed     uint64  `json:"handshakes_completed"`
+	HalfOpenRatio float64 `json:"half_open_ratio"`
+}
+
+// Indicator is one attack signature that fired, with its evidence.
+type Indicator struct {
+	Kind      string  `json:"kind"`   // syn_flood, udp_flood, icmp_flood, port_scan, many_to_one, amplification
+	Target    string  `json:"target"` // the address (and port) concerned
+	Summary   string  `json:"summary"`
+	Evidence  []Fact  `json:"evidence"`
+	Threshold string  `json:"threshold"` // the rule that fired, with the values used
+	Score     float64 `json:"score"`     // how far above the threshold (≥ 1)
+}
+
+// Fact is one named number of an indicator's evidence.
+type Fact struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+}

@@ -1,0 +1,416 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// WriteJSON writes the report as documented in docs/report-json.md.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteText writes the report as terminal tables (markdown false) or as
+// Markdown that pastes into a ticket (markdown true).
+func WriteText(w io.Writer, r *Report, markdown bool) error {
+	t := &textWriter{w: w, md: markdown}
+	t.write(r)
+	return t.err
+}
+
+type textWriter struct {
+	w   io.Writer
+	md  bool
+	err error
+}
+
+func (t *textWriter) printf(format string, a ...any) {
+	if t.err == nil {
+		_, t.err = fmt.Fprintf(t.w, format, a...)
+	}
+}
+
+func (t *textWriter) heading(title string) {
+	if t.md {
+		t.printf("\n## %s\n\n", title)
+	} else {
+		t.printf("\n%s\n", strings.ToUpper(title))
+	}
+}
+
+// para is a line of prose; in Markdown a paragraph of its own.
+func (t *textWriter) para(format string, a ...any) {
+	if t.md {
+		t.printf(format+"\n\n", a...)
+	} else {
+		t.printf(format+"\n", a...)
+	}
+}
+
+// table writes rows; right lists the columns aligned right (numbers).
+func (t *textWriter) table(header []string, right []int, rows [][]string) {
+	if t.err != nil {
+		return
+	}
+	align := make([]tw.Align, len(header))
+	for i := range align {
+		align[i] = tw.AlignLeft
+	}
+	for _, i := range right {
+		align[i] = tw.AlignRight
+	}
+	opts := []tablewriter.Option{
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithTrimSpace(tw.Off),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAlignmentConfig(tw.CellAlignment{PerColumn: align}),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: align}),
+	}
+	if t.md {
+		opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
+	} else {
+		opts = append(opts, tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleLight)})))
+	}
+	tab := tablewriter.NewTable(t.w, opts...)
+	tab.Header(header)
+	for _, r := range rows {
+		if err := tab.Append(r); err != nil {
+			t.err = err
+			return
+		}
+	}
+	if err := tab.Render(); err != nil {
+		t.err = err
+	}
+	if t.md {
+		t.printf("\n")
+	}
+}
+
+func (t *textWriter) write(r *Report) {
+	datasets := map[string]bool{}
+	for _, run := range r.Runs {
+		datasets[run.Dataset] = true
+	}
+	if t.md {
+		t.printf("# tacap report\n\n")
+	} else {
+		t.printf("tacap report\n")
+	}
+	t.para("%s in %s under %s.", plural(len(r.Runs), "run"), plural(len(datasets), "dataset"), strings.Join(r.Inputs, ", "))
+
+	// Runs.
+	t.heading("Runs")
+	var rows [][]string
+	for _, run := range r.Runs {
+		input := strings.Join(run.Interfaces, ",")
+		if run.Pcap != "" {
+			input = "pcap " + run.Pcap
+		}
+		if !run.HasManifest {
+			input = "(no manifest)"
+		}
+		start, dur := "-", "-"
+		if run.Start != nil {
+			start = run.Start.Format("2006-01-02 15:04:05")
+			dur = seconds(run.DurationSec)
+		}
+		stop := run.StopReason
+		if !run.HasManifest {
+			stop = "unknown (no manifest)"
+		} else if !run.Complete {
+			stop += " (incomplete)"
+		}
+		rows = append(rows, []string{run.RunID, run.Host, input, start, dur, stop, paramSummary(run.Parameters),
+			strconv.FormatInt(run.RowsRead, 10), firstNonEmpty(run.TacapVersion, "-"), firstNonEmpty(run.KernelRelease, "-")})
+	}
+	t.table([]string{"run", "host", "input", "start (UTC)", "duration", "stopped by", "sampling", "rows", "tacap", "kernel"}, []int{4, 7}, rows)
+	t.para("sampling: sessions × packets per session, buffer records, restart times (accept/packet/buffer); \"all\" = no per-session limit.")
+
+	// Accounting.
+	a := r.Accounting
+	t.heading("Accounting")
+	if a.Runs == 0 {
+		t.para("No run has a manifest, so nothing is known of the packets that were not recorded; %d rows were read.", a.RowsRead)
+	} else {
+		rows = [][]string{{"seen", u(a.Seen), "100.0 %"}, {"recorded", u(a.Recorded), pct(share(a.Recorded, a.Seen))},
+			{"not recorded", u(a.NotRecorded), pct(share(a.NotRecorded, a.Seen))}}
+		for _, rs := range a.Reasons {
+			rows = append(rows, []string{"  " + rs.Reason, u(rs.Packets), pct(rs.Share)})
+		}
+		t.table([]string{"packets", "count", "share of seen"}, []int{1, 2}, rows)
+		if a.Runs < len(r.Runs) {
+			t.para("Counters cover %d of %d runs (the others have no manifest).", a.Runs, len(r.Runs))
+		}
+		if a.RecordedNotWritten > 0 {
+			t.para("%d recorded packets were not written (the run was stopped before the drain finished).", a.RecordedNotWritten)
+		}
+	}
+	if a.BufferFullWarning != "" {
+		t.para("WARNING: %s", a.BufferFullWarning)
+	}
+
+	// Traffic.
+	tr := r.Traffic
+	t.heading("Traffic")
+	t.para("%d records standing for %d packets and %s on the wire.", tr.Records, tr.Packets, bytesText(tr.Bytes))
+	if tr.Records > 0 {
+		rows = nil
+		for _, b := range tr.ByProtocol {
+			rows = append(rows, []string{b.Key, u(b.Records), u(b.Packets), bytesText(b.Bytes), pct(b.Share)})
+		}
+		t.table([]string{"protocol", "records", "packets", "bytes", "share"}, []int{1, 2, 3, 4}, rows)
+		rows = nil
+		for _, b := range tr.ByDirection {
+			rows = append(rows, []string{b.Key, u(b.Records), u(b.Packets), bytesText(b.Bytes), pct(b.Share)})
+		}
+		t.table([]string{"direction", "records", "packets", "bytes", "share"}, []int{1, 2, 3, 4}, rows)
+	}
+
+	// Top N.
+	top := r.Top
+	t.heading(fmt.Sprintf("Top %d sessions", top.N))
+	if len(top.Sessions) == 0 {
+		t.para("No sessions.")
+	} else {
+		rows = nil
+		for _, s := range top.Sessions {
+			quota := "no"
+			if s.QuotaLimited {
+				quota = "yes"
+			}
+			rate := "-"
+			if s.RatePPS > 0 && s.DurationSec >= 1 {
+				rate = fmt.Sprintf("%.1f/s", s.RatePPS)
+			}
+			rows = append(rows, []string{endpoint(s.SrcIP, s.SrcPort, s.Protocol), endpoint(s.DstIP, s.DstPort, s.Protocol), s.Protocol,
+				strconv.FormatInt(s.PacketsSeen, 10), strconv.FormatInt(s.PacketsRecorded, 10), bytesText(uint64(max(s.BytesSeen, 0))),
+				seconds(s.DurationSec), rate, quota})
+		}
+		t.table([]string{"source", "destination", "proto", "packets seen", "recorded", "bytes seen", "duration", "rate", "quota-limited"}, []int{3, 4, 5, 6, 7}, rows)
+		if top.Sessions[0].Source == "packets" {
+			t.para("Sessions of runs without a flows file are counted from their recorded packets (seen = recorded).")
+		}
+	}
+	talkers := func(title, peers string, list []Talker) {
+		t.heading(title)
+		if len(list) == 0 {
+			t.para("None.")
+			return
+		}
+		rows := make([][]string, 0, len(list))
+		for _, x := range list {
+			rows = append(rows, []string{x.IP, u(x.Records), bytesText(x.Bytes), pct(x.Share), u(x.Peers)})
+		}
+		t.table([]string{"address", "records", "bytes", "share", peers}, []int{1, 2, 3, 4}, rows)
+	}
+	talkers(fmt.Sprintf("Top %d sources", top.N), "destinations", top.Sources)
+	talkers(fmt.Sprintf("Top %d destinations", top.N), "sources", top.Destinations)
+	t.heading(fmt.Sprintf("Top %d destination ports", top.N))
+	if len(top.DstPorts) == 0 {
+		t.para("No TCP or UDP packets.")
+	} else {
+		rows = nil
+		for _, p := range top.DstPorts {
+			rows = append(rows, []string{fmt.Sprintf("%s/%d", p.Protocol, p.Port), u(p.Records), bytesText(p.Bytes), pct(p.Share)})
+		}
+		t.table([]string{"port", "records", "bytes", "share"}, []int{1, 2, 3}, rows)
+	}
+
+	// TCP.
+	tc := r.TCP
+	t.heading("TCP")
+	t.para("%d TCP records: %d SYN, %d SYN-ACK, %d RST, %d FIN. %d handshakes started (SYN recorded), %d completed (the client's ACK recorded): half-open ratio %s.",
+		tc.Records, tc.SYN, tc.SYNACK, tc.RST, tc.FIN, tc.Handshakes, tc.Completed, pct(tc.HalfOpenRatio))
+	if len(tc.PerDestination) > 0 {
+		rows = nil
+		for _, d := range tc.PerDestination {
+			rows = append(rows, []string{d.IP, u(d.SYN), u(d.SYNACK), u(d.RST), u(d.Handshakes), u(d.Completed), pct(d.HalfOpenRatio)})
+		}
+		t.table([]string{"destination", "SYN in", "SYN-ACK out", "RST out", "handshakes", "completed", "half-open"}, []int{1, 2, 3, 4, 5, 6}, rows)
+	}
+
+	// Timeline.
+	t.heading("Timeline")
+	for _, run := range r.Runs {
+		tl := run.Timeline
+		if len(tl.Packets) == 0 {
+			t.para("%s: no packets.", run.RunID)
+			continue
+		}
+		var peak uint64
+		peakAt := 0
+		for i, c := range tl.Packets {
+			if c > peak {
+				peak, peakAt = c, i
+			}
+		}
+		at := tl.Start.Add(time.Duration(int64(peakAt)*tl.BucketSeconds) * time.Second)
+		unit := "1 s"
+		if tl.BucketSeconds > 1 {
+			unit = fmt.Sprintf("%d s", tl.BucketSeconds)
+		}
+		line := sparkline(tl.Packets, 60)
+		if t.md {
+			line = "`" + line + "`"
+		}
+		t.para("%s from %s UTC, %s of %s, peak %d records at %s:", run.RunID, tl.Start.Format("2006-01-02 15:04:05"),
+			plural(len(tl.Packets), "bucket"), unit, peak, at.Format("15:04:05"))
+		t.para("  %s", line)
+	}
+
+	// Indicators.
+	t.heading("Attack indicators")
+	if len(r.Indicators) == 0 {
+		t.para("None fired. Thresholds: %s.", thresholdsText(r.Thresholds))
+	}
+	for _, in := range r.Indicators {
+		var ev []string
+		for _, f := range in.Evidence {
+			ev = append(ev, f.Name+"="+strconv.FormatFloat(f.Value, 'f', -1, 64))
+		}
+		if t.md {
+			t.printf("- **%s** `%s` (score %.2f): %s.  \n  evidence: %s  \n  rule: %s\n", in.Kind, in.Target, in.Score, in.Summary, strings.Join(ev, ", "), in.Threshold)
+		} else {
+			t.printf("* %s  %s  (score %.2f)\n    %s\n    evidence: %s\n    rule: %s\n", in.Kind, in.Target, in.Score, in.Summary, strings.Join(ev, " "), in.Threshold)
+		}
+	}
+	if len(r.Indicators) > 0 && t.md {
+		t.printf("\n")
+	}
+	if len(r.Indicators) > 0 && r.Accounting.NotRecorded > 0 {
+		t.para("Indicators count recorded packets; %s of the packets seen were not recorded, so their figures are lower bounds.", pct(share(r.Accounting.NotRecorded, r.Accounting.Seen)))
+	}
+
+	if len(r.Warnings) > 0 {
+		t.heading("Warnings")
+		for _, w := range r.Warnings {
+			t.printf("- %s\n", w)
+		}
+	}
+	if len(r.Problems) > 0 {
+		t.heading("Problems")
+		for _, p := range r.Problems {
+			t.printf("- %s\n", p)
+		}
+	}
+}
+
+func paramSummary(raw json.RawMessage) string {
+	var p struct {
+		Sessions             uint32 `json:"sessions"`
+		PacketsPerSession    uint32 `json:"packets_per_session"`
+		BufferPackets        uint32 `json:"buffer_packets"`
+		SessionAcceptRestart string `json:"session_accept_restart"`
+		SessionPacketRestart string `json:"session_packet_restart"`
+		BufferRestart        string `json:"buffer_restart"`
+		Bidirectional        bool   `json:"bidirectional"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil {
+		return "-"
+	}
+	per := "all"
+	if p.PacketsPerSession > 0 {
+		per = strconv.FormatUint(uint64(p.PacketsPerSession), 10)
+	}
+	s := fmt.Sprintf("%d×%s, buf %d, %s/%s/%s", p.Sessions, per, p.BufferPackets, p.SessionAcceptRestart, p.SessionPacketRestart, p.BufferRestart)
+	if p.Bidirectional {
+		s += ", bidir"
+	}
+	return s
+}
+
+func thresholdsText(th Thresholds) string {
+	return fmt.Sprintf("SYN flood ≥ %d handshakes to one destination, ≥ %g of them half-open; UDP flood ≥ %d packets/s; ICMP flood ≥ %d packets/s; "+
+		"port scan ≥ %d ports; many-to-one ≥ %d sources; amplification ≥ %d bytes and ≥ %g× the request bytes; "+
+		"connection flood ≥ %d connections; TCP reflection ≥ %d SYN-ACKs",
+		th.SYNFloodSYNs, th.SYNFloodHalfOpen, th.UDPFloodPPS, th.ICMPFloodPPS, th.ScanPorts, th.ManySources, th.AmpBytes, th.AmpFactor,
+		th.ConnFlood, th.ReflectSYNACKs)
+}
+
+// sparkline draws counts in at most width cells (▁ to █), summing
+// neighbouring counts when there are more.
+func sparkline(counts []uint64, width int) string {
+	if len(counts) == 0 {
+		return ""
+	}
+	cells := counts
+	if len(counts) > width {
+		cells = make([]uint64, width)
+		for i, c := range counts {
+			cells[i*width/len(counts)] += c
+		}
+	}
+	var peak uint64
+	for _, c := range cells {
+		peak = max(peak, c)
+	}
+	bars := []rune("▁▂▃▄▅▆▇█")
+	var b strings.Builder
+	for _, c := range cells {
+		switch {
+		case c == 0:
+			b.WriteRune(' ')
+		default:
+			b.WriteRune(bars[int((c*uint64(len(bars)-1)+peak-1)/peak)])
+		}
+	}
+	return strings.TrimRight(b.String(), " ")
+}
+
+func endpoint(ip string, port int32, proto string) string {
+	if proto != "tcp" && proto != "udp" {
+		return ip
+	}
+	if strings.Contains(ip, ":") {
+		return "[" + ip + "]:" + strconv.Itoa(int(port))
+	}
+	return ip + ":" + strconv.Itoa(int(port))
+}
+
+func u(n uint64) string { return strconv.FormatUint(n, 10) }
+
+func pct(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + " %" }
+
+func seconds(s float64) string {
+	switch {
+	case s < 1:
+		return fmt.Sprintf("%.3f s", s)
+	case s < 120:
+		return fmt.Sprintf("%.1f s", s)
+	}
+	return (time.Duration(s) * time.Second).String()
+}
+
+func bytesText(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f := float64(n)
+	for _, s := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		f /= unit
+		if f < unit {
+			return fmt.Sprintf("%.1f %s", f, s)
+		}
+	}
+	return fmt.Sprintf("%.1f PiB", f/unit)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}

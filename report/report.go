@@ -1,0 +1,565 @@
+package report
+
+import (
+	"container/heap"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options say what to report on.
+type Options struct {
+	Dirs       []string
+	Top        int    // rows in each top-N table
+	RunID      string // only this run (exact ID or a unique prefix)
+	Thresholds Thresholds
+	Workers    int // columns decoded in parallel; 0: GOMAXPROCS
+}
+
+// Build finds the runs under o.Dirs, reads them and computes the report.
+// Problems (unreadable files, manifests that disagree with their files)
+// are in Report.Problems; the error is for a report that cannot be made at
+// all (nothing found, an unknown --run).
+func Build(o Options) (*Report, error) {
+	if o.Top <= 0 {
+		o.Top = 10
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	runs, problems, warnings := find(o.Dirs)
+	if o.RunID != "" {
+		var sel []*run
+		for _, r := range runs {
+			if r.id == o.RunID {
+				sel = []*run{r}
+				break
+			}
+			if strings.HasPrefix(r.id, o.RunID) {
+				sel = append(sel, r)
+			}
+		}
+		switch {
+		case len(sel) == 0:
+			ids := make([]string, 0, len(runs))
+			for _, r := range runs {
+				ids = append(ids, r.id)
+			}
+			return nil, fmt.Errorf("no run %q under %s (runs found: %s)", o.RunID, strings.Join(o.Dirs, ", "), listOrNone(ids))
+		case len(sel) > 1:
+			return nil, fmt.Errorf("--run %q matches %d runs — give more of the run ID", o.RunID, len(sel))
+		}
+		// Problems of other runs do not concern this report.
+		runs, problems, warnings = sel, filterProblems(problems, sel[0]), filterWarnings(warnings, sel[0].id)
+	}
+	if len(runs) == 0 {
+		if len(problems) == 0 {
+			problems = append(problems, Problem{strings.Join(o.Dirs, ", "), "no tacap runs found"})
+		}
+		return nil, problemsError(problems)
+	}
+
+	names := newInterner()
+	agg := newAggregator(names)
+	tallies := make([]runTally, len(runs))
+	rowsRead := make([]int64, len(runs))
+	var flowsRead bool
+
+	type unit struct {
+		run   int
+		file  dataFile
+		flows bool
+	}
+	var units []unit
+	for i, r := range runs {
+		for _, f := range r.packets {
+			units = append(units, unit{i, f, false})
+		}
+		for _, f := range r.flows {
+			units = append(units, unit{i, f, true})
+		}
+	}
+
+	// Decode one row group ahead of the aggregation: the producer decodes
+	// the columns of a row group in parallel and hands the batch over;
+	// two batches circulate so memory stays at two row groups.
+	type item struct {
+		b     *batch
+		u     int
+		flows bool
+	}
+	free := make(chan *batch, 2)
+	free <- nil
+	free <- nil
+	ready := make(chan item, 1)
+	var mu sync.Mutex // guards problems from the producer
+	go func() {
+		defer close(ready)
+		for ui, u := range units {
+			cols := packetCols
+			table := "packets"
+			if u.flows {
+				cols, table = flowCols, "flows"
+			}
+			pf, err := openParquet(u.file.path, cols, table)
+			if err != nil {
+				mu.Lock()
+				problems = append(problems, Problem{u.file.path, err.Error()})
+				mu.Unlock()
+				continue
+			}
+			var rows int64
+			groups := len(pf.pf.RowGroups())
+			for g := 0; g < groups; g++ {
+				b := <-free
+				if b == nil || len(b.i32) != len(cols) {
+					b = newBatch(cols)
+				}
+				if err := decodeParallel(pf, g, cols, b, names, o.Workers); err != nil {
+					mu.Lock()
+					problems = append(problems, Problem{u.file.path, err.Error()})
+					mu.Unlock()
+					free <- b
+					break
+				}
+				rows += int64(b.rows)
+				ready <- item{b, ui, u.flows}
+			}
+			pf.Close()
+			if u.file.rows >= 0 && rows != u.file.rows && rows == pf.pf.NumRows() {
+				mu.Lock()
+				problems = append(problems, Problem{u.file.path, fmt.Sprintf("has %d rows but the manifest of run %s says %d", rows, runs[u.run].id, u.file.rows)})
+				mu.Unlock()
+			}
+		}
+	}()
+	for it := range ready {
+		u := units[it.u]
+		if it.flows {
+			agg.addFlows(it.b)
+			flowsRead = true
+		} else {
+			agg.add(it.b, &tallies[u.run], len(runs[u.run].flows) == 0)
+			rowsRead[u.run] += int64(it.b.rows)
+		}
+		free <- it.b
+	}
+	_ = flowsRead
+	agg.finish()
+
+	rep := &Report{
+		Schema:     SchemaVersion,
+		Inputs:     o.Dirs,
+		Thresholds: o.Thresholds,
+		Warnings:   warnings,
+	}
+	for i, r := range runs {
+		rep.Runs = append(rep.Runs, runOf(r, &tallies[i], rowsRead[i]))
+	}
+	sort.SliceStable(rep.Runs, func(i, j int) bool {
+		a, b := rep.Runs[i].Start, rep.Runs[j].Start
+		if a != nil && b != nil && !a.Equal(*b) {
+			return a.Before(*b)
+		}
+		return rep.Runs[i].RunID < rep.Runs[j].RunID
+	})
+	rep.Accounting = accountingOf(runs, rowsRead)
+	rep.Traffic = agg.trafficReport()
+	rep.Top = agg.topReport(o.Top)
+	rep.TCP = agg.tcpReport(o.Top)
+	rep.Indicators = agg.indicators(o.Thresholds)
+	if rep.Indicators == nil {
+		rep.Indicators = []Indicator{}
+	}
+	if rep.Warnings == nil {
+		rep.Warnings = []string{}
+	}
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Path < problems[j].Path })
+	rep.Problems = problems
+	if rep.Problems == nil {
+		rep.Problems = []Problem{}
+	}
+	return rep, nil
+}
+
+// decodeParallel decodes row group g's columns on up to workers goroutines.
+func decodeParallel(pf *parquetFile, g int, cols []colSpec, b *batch, in *interner, workers int) error {
+	rg := pf.pf.RowGroups()[g]
+	b.rows = int(rg.NumRows())
+	if workers > len(cols) {
+		workers = len(cols)
+	}
+	errs := make([]error, len(cols))
+	var wg sync.WaitGroup
+	next := make(chan int, len(cols))
+	for i := range cols {
+		next <- i
+	}
+	close(next)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = pf.readColumn(g, cols, i, b, in)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runOf(r *run, t *runTally, rows int64) Run {
+	out := Run{RunID: r.id, Dataset: r.dataset, PacketFiles: len(r.packets), FlowFiles: len(r.flows), RowsRead: rows,
+		Interfaces: []string{}, AttachModes: []string{}}
+	if m := r.manifest; m != nil {
+		out.HasManifest = true
+		out.Host = m.Host
+		if m.Interfaces != nil {
+			out.Interfaces = m.Interfaces
+		}
+		out.Pcap = m.Pcap
+		out.Hook = m.Hook
+		if m.AttachModes != nil {
+			out.AttachModes = m.AttachModes
+		}
+		s, e := m.Start.UTC(), m.End.UTC()
+		out.Start, out.End = &s, &e
+		out.DurationSec = round3(e.Sub(s).Seconds())
+		out.StopReason = m.StopReason
+		out.Complete = m.Complete
+		out.TacapVersion = m.Tacap.Version
+		out.KernelRelease = m.KernelRelease
+		out.Parameters = m.Parameters
+		out.Counters = m.Counters
+	} else {
+		for _, f := range append(append([]dataFile{}, r.packets...), r.flows...) {
+			if f.host != "" {
+				out.Host = f.host
+				break
+			}
+		}
+	}
+	if t.rows > 0 {
+		f, l := time.Unix(0, t.first).UTC(), time.Unix(0, t.last).UTC()
+		out.FirstPacket, out.LastPacket = &f, &l
+		start := time.Unix(t.base, 0).UTC()
+		out.Timeline = Timeline{Start: &start, BucketSeconds: 1, Packets: t.counts}
+		// Long runs: at most maxBuckets buckets.
+		if n := int64(len(t.counts)); n > maxBuckets {
+			w := (n + maxBuckets - 1) / maxBuckets
+			merged := make([]uint64, (n+w-1)/w)
+			for i, c := range t.counts {
+				merged[int64(i)/w] += c
+			}
+			out.Timeline.BucketSeconds = w
+			out.Timeline.Packets = merged
+		}
+	}
+	if out.Timeline.Packets == nil {
+		out.Timeline.Packets = []uint64{}
+	}
+	return out
+}
+
+// maxBuckets bounds a timeline (an hour of seconds).
+const maxBuckets = 3600
+
+func accountingOf(runs []*run, rowsRead []int64) Accounting {
+	var c Counters
+	a := Accounting{Reasons: []Reason{}}
+	var lostRuns []string
+	for i, r := range runs {
+		a.RowsRead += rowsRead[i]
+		if r.manifest == nil {
+			continue
+		}
+		a.Runs++
+		c.add(r.manifest.Counters)
+		a.RecordedNotWritten += r.manifest.NotWritten
+		if r.manifest.Counters.BufferFull > 0 {
+			lostRuns = append(lostRuns, fmt.Sprintf("%s (%d)", r.id, r.manifest.Counters.BufferFull))
+		}
+	}
+	a.Seen, a.Recorded = c.Seen, c.Recorded
+	a.NotRecorded = c.Seen - min(c.Recorded, c.Seen)
+	for _, rs := range c.reasons() {
+		a.Reasons = append(a.Reasons, Reason{rs.name, rs.n, share(rs.n, c.Seen)})
+	}
+	if c.BufferFull > 0 {
+		a.BufferFullWarning = fmt.Sprintf("%d packets (%.2f %% of seen) were lost because the kernel buffer was full — tacap could not keep up; "+
+			"raise --buffer-packets or lower the load. Runs: %s", c.BufferFull, 100*share(c.BufferFull, c.Seen), strings.Join(lostRuns, ", "))
+	}
+	return a
+}
+
+func share(n, of uint64) float64 {
+	if of == 0 {
+		return 0
+	}
+	return round4(float64(n) / float64(of))
+}
+
+func round4(f float64) float64 { return float64(int64(f*10000+0.5)) / 10000 }
+
+func (a *aggregator) trafficReport() Traffic {
+	t := Traffic{Records: a.total.records, Packets: a.total.packets, Bytes: a.total.bytes, ByProtocol: []Breakup{}, ByDirection: []Breakup{}}
+	for k, v := range a.byProto {
+		t.ByProtocol = append(t.ByProtocol, Breakup{k, v.records, v.packets, v.bytes, share(v.records, a.total.records)})
+	}
+	for id, v := range a.byDirection {
+		t.ByDirection = append(t.ByDirection, Breakup{a.names.names[id], v.records, v.packets, v.bytes, share(v.records, a.total.records)})
+	}
+	byRecords := func(s []Breakup) {
+		sort.Slice(s, func(i, j int) bool {
+			if s[i].Records != s[j].Records {
+				return s[i].Records > s[j].Records
+			}
+			return s[i].Key < s[j].Key
+		})
+	}
+	byRecords(t.ByProtocol)
+	byRecords(t.ByDirection)
+	return t
+}
+
+func (a *aggregator) topReport(n int) Top {
+	top := Top{N: n, Sessions: []Session{}, Sources: []Talker{}, Destinations: []Talker{}, DstPorts: []Port{}}
+	names := a.names.names
+	total := a.total.records
+
+	// Distinct destinations per source.
+	peersOut := make([]uint64, len(a.addrs))
+	for pair := range a.pairs {
+		peersOut[uint32(pair)]++
+	}
+	var srcs, dsts []int
+	for id := range a.addrs {
+		if a.addrs[id].srcRecords > 0 {
+			srcs = append(srcs, id)
+		}
+		if a.addrs[id].dstRecords > 0 {
+			dsts = append(dsts, id)
+		}
+	}
+	topIDs := func(ids []int, key func(int) uint64) []int {
+		sort.Slice(ids, func(i, j int) bool {
+			ki, kj := key(ids[i]), key(ids[j])
+			if ki != kj {
+				return ki > kj
+			}
+			return names[ids[i]] < names[ids[j]]
+		})
+		return ids[:min(n, len(ids))]
+	}
+	for _, id := range topIDs(srcs, func(id int) uint64 { return a.addrs[id].srcRecords }) {
+		ad := a.addrs[id]
+		top.Sources = append(top.Sources, Talker{names[id], ad.srcRecords, ad.srcBytes, share(ad.srcRecords, total), peersOut[id]})
+	}
+	for _, id := range topIDs(dsts, func(id int) uint64 { return a.addrs[id].dstRecords }) {
+		ad := a.addrs[id]
+		var peers uint64
+		if ad.dst >= 0 {
+			peers = a.dests[ad.dst].sources
+		}
+		top.Destinations = append(top.Destinations, Talker{names[id], ad.dstRecords, ad.dstBytes, share(ad.dstRecords, total), peers})
+	}
+
+	var ports []Port
+	for pi, proto := range []string{"tcp", "udp"} {
+		for p := range a.ports[pi] {
+			if t := a.ports[pi][p]; t.records > 0 {
+				ports = append(ports, Port{proto, int32(p), t.records, t.bytes, share(t.records, total)})
+			}
+		}
+	}
+	sort.Slice(ports, func(i, j int) bool {
+		if ports[i].Records != ports[j].Records {
+			return ports[i].Records > ports[j].Records
+		}
+		if ports[i].Protocol != ports[j].Protocol {
+			return ports[i].Protocol < ports[j].Protocol
+		}
+		return ports[i].Port < ports[j].Port
+	})
+	top.DstPorts = append(top.DstPorts, ports[:min(n, len(ports))]...)
+
+	// Sessions: a bounded heap, not a sort of every session.
+	h := &sessHeap{names: names}
+	for k, s := range a.sessions {
+		e := sessEntry{k, s}
+		if h.Len() < n {
+			heap.Push(h, e)
+		} else if h.less(h.s[0], e) {
+			h.s[0] = e
+			heap.Fix(h, 0)
+		}
+	}
+	out := make([]Session, h.Len())
+	for i := len(out) - 1; i >= 0; i-- {
+		e := heap.Pop(h).(sessEntry)
+		s := e.s
+		first, last := time.UnixMicro(s.first).UTC(), time.UnixMicro(s.last).UTC()
+		dur := last.Sub(first).Seconds()
+		var rate float64
+		if dur >= 1 {
+			rate = round3(float64(s.seen) / dur)
+		}
+		src := "flows"
+		if s.fromPackets {
+			src = "packets"
+		}
+		out[i] = Session{names[e.k.src], int32(e.k.sport), names[e.k.dst], int32(e.k.dport), protoName(int32(e.k.proto)),
+			s.seen, s.bytesSeen, s.recorded, s.bytesRecorded, first, last, round3(dur), rate, s.quota, src}
+	}
+	top.Sessions = out
+	return top
+}
+
+type sessEntry struct {
+	k sessKey
+	s *sessAgg
+}
+
+// sessHeap is a min-heap on (seen, bytes, then names reversed) so the
+// smallest of the top N is at the root.
+type sessHeap struct {
+	s     []sessEntry
+	names []string
+}
+
+func (h *sessHeap) Len() int           { return len(h.s) }
+func (h *sessHeap) Less(i, j int) bool { return h.less(h.s[i], h.s[j]) }
+func (h *sessHeap) Swap(i, j int)      { h.s[i], h.s[j] = h.s[j], h.s[i] }
+func (h *sessHeap) Push(x any)         { h.s = append(h.s, x.(sessEntry)) }
+func (h *sessHeap) Pop() any {
+	e := h.s[len(h.s)-1]
+	h.s = h.s[:len(h.s)-1]
+	return e
+}
+
+// less orders by size ascending; ties put the lexically larger key first
+// so the output order is deterministic.
+func (h *sessHeap) less(a, b sessEntry) bool {
+	if a.s.seen != b.s.seen {
+		return a.s.seen < b.s.seen
+	}
+	if a.s.bytesSeen != b.s.bytesSeen {
+		return a.s.bytesSeen < b.s.bytesSeen
+	}
+	ka, kb := h.keyString(a.k), h.keyString(b.k)
+	return ka > kb
+}
+
+func (h *sessHeap) keyString(k sessKey) string {
+	return fmt.Sprintf("%s|%05d|%s|%05d|%03d", h.names[k.src], k.sport, h.names[k.dst], k.dport, k.proto)
+}
+
+func (a *aggregator) tcpReport(n int) TCP {
+	t := TCP{Records: a.tcp.records, SYN: a.tcp.syn, SYNACK: a.tcp.synAck, RST: a.tcp.rst, FIN: a.tcp.fin, PerDestination: []TCPDest{}}
+	var ids []int
+	for id := range a.addrs {
+		if di := a.addrs[id].dst; di >= 0 {
+			d := &a.dests[di]
+			t.Handshakes += d.handshakes
+			t.Completed += d.completed
+			if d.synIn > 0 || d.handshakes > 0 {
+				ids = append(ids, id)
+			}
+		}
+	}
+	t.HalfOpenRatio = halfOpen(t.Handshakes, t.Completed)
+	names := a.names.names
+	sort.Slice(ids, func(i, j int) bool {
+		di, dj := &a.dests[a.addrs[ids[i]].dst], &a.dests[a.addrs[ids[j]].dst]
+		if di.synIn != dj.synIn {
+			return di.synIn > dj.synIn
+		}
+		return names[ids[i]] < names[ids[j]]
+	})
+	for _, id := range ids[:min(n, len(ids))] {
+		d := &a.dests[a.addrs[id].dst]
+		t.PerDestination = append(t.PerDestination, TCPDest{names[id], d.synIn, d.synAckOut, d.rstOut, d.handshakes, d.completed, halfOpen(d.handshakes, d.completed)})
+	}
+	return t
+}
+
+func halfOpen(started, completed uint64) float64 {
+	if started == 0 {
+		return 0
+	}
+	return round4(float64(started-min(completed, started)) / float64(started))
+}
+
+func protoName(p int32) string {
+	switch p {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 1:
+		return "icmp"
+	case 58:
+		return "icmpv6"
+	}
+	return fmt.Sprint(p)
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	if len(s) > 10 {
+		return strings.Join(s[:10], ", ") + fmt.Sprintf(" and %d more", len(s)-10)
+	}
+	return strings.Join(s, ", ")
+}
+
+func filterProblems(ps []Problem, r *run) []Problem {
+	var out []Problem
+	for _, p := range ps {
+		if strings.Contains(p.Path, r.id) || strings.Contains(p.Reason, r.id) || !strings.HasPrefix(filepath.Clean(p.Path), filepath.Clean(r.dataset)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func filterWarnings(ws []string, id string) []string {
+	var out []string
+	for _, w := range ws {
+		if strings.Contains(w, id) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// problemsError makes one line of several problems.
+func problemsError(ps []Problem) error {
+	if len(ps) == 1 {
+		return fmt.Errorf("%s", ps[0])
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return fmt.Errorf("%d problems: %s", len(ps), strings.Join(s, "; "))
+}
+
+// ProblemsError is the one-line error for a report's problems (nil if none).
+func ProblemsError(r *Report) error {
+	if len(r.Problems) == 0 {
+		return nil
+	}
+	return problemsError(r.Problems)
+}
