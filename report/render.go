@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -110,6 +111,40 @@ func (t *textWriter) write(r *Report) {
 	}
 	t.para("%s in %s under %s.", plural(len(r.Runs), "run"), plural(len(datasets), "dataset"), strings.Join(r.Inputs, ", "))
 
+	// The answers first: was anything lost, does it look like an attack.
+	t.heading("Summary")
+	acc := r.Accounting
+	if acc.Runs > 0 {
+		line := fmt.Sprintf("- recorded %d of %d packets seen (%s)", acc.Recorded, acc.Seen, pct(share(acc.Recorded, acc.Seen)))
+		var lost []string
+		for _, rs := range acc.Reasons {
+			if rs.Packets > 0 {
+				lost = append(lost, fmt.Sprintf("%s %d", rs.Reason, rs.Packets))
+			}
+		}
+		if len(lost) > 0 {
+			line += "; not recorded: " + strings.Join(lost, ", ")
+		}
+		t.printf("%s\n", line)
+	} else {
+		t.printf("- %d rows read; no manifest, so the packets not recorded are unknown\n", acc.RowsRead)
+	}
+	if acc.BufferFullWarning != "" {
+		t.printf("- WARNING: packets were lost to a full buffer (see Accounting)\n")
+	}
+	if len(r.Indicators) == 0 {
+		t.printf("- no attack indicator fired\n")
+	} else {
+		var fired []string
+		for _, in := range r.Indicators {
+			fired = append(fired, in.Kind+" "+in.Target)
+		}
+		t.printf("- %s fired: %s\n", plural(len(r.Indicators), "attack indicator"), strings.Join(fired, "; "))
+	}
+	if n := len(r.Problems); n > 0 {
+		t.printf("- %s reading the dataset (see Problems)\n", plural(n, "problem"))
+	}
+
 	// Runs.
 	t.heading("Runs")
 	var rows [][]string
@@ -199,7 +234,7 @@ func (t *textWriter) write(r *Report) {
 				seconds(s.DurationSec), rate, quota})
 		}
 		t.table([]string{"source", "destination", "proto", "packets seen", "recorded", "bytes seen", "duration", "rate", "quota-limited"}, []int{3, 4, 5, 6, 7}, rows)
-		if top.Sessions[0].Source == "packets" {
+		if slices.ContainsFunc(top.Sessions, func(s Session) bool { return s.Source == "packets" }) {
 			t.para("Sessions of runs without a flows file are counted from their recorded packets (seen = recorded).")
 		}
 	}
