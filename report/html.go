@@ -94,7 +94,7 @@ code{background:#f3f3f3;padding:0 3px}
 {{end}}</table>{{end}}
 
 <h2>Timeline</h2>
-{{range .Runs}}<p>{{.RunID}}: {{len .Timeline.Packets}} buckets of {{.Timeline.BucketSeconds}} s from {{when .Timeline.Start}}</p>{{svg .Timeline.Packets}}
+{{range .Runs}}<p>{{.RunID}}: {{len .Timeline.Records}} buckets of {{.Timeline.BucketSeconds}} s from {{when .Timeline.Start}}</p>{{svg .Timeline.Records}}
 {{end}}
 
 <h2>Attack indicators</h2>

@@ -55,7 +55,7 @@ type Run struct {
 type Timeline struct {
 	Start         *time.Time `json:"start"` // start of the first bucket
 	BucketSeconds int64      `json:"bucket_seconds"`
-	Packets       []uint64   `json:"packets"`
+	Records       []uint64   `json:"records"` // rows per bucket
 }
 
 // Accounting adds up the counters of every run that has a manifest.

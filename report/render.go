@@ -280,13 +280,13 @@ func (t *textWriter) write(r *Report) {
 	t.heading("Timeline")
 	for _, run := range r.Runs {
 		tl := run.Timeline
-		if len(tl.Packets) == 0 {
+		if len(tl.Records) == 0 {
 			t.para("%s: no packets.", run.RunID)
 			continue
 		}
 		var peak uint64
 		peakAt := 0
-		for i, c := range tl.Packets {
+		for i, c := range tl.Records {
 			if c > peak {
 				peak, peakAt = c, i
 			}
@@ -296,12 +296,12 @@ func (t *textWriter) write(r *Report) {
 		if tl.BucketSeconds > 1 {
 			unit = fmt.Sprintf("%d s", tl.BucketSeconds)
 		}
-		line := sparkline(tl.Packets, 60)
+		line := sparkline(tl.Records, 60)
 		if t.md {
 			line = "`" + line + "`"
 		}
 		t.para("%s from %s UTC, %s of %s, peak %d records at %s:", run.RunID, tl.Start.Format("2006-01-02 15:04:05"),
-			plural(len(tl.Packets), "bucket"), unit, peak, at.Format("15:04:05"))
+			plural(len(tl.Records), "bucket"), unit, peak, at.Format("15:04:05"))
 		t.para("  %s", line)
 	}
 

@@ -253,7 +253,7 @@ func runOf(r *run, t *runTally, rows int64) Run {
 		f, l := time.Unix(0, t.first).UTC(), time.Unix(0, t.last).UTC()
 		out.FirstPacket, out.LastPacket = &f, &l
 		start := time.Unix(t.base, 0).UTC()
-		out.Timeline = Timeline{Start: &start, BucketSeconds: 1, Packets: t.counts}
+		out.Timeline = Timeline{Start: &start, BucketSeconds: 1, Records: t.counts}
 		// Long runs: at most maxBuckets buckets.
 		if n := int64(len(t.counts)); n > maxBuckets {
 			w := (n + maxBuckets - 1) / maxBuckets
@@ -262,11 +262,11 @@ func runOf(r *run, t *runTally, rows int64) Run {
 				merged[int64(i)/w] += c
 			}
 			out.Timeline.BucketSeconds = w
-			out.Timeline.Packets = merged
+			out.Timeline.Records = merged
 		}
 	}
-	if out.Timeline.Packets == nil {
-		out.Timeline.Packets = []uint64{}
+	if out.Timeline.Records == nil {
+		out.Timeline.Records = []uint64{}
 	}
 	return out
 }

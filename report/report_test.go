@@ -165,7 +165,7 @@ func TestFigures(t *testing.T) {
 			)}}
 		}, func(t *testing.T, r *Report) {
 			tl := r.Runs[0].Timeline
-			eq(t, "timeline", fmt.Sprint(tl.Packets), "[2 0 1]")
+			eq(t, "timeline", fmt.Sprint(tl.Records), "[2 0 1]")
 			eq(t, "start", tl.Start.Equal(t0), true)
 			eq(t, "first", r.Runs[0].FirstPacket.Equal(t0), true)
 			eq(t, "last", r.Runs[0].LastPacket.Equal(at(2200)), true)
