@@ -32,6 +32,12 @@ func Build(o Options) (*Report, error) {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	runs, problems, warnings := find(o.Dirs)
+	if len(runs) == 0 {
+		if len(problems) == 0 {
+			problems = append(problems, Problem{strings.Join(o.Dirs, ", "), "no tacap runs found"})
+		}
+		return nil, problemsError(problems)
+	}
 	if o.RunID != "" {
 		var sel []*run
 		for _, r := range runs {
@@ -55,12 +61,6 @@ func Build(o Options) (*Report, error) {
 		}
 		// Problems of other runs do not concern this report.
 		runs, problems, warnings = sel, filterProblems(problems, sel[0]), filterWarnings(warnings, sel[0].id)
-	}
-	if len(runs) == 0 {
-		if len(problems) == 0 {
-			problems = append(problems, Problem{strings.Join(o.Dirs, ", "), "no tacap runs found"})
-		}
-		return nil, problemsError(problems)
 	}
 
 	names := newInterner()

@@ -36,6 +36,13 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"capture", "--pcap", "x.pcap", "--direction", "ingress"}, 2, "applies to live capture"},
 		{[]string{"capture", "--pcap", "x.pcap", "--for", "1s"}, 2, "applies to live capture"},
 		{[]string{"capture", "--pcap", "/nonexistent/x.pcap"}, 1, "no such file"},
+		{[]string{"report"}, 2, "needs at least one dataset folder"},
+		{[]string{"report", "--format", "xml", "d"}, 2, "want table, json or markdown"},
+		{[]string{"report", "--top", "0", "d"}, 2, "--top 0"},
+		{[]string{"report", "--syn-flood-half-open", "2", "d"}, 2, "between 0 and 1"},
+		{[]string{"report", "/nonexistent/dump", "--top", "3"}, 2, "put flags before the folders"},
+		{[]string{"report", "/nonexistent/dump"}, 1, "/nonexistent/dump: no such folder"},
+		{[]string{"report", "--run", "x", "/nonexistent/dump"}, 1, "no such folder"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
