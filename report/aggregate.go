@@ -11,24 +11,31 @@ const (
 	flagACK = 0x10
 )
 
-// addr holds what the report needs per address.
+// addr holds what the report needs per address. Most addresses of a
+// flood send to one destination and probe at most one port: firstDst and
+// firstProbe remember that one, so only addresses with several touch the
+// pair and probe sets.
 type addr struct {
 	srcRecords, srcBytes uint64
 	dstRecords, dstBytes uint64
-	dst                  int32 // index into aggregator.dests, -1 until needed
+	synOut, synAckOut    uint64
+	rstOut, udpOut       uint64
+	handshakesOut        uint64
+	dst                  int32  // index into aggregator.dests, -1 until needed
+	firstDst             uint32 // the first destination + 1; 0: none yet
+	firstProbe           uint32 // the first probed port | udp<<16, + 1; 0: none yet
+	multiDst, multiProbe bool   // it has more than one: see aggregator.pairs / probes
 }
 
 // dest is the per-destination state of the flood indicators.
 type dest struct {
-	synIn, synAckOut, rstOut uint64
-	udpIn, udpBytesIn        uint64
-	udpOut                   uint64
-	icmpIn, icmpErrIn        uint64
-	icmpEchoIn               uint64
-	udp, icmp                peak
-	handshakes, completed    uint64
-	sources                  uint64 // distinct sources
-	synAckIn, synOut         uint64 // TCP reflection: SYN-ACKs received, SYNs sent
+	synIn, synAckIn       uint64
+	udpIn, udpBytesIn     uint64
+	icmpIn, icmpErrIn     uint64
+	icmpEchoIn            uint64
+	udp, icmp             peak
+	handshakes, completed uint64
+	sources               uint64 // distinct sources
 	// From flows/: packets seen (recorded or not) of the UDP and ICMP
 	// sessions towards this destination and their time span (µs).
 	udpSeen, icmpSeen uint64
@@ -79,6 +86,7 @@ type sessKey struct {
 	src, dst     uint32
 	sport, dport uint16
 	proto        uint8
+	run          int32
 }
 
 type sessAgg struct {
@@ -134,17 +142,19 @@ type aggregator struct {
 	tcp struct{ records, syn, synAck, rst, fin uint64 }
 
 	handshakes map[tcpKey]uint8
+	hsCache    [1 << hsCacheBits]hsSlot
 	secCounts  map[secKey]uint64
-	pairs      map[uint64]struct{} // dst<<32 | src: distinct sources per destination
+	pairs      map[uint64]struct{} // dst<<32 | src, of sources sending to several destinations
 	pairCache  pairCache
-	probes     map[uint64]struct{} // src<<17 | udp<<16 | port: ports probed per source
+	probes     map[uint64]struct{} // src<<17 | udp<<16 | port: sources probing several ports
 	probeCache pairCache
 	ampResp    map[ampKey]*ampStat
 	ampReq     map[ampKey]uint64 // bytes requested from a service port
 	reflectors map[uint64]struct{}
 	reflCache  pairCache
 
-	sessions map[sessKey]*sessAgg
+	sessions map[sessKey]*sessAgg  // from packets, for runs without a flows file
+	sessTop  *topN[sessRow]        // the largest session instances
 	conns    map[connKey]*connStat // handshakes per client and service
 }
 
@@ -156,8 +166,15 @@ type connKey struct {
 
 type connStat struct{ started, completed uint64 }
 
-func newAggregator(names *interner) *aggregator {
-	return &aggregator{
+// sessRow is one session instance (a flows/ row, or a session of a run
+// without flows/ added up from its packets).
+type sessRow struct {
+	k sessKey
+	s sessAgg
+}
+
+func newAggregator(names *interner, top int) *aggregator {
+	a := &aggregator{
 		names:       names,
 		byProto:     map[string]*traffic{},
 		byDirection: map[uint32]*traffic{},
@@ -171,6 +188,39 @@ func newAggregator(names *interner) *aggregator {
 		sessions:    map[sessKey]*sessAgg{},
 		conns:       map[connKey]*connStat{},
 	}
+	a.sessTop = newTopN(top, a.betterSession)
+	return a
+}
+
+// betterSession ranks sessions by packets seen, bytes seen, then by
+// addresses and ports (a total order: the same output for any input order).
+func (a *aggregator) betterSession(x, y *sessRow) bool {
+	if x.s.seen != y.s.seen {
+		return x.s.seen > y.s.seen
+	}
+	if x.s.bytesSeen != y.s.bytesSeen {
+		return x.s.bytesSeen > y.s.bytesSeen
+	}
+	n := a.names.names
+	if x.k.src != y.k.src {
+		return n[x.k.src] < n[y.k.src]
+	}
+	if x.k.dst != y.k.dst {
+		return n[x.k.dst] < n[y.k.dst]
+	}
+	if x.k.sport != y.k.sport {
+		return x.k.sport < y.k.sport
+	}
+	if x.k.dport != y.k.dport {
+		return x.k.dport < y.k.dport
+	}
+	if x.k.proto != y.k.proto {
+		return x.k.proto < y.k.proto
+	}
+	if x.k.run != y.k.run {
+		return x.k.run < y.k.run
+	}
+	return x.s.first < y.s.first
 }
 
 // ampPorts are UDP services abused for reflection and amplification.
@@ -191,6 +241,9 @@ func (a *aggregator) dest(id uint32) *dest {
 	ad := &a.addrs[id]
 	if ad.dst < 0 {
 		ad.dst = int32(len(a.dests))
+		if len(a.dests) == cap(a.dests) {
+			a.dests = append(make([]dest, 0, max(2*cap(a.dests), 1024)), a.dests...)
+		}
 		a.dests = append(a.dests, dest{})
 	}
 	return &a.dests[ad.dst]
@@ -198,7 +251,14 @@ func (a *aggregator) dest(id uint32) *dest {
 
 // grow makes room for every interned address.
 func (a *aggregator) grow() {
-	for n := a.names.len(); len(a.addrs) < n; {
+	n := a.names.len()
+	if n <= len(a.addrs) {
+		return
+	}
+	if n > cap(a.addrs) { // double: append's gentler growth copies far more in all
+		a.addrs = append(make([]addr, 0, max(n, 2*cap(a.addrs), 1024)), a.addrs...)
+	}
+	for len(a.addrs) < n {
 		a.addrs = append(a.addrs, addr{dst: -1})
 	}
 }
@@ -285,7 +345,7 @@ func isEchoRequest(proto, typ int32) bool {
 
 // add aggregates one batch of packet rows. sessions asks for per-session
 // aggregation from packets (runs without a flows file).
-func (a *aggregator) add(b *batch, rt *runTally, sessions bool) {
+func (a *aggregator) add(b *batch, run int32, rt *runTally, sessions bool) {
 	a.grow()
 	ts := b.i64[pTsNs]
 	dir := b.str[pDirection]
@@ -346,12 +406,7 @@ func (a *aggregator) add(b *batch, rt *runTally, sessions bool) {
 		ad.dstRecords++
 		ad.dstBytes += by
 
-		if pair := uint64(d)<<32 | uint64(s); !a.pairCache.seen(pair) {
-			if _, ok := a.pairs[pair]; !ok {
-				a.pairs[pair] = struct{}{}
-				a.dest(d).sources++
-			}
-		}
+		a.pair(s, d)
 
 		sp, dp := sport[i], dport[i]
 		switch p {
@@ -368,28 +423,27 @@ func (a *aggregator) add(b *batch, rt *runTally, sessions bool) {
 			case f&(flagSYN|flagACK) == flagSYN:
 				a.tcp.syn++
 				a.dest(d).synIn++
-				a.dest(s).synOut++
+				as.synOut++
 				// A SYN after a completed handshake on the same 5-tuple is
 				// a new connection: count the finished one now.
-				if st := a.handshakes[k]; st == hsSYN|hsDone {
+				if a.handshake(k) == hsSYN|hsDone {
 					a.countHandshake(k, true)
+					a.countReused(k)
 				}
-				a.handshakes[k] = hsSYN
-				if probe := uint64(s)<<17 | uint64(uint16(dp)); !a.probeCache.seen(probe) {
-					a.probes[probe] = struct{}{}
-				}
+				a.setHandshake(k, hsSYN)
+				a.probe(s, uint32(uint16(dp)))
 			case f&(flagSYN|flagACK) == flagSYN|flagACK:
 				a.tcp.synAck++
-				a.dest(s).synAckOut++
+				as.synAckOut++
 				a.dest(d).synAckIn++
 			case f&(flagACK|flagRST|flagSYN) == flagACK:
-				if st, ok := a.handshakes[k]; ok && st == hsSYN {
-					a.handshakes[k] = hsSYN | hsDone
+				if a.handshake(k) == hsSYN {
+					a.setHandshake(k, hsSYN|hsDone)
 				}
 			}
 			if f&flagRST != 0 {
 				a.tcp.rst++
-				a.dest(s).rstOut++
+				as.rstOut++
 			}
 			if f&flagFIN != 0 {
 				a.tcp.fin++
@@ -403,14 +457,12 @@ func (a *aggregator) add(b *batch, rt *runTally, sessions bool) {
 			dd := a.dest(d)
 			dd.udpIn += segs
 			dd.udpBytesIn += by
-			a.tick(&dd.udp, a.addrs[d].dst, 0, sec, segs)
-			a.dest(s).udpOut += segs
+			a.tick(&dd.udp, ad.dst, 0, sec, segs)
+			as.udpOut += segs
 			// A probe: towards a lower port than it comes from (replies
 			// from a service port to a client's ephemeral port are not).
 			if dp < sp {
-				if probe := uint64(s)<<17 | 1<<16 | uint64(uint16(dp)); !a.probeCache.seen(probe) {
-					a.probes[probe] = struct{}{}
-				}
+				a.probe(s, 1<<16|uint32(uint16(dp)))
 			}
 			if sp > 0 && sp < 65536 && isAmpPort[sp] {
 				k := ampKey{d, uint16(sp)}
@@ -439,11 +491,11 @@ func (a *aggregator) add(b *batch, rt *runTally, sessions bool) {
 			} else if isEchoRequest(p, icmpType[i]) {
 				dd.icmpEchoIn += segs
 			}
-			a.tick(&dd.icmp, a.addrs[d].dst, 1, sec, segs)
+			a.tick(&dd.icmp, ad.dst, 1, sec, segs)
 		}
 
 		if sessions {
-			k := sessKey{s, d, uint16(sp), uint16(dp), uint8(p)}
+			k := sessKey{s, d, uint16(sp), uint16(dp), uint8(p), run}
 			sa := a.sessions[k]
 			us := floorDiv(ts[i], 1000)
 			if sa == nil {
@@ -460,8 +512,79 @@ func (a *aggregator) add(b *batch, rt *runTally, sessions bool) {
 	}
 }
 
-// addFlows merges one batch of flows/ rows into the sessions.
-func (a *aggregator) addFlows(b *batch) {
+// pair notes that s sent to d, counting d's distinct sources.
+func (a *aggregator) pair(s, d uint32) {
+	as := &a.addrs[s]
+	switch {
+	case as.firstDst == d+1:
+		return
+	case as.firstDst == 0:
+		as.firstDst = d + 1
+		a.dest(d).sources++
+		return
+	case !as.multiDst:
+		as.multiDst = true
+		a.pairs[uint64(as.firstDst-1)<<32|uint64(s)] = struct{}{}
+	}
+	if pair := uint64(d)<<32 | uint64(s); !a.pairCache.seen(pair) {
+		if _, ok := a.pairs[pair]; !ok {
+			a.pairs[pair] = struct{}{}
+			a.dest(d).sources++
+		}
+	}
+}
+
+// probe notes that s probed port (| udp<<16).
+func (a *aggregator) probe(s, port uint32) {
+	as := &a.addrs[s]
+	switch {
+	case as.firstProbe == port+1:
+		return
+	case as.firstProbe == 0:
+		as.firstProbe = port + 1
+		return
+	case !as.multiProbe:
+		as.multiProbe = true
+		a.probes[uint64(s)<<17|uint64(as.firstProbe-1)] = struct{}{}
+	}
+	if k := uint64(s)<<17 | uint64(port); !a.probeCache.seen(k) {
+		a.probes[k] = struct{}{}
+	}
+}
+
+// handshake returns k's state; a direct-mapped cache in front of the map
+// answers the many ACKs of a session without hashing into a large map.
+func (a *aggregator) handshake(k tcpKey) uint8 {
+	slot := &a.hsCache[hsHash(k)]
+	if slot.ok && slot.k == k {
+		return slot.st
+	}
+	st := a.handshakes[k]
+	*slot = hsSlot{k, st, true}
+	return st
+}
+
+func (a *aggregator) setHandshake(k tcpKey, st uint8) {
+	a.handshakes[k] = st
+	a.hsCache[hsHash(k)] = hsSlot{k, st, true}
+}
+
+type hsSlot struct {
+	k  tcpKey
+	st uint8
+	ok bool
+}
+
+func hsHash(k tcpKey) uint32 {
+	h := (uint64(k.src)<<32 | uint64(k.dst)) ^ (uint64(k.sport)<<16|uint64(k.dport))*0x9E3779B97F4A7C15
+	return uint32((h * 0xC2B2AE3D27D4EB4F) >> (64 - hsCacheBits))
+}
+
+const hsCacheBits = 17
+
+// addFlows offers one batch of flows/ rows (session instances) to the top
+// sessions and adds the packets seen towards each destination.
+func (a *aggregator) addFlows(b *batch, run int32) {
 	a.grow()
 	src, dst := b.str[fSrcIP], b.str[fDstIP]
 	sport, dport, proto := b.i32[fSrcPort], b.i32[fDstPort], b.i32[fProtocol]
@@ -470,19 +593,10 @@ func (a *aggregator) addFlows(b *batch) {
 	seen, bseen := b.i64[fPacketsSeen], b.i64[fBytesSeen]
 	quota := b.bool[fQuotaLimited]
 	for i := 0; i < b.rows; i++ {
-		k := sessKey{src[i], dst[i], uint16(sport[i]), uint16(dport[i]), uint8(proto[i])}
-		sa := a.sessions[k]
-		if sa == nil {
-			sa = &sessAgg{first: first[i], last: last[i]}
-			a.sessions[k] = sa
-		}
-		sa.first = min(sa.first, first[i])
-		sa.last = max(sa.last, last[i])
-		sa.recorded += rec[i]
-		sa.bytesRecorded += brec[i]
-		sa.seen += seen[i]
-		sa.bytesSeen += bseen[i]
-		sa.quota = sa.quota || quota[i]
+		a.sessTop.offer(sessRow{
+			sessKey{src[i], dst[i], uint16(sport[i]), uint16(dport[i]), uint8(proto[i]), run},
+			sessAgg{first: first[i], last: last[i], recorded: rec[i], bytesRecorded: brec[i], seen: seen[i], bytesSeen: bseen[i], quota: quota[i]},
+		})
 		switch proto[i] {
 		case 17:
 			d := a.dest(dst[i])
@@ -509,9 +623,19 @@ func (a *aggregator) finish() {
 	}
 }
 
+// countHandshake counts one connection attempt of k. Those counted before
+// the end (the 5-tuple was reused) are also kept by service for the
+// connection-flood indicator; the rest are grouped there from the map.
 func (a *aggregator) countHandshake(k tcpKey, completed bool) {
 	d := a.dest(k.dst)
 	d.handshakes++
+	a.addrs[k.src].handshakesOut++
+	if completed {
+		d.completed++
+	}
+}
+
+func (a *aggregator) countReused(k tcpKey) {
 	ck := connKey{k.src, k.dst, k.dport}
 	c := a.conns[ck]
 	if c == nil {
@@ -519,10 +643,31 @@ func (a *aggregator) countHandshake(k tcpKey, completed bool) {
 		a.conns[ck] = c
 	}
 	c.started++
-	if completed {
-		d.completed++
-		c.completed++
+	c.completed++
+}
+
+// connections groups the connection attempts of sources that made at
+// least min of them by destination and port.
+func (a *aggregator) connections(min uint64) map[connKey]connStat {
+	out := map[connKey]connStat{}
+	for k, c := range a.conns {
+		if a.addrs[k.src].handshakesOut >= min {
+			out[k] = *c
+		}
 	}
+	for k, st := range a.handshakes {
+		if st&hsSYN == 0 || a.addrs[k.src].handshakesOut < min {
+			continue
+		}
+		ck := connKey{k.src, k.dst, k.dport}
+		c := out[ck]
+		c.started++
+		if st&hsDone != 0 {
+			c.completed++
+		}
+		out[ck] = c
+	}
+	return out
 }
 
 func floorDiv(a, b int64) int64 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/parquet-go/parquet-go"
@@ -182,7 +183,7 @@ func (p *parquetFile) readColumn(g int, cols []colSpec, i int, b *batch, in *int
 		}
 	}()
 	rg := p.pf.RowGroups()[g]
-	if err := readChunk(rg.ColumnChunks()[p.index[i]], c, i, b, in); err != nil {
+	if err := readChunk(rg.ColumnChunks()[p.index[i]], c, i, int(rg.NumRows()), b, in); err != nil {
 		return fmt.Errorf("column %s of row group %d: %w", c.name, g, err)
 	}
 	var n int
@@ -202,18 +203,21 @@ func (p *parquetFile) readColumn(g int, cols []colSpec, i int, b *batch, in *int
 	return nil
 }
 
-func readChunk(cc parquet.ColumnChunk, c colSpec, i int, b *batch, in *interner) error {
+func readChunk(cc parquet.ColumnChunk, c colSpec, i, rows int, b *batch, in *interner) error {
 	pages := cc.Pages()
 	defer pages.Close()
+	// Room for the whole chunk at once (a row group is at most a few
+	// million rows): no regrowing while pages are appended.
+	rows = min(max(rows, 0), 1<<24)
 	switch c.kind {
 	case kInt32:
-		b.i32[i] = b.i32[i][:0]
+		b.i32[i] = slices.Grow(b.i32[i][:0], rows)
 	case kInt64:
-		b.i64[i] = b.i64[i][:0]
+		b.i64[i] = slices.Grow(b.i64[i][:0], rows)
 	case kString:
-		b.str[i] = b.str[i][:0]
+		b.str[i] = slices.Grow(b.str[i][:0], rows)
 	case kBool:
-		b.bool[i] = b.bool[i][:0]
+		b.bool[i] = slices.Grow(b.bool[i][:0], rows)
 	}
 	var dictIDs []uint32 // the chunk's dictionary, interned (one dictionary per chunk)
 	for {

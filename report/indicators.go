@@ -66,6 +66,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 			continue
 		}
 		d := &a.dests[di]
+		src := &a.addrs[id] // the destination as a source
 		ip := name(uint32(id))
 
 		if d.handshakes >= th.SYNFloodSYNs && d.handshakes > 0 {
@@ -77,7 +78,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 					Summary: fmt.Sprintf("%d TCP handshakes towards %s started, %d never completed (%.0f %%)", d.handshakes, ip, half, 100*ratio),
 					Evidence: []Fact{{"syn_packets", float64(d.synIn)}, {"handshakes_started", float64(d.handshakes)},
 						{"handshakes_completed", float64(d.completed)}, {"half_open_ratio", round3(ratio)},
-						{"syn_ack_sent", float64(d.synAckOut)}, {"rst_sent", float64(d.rstOut)}, {"distinct_sources", float64(d.sources)}},
+						{"syn_ack_sent", float64(src.synAckOut)}, {"rst_sent", float64(src.rstOut)}, {"distinct_sources", float64(d.sources)}},
 					Threshold: fmt.Sprintf("handshakes_started >= %d and half_open_ratio >= %g", th.SYNFloodSYNs, th.SYNFloodHalfOpen),
 					Score:     round3(min(float64(d.handshakes)/float64(th.SYNFloodSYNs), ratio/th.SYNFloodHalfOpen)),
 				})
@@ -87,13 +88,13 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 		// the kernel saw in those sessions (flows/, quota refusals
 		// included) over their span, whichever is higher.
 		udpRate := max(float64(d.udp.max), round3(d.udpSpan.rate(d.udpSeen)))
-		if udpRate >= float64(th.UDPFloodPPS) && udpRate > 0 && float64(d.udpOut) < 0.1*float64(max(d.udpIn, d.udpSeen)) {
+		if udpRate >= float64(th.UDPFloodPPS) && udpRate > 0 && float64(src.udpOut) < 0.1*float64(max(d.udpIn, d.udpSeen)) {
 			out = append(out, Indicator{
 				Kind: "udp_flood", Target: ip,
-				Summary: fmt.Sprintf("UDP at %.0f packets/s to %s (%d recorded, %d seen); it sent %d back", udpRate, ip, d.udpIn, d.udpSeen, d.udpOut),
+				Summary: fmt.Sprintf("UDP at %.0f packets/s to %s (%d recorded, %d seen); it sent %d back", udpRate, ip, d.udpIn, d.udpSeen, src.udpOut),
 				Evidence: []Fact{{"packets_per_second", udpRate}, {"peak_recorded_per_second", float64(d.udp.max)}, {"peak_second_unix", float64(d.udp.maxAt)},
 					{"udp_packets_recorded", float64(d.udpIn)}, {"udp_packets_seen", float64(d.udpSeen)}, {"udp_bytes_recorded", float64(d.udpBytesIn)},
-					{"udp_packets_out", float64(d.udpOut)}, {"distinct_sources", float64(d.sources)}},
+					{"udp_packets_out", float64(src.udpOut)}, {"distinct_sources", float64(d.sources)}},
 				Threshold: fmt.Sprintf("packets_per_second >= %d and udp_packets_out < 0.1 × udp packets in", th.UDPFloodPPS),
 				Score:     round3(udpRate / float64(th.UDPFloodPPS)),
 			})
@@ -110,11 +111,11 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 				Score:     round3(icmpRate / float64(th.ICMPFloodPPS)),
 			})
 		}
-		if d.synAckIn >= th.ReflectSYNACKs && d.synAckIn > 0 && float64(d.synOut) < 0.1*float64(d.synAckIn) {
+		if d.synAckIn >= th.ReflectSYNACKs && d.synAckIn > 0 && float64(src.synOut) < 0.1*float64(d.synAckIn) {
 			out = append(out, Indicator{
 				Kind: "tcp_reflection", Target: ip,
-				Summary:   fmt.Sprintf("%s received %d SYN-ACKs from %d sources but sent only %d SYNs", ip, d.synAckIn, d.sources, d.synOut),
-				Evidence:  []Fact{{"syn_acks_in", float64(d.synAckIn)}, {"syns_out", float64(d.synOut)}, {"distinct_sources", float64(d.sources)}},
+				Summary:   fmt.Sprintf("%s received %d SYN-ACKs from %d sources but sent only %d SYNs", ip, d.synAckIn, d.sources, src.synOut),
+				Evidence:  []Fact{{"syn_acks_in", float64(d.synAckIn)}, {"syns_out", float64(src.synOut)}, {"distinct_sources", float64(d.sources)}},
 				Threshold: fmt.Sprintf("syn_acks_in >= %d and syns_out < 0.1 × syn_acks_in", th.ReflectSYNACKs),
 				Score:     round3(float64(d.synAckIn) / float64(th.ReflectSYNACKs)),
 			})
@@ -138,6 +139,15 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 		c := ports[uint32(k>>17)]
 		c[(k>>16)&1]++
 		ports[uint32(k>>17)] = c
+	}
+	if th.ScanPorts <= 1 { // sources that probed a single port
+		for id := range a.addrs {
+			if p := a.addrs[id].firstProbe; p != 0 && !a.addrs[id].multiProbe {
+				c := [2]uint64{}
+				c[((p-1)>>16)&1] = 1
+				ports[uint32(id)] = c
+			}
+		}
 	}
 	for id, c := range ports {
 		if n := c[0] + c[1]; n >= th.ScanPorts && n > 0 {
@@ -172,7 +182,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 	}
 
 	// Connection floods: many handshakes from one client to one service.
-	for k, c := range a.conns {
+	for k, c := range a.connections(th.ConnFlood) {
 		if c.started >= th.ConnFlood && c.started > 0 {
 			src, dst := name(k.src), name(k.dst)
 			out = append(out, Indicator{

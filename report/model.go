@@ -104,8 +104,10 @@ type Top struct {
 	DstPorts     []Port    `json:"destination_ports"`
 }
 
-// Session is one 5-tuple, added up over its session instances.
+// Session is one session instance: a flows/ row, or for a run without a
+// flows file a 5-tuple added up from its packets.
 type Session struct {
+	RunID           string    `json:"run_id"`
 	SrcIP           string    `json:"src_ip"`
 	SrcPort         int32     `json:"src_port"`
 	DstIP           string    `json:"dst_ip"`

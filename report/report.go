@@ -1,7 +1,6 @@
 package report
 
 import (
-	"container/heap"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -64,7 +63,7 @@ func Build(o Options) (*Report, error) {
 	}
 
 	names := newInterner()
-	agg := newAggregator(names)
+	agg := newAggregator(names, o.Top)
 	tallies := make([]runTally, len(runs))
 	rowsRead := make([]int64, len(runs))
 	var flowsRead bool
@@ -75,10 +74,14 @@ func Build(o Options) (*Report, error) {
 		flows bool
 	}
 	var units []unit
+	// All packets files, then all flows files: the decoding buffers are
+	// shaped for one table at a time.
 	for i, r := range runs {
 		for _, f := range r.packets {
 			units = append(units, unit{i, f, false})
 		}
+	}
+	for i, r := range runs {
 		for _, f := range r.flows {
 			units = append(units, unit{i, f, true})
 		}
@@ -104,6 +107,11 @@ func Build(o Options) (*Report, error) {
 			table := "packets"
 			if u.flows {
 				cols, table = flowCols, "flows"
+			}
+			if u.flows && (ui == 0 || !units[ui-1].flows) && len(units) > 0 {
+				// Flows come last and need less look-ahead: one batch
+				// circulates from here on, so the packets' buffers go.
+				<-free
 			}
 			pf, err := openParquet(u.file.path, cols, table)
 			if err != nil {
@@ -140,10 +148,10 @@ func Build(o Options) (*Report, error) {
 	for it := range ready {
 		u := units[it.u]
 		if it.flows {
-			agg.addFlows(it.b)
+			agg.addFlows(it.b, int32(u.run))
 			flowsRead = true
 		} else {
-			agg.add(it.b, &tallies[u.run], len(runs[u.run].flows) == 0)
+			agg.add(it.b, int32(u.run), &tallies[u.run], len(runs[u.run].flows) == 0)
 			rowsRead[u.run] += int64(it.b.rows)
 		}
 		free <- it.b
@@ -169,7 +177,7 @@ func Build(o Options) (*Report, error) {
 	})
 	rep.Accounting = accountingOf(runs, rowsRead)
 	rep.Traffic = agg.trafficReport()
-	rep.Top = agg.topReport(o.Top)
+	rep.Top = agg.topReport(o.Top, runs)
 	rep.TCP = agg.tcpReport(o.Top)
 	rep.Indicators = agg.indicators(o.Thresholds)
 	if rep.Indicators == nil {
@@ -332,7 +340,7 @@ func (a *aggregator) trafficReport() Traffic {
 	return t
 }
 
-func (a *aggregator) topReport(n int) Top {
+func (a *aggregator) topReport(n int, runs []*run) Top {
 	top := Top{N: n, Sessions: []Session{}, Sources: []Talker{}, Destinations: []Talker{}, DstPorts: []Port{}}
 	names := a.names.names
 	total := a.total.records
@@ -342,71 +350,65 @@ func (a *aggregator) topReport(n int) Top {
 	for pair := range a.pairs {
 		peersOut[uint32(pair)]++
 	}
-	var srcs, dsts []int
 	for id := range a.addrs {
-		if a.addrs[id].srcRecords > 0 {
-			srcs = append(srcs, id)
-		}
-		if a.addrs[id].dstRecords > 0 {
-			dsts = append(dsts, id)
+		if a.addrs[id].firstDst != 0 && !a.addrs[id].multiDst {
+			peersOut[id] = 1
 		}
 	}
-	topIDs := func(ids []int, key func(int) uint64) []int {
-		sort.Slice(ids, func(i, j int) bool {
-			ki, kj := key(ids[i]), key(ids[j])
-			if ki != kj {
-				return ki > kj
-			}
-			return names[ids[i]] < names[ids[j]]
-		})
-		return ids[:min(n, len(ids))]
+	type ranked struct {
+		id uint32
+		n  uint64
 	}
-	for _, id := range topIDs(srcs, func(id int) uint64 { return a.addrs[id].srcRecords }) {
-		ad := a.addrs[id]
-		top.Sources = append(top.Sources, Talker{names[id], ad.srcRecords, ad.srcBytes, share(ad.srcRecords, total), peersOut[id]})
+	better := func(x, y *ranked) bool {
+		if x.n != y.n {
+			return x.n > y.n
+		}
+		return names[x.id] < names[y.id]
 	}
-	for _, id := range topIDs(dsts, func(id int) uint64 { return a.addrs[id].dstRecords }) {
-		ad := a.addrs[id]
+	srcs, dsts := newTopN(n, better), newTopN(n, better)
+	for id := range a.addrs {
+		if r := a.addrs[id].srcRecords; r > 0 {
+			srcs.offer(ranked{uint32(id), r})
+		}
+		if r := a.addrs[id].dstRecords; r > 0 {
+			dsts.offer(ranked{uint32(id), r})
+		}
+	}
+	for _, x := range srcs.sorted() {
+		ad := a.addrs[x.id]
+		top.Sources = append(top.Sources, Talker{names[x.id], ad.srcRecords, ad.srcBytes, share(ad.srcRecords, total), peersOut[x.id]})
+	}
+	for _, x := range dsts.sorted() {
+		ad := a.addrs[x.id]
 		var peers uint64
 		if ad.dst >= 0 {
 			peers = a.dests[ad.dst].sources
 		}
-		top.Destinations = append(top.Destinations, Talker{names[id], ad.dstRecords, ad.dstBytes, share(ad.dstRecords, total), peers})
+		top.Destinations = append(top.Destinations, Talker{names[x.id], ad.dstRecords, ad.dstBytes, share(ad.dstRecords, total), peers})
 	}
 
-	var ports []Port
+	ports := newTopN(n, func(x, y *Port) bool {
+		if x.Records != y.Records {
+			return x.Records > y.Records
+		}
+		if x.Protocol != y.Protocol {
+			return x.Protocol < y.Protocol
+		}
+		return x.Port < y.Port
+	})
 	for pi, proto := range []string{"tcp", "udp"} {
 		for p := range a.ports[pi] {
 			if t := a.ports[pi][p]; t.records > 0 {
-				ports = append(ports, Port{proto, int32(p), t.records, t.bytes, share(t.records, total)})
+				ports.offer(Port{proto, int32(p), t.records, t.bytes, share(t.records, total)})
 			}
 		}
 	}
-	sort.Slice(ports, func(i, j int) bool {
-		if ports[i].Records != ports[j].Records {
-			return ports[i].Records > ports[j].Records
-		}
-		if ports[i].Protocol != ports[j].Protocol {
-			return ports[i].Protocol < ports[j].Protocol
-		}
-		return ports[i].Port < ports[j].Port
-	})
-	top.DstPorts = append(top.DstPorts, ports[:min(n, len(ports))]...)
+	top.DstPorts = append(top.DstPorts, ports.sorted()...)
 
-	// Sessions: a bounded heap, not a sort of every session.
-	h := &sessHeap{names: names}
 	for k, s := range a.sessions {
-		e := sessEntry{k, s}
-		if h.Len() < n {
-			heap.Push(h, e)
-		} else if h.less(h.s[0], e) {
-			h.s[0] = e
-			heap.Fix(h, 0)
-		}
+		a.sessTop.offer(sessRow{k, *s})
 	}
-	out := make([]Session, h.Len())
-	for i := len(out) - 1; i >= 0; i-- {
-		e := heap.Pop(h).(sessEntry)
+	for _, e := range a.sessTop.sorted() {
 		s := e.s
 		first, last := time.UnixMicro(s.first).UTC(), time.UnixMicro(s.last).UTC()
 		dur := last.Sub(first).Seconds()
@@ -418,77 +420,36 @@ func (a *aggregator) topReport(n int) Top {
 		if s.fromPackets {
 			src = "packets"
 		}
-		out[i] = Session{names[e.k.src], int32(e.k.sport), names[e.k.dst], int32(e.k.dport), protoName(int32(e.k.proto)),
-			s.seen, s.bytesSeen, s.recorded, s.bytesRecorded, first, last, round3(dur), rate, s.quota, src}
+		top.Sessions = append(top.Sessions, Session{runs[e.k.run].id, names[e.k.src], int32(e.k.sport), names[e.k.dst], int32(e.k.dport), protoName(int32(e.k.proto)),
+			s.seen, s.bytesSeen, s.recorded, s.bytesRecorded, first, last, round3(dur), rate, s.quota, src})
 	}
-	top.Sessions = out
 	return top
-}
-
-type sessEntry struct {
-	k sessKey
-	s *sessAgg
-}
-
-// sessHeap is a min-heap on (seen, bytes, then names reversed) so the
-// smallest of the top N is at the root.
-type sessHeap struct {
-	s     []sessEntry
-	names []string
-}
-
-func (h *sessHeap) Len() int           { return len(h.s) }
-func (h *sessHeap) Less(i, j int) bool { return h.less(h.s[i], h.s[j]) }
-func (h *sessHeap) Swap(i, j int)      { h.s[i], h.s[j] = h.s[j], h.s[i] }
-func (h *sessHeap) Push(x any)         { h.s = append(h.s, x.(sessEntry)) }
-func (h *sessHeap) Pop() any {
-	e := h.s[len(h.s)-1]
-	h.s = h.s[:len(h.s)-1]
-	return e
-}
-
-// less orders by size ascending; ties put the lexically larger key first
-// so the output order is deterministic.
-func (h *sessHeap) less(a, b sessEntry) bool {
-	if a.s.seen != b.s.seen {
-		return a.s.seen < b.s.seen
-	}
-	if a.s.bytesSeen != b.s.bytesSeen {
-		return a.s.bytesSeen < b.s.bytesSeen
-	}
-	ka, kb := h.keyString(a.k), h.keyString(b.k)
-	return ka > kb
-}
-
-func (h *sessHeap) keyString(k sessKey) string {
-	return fmt.Sprintf("%s|%05d|%s|%05d|%03d", h.names[k.src], k.sport, h.names[k.dst], k.dport, k.proto)
 }
 
 func (a *aggregator) tcpReport(n int) TCP {
 	t := TCP{Records: a.tcp.records, SYN: a.tcp.syn, SYNACK: a.tcp.synAck, RST: a.tcp.rst, FIN: a.tcp.fin, PerDestination: []TCPDest{}}
-	var ids []int
+	names := a.names.names
+	best := newTopN(n, func(x, y *uint32) bool {
+		dx, dy := &a.dests[a.addrs[*x].dst], &a.dests[a.addrs[*y].dst]
+		if dx.synIn != dy.synIn {
+			return dx.synIn > dy.synIn
+		}
+		return names[*x] < names[*y]
+	})
 	for id := range a.addrs {
 		if di := a.addrs[id].dst; di >= 0 {
 			d := &a.dests[di]
 			t.Handshakes += d.handshakes
 			t.Completed += d.completed
 			if d.synIn > 0 || d.handshakes > 0 {
-				ids = append(ids, id)
+				best.offer(uint32(id))
 			}
 		}
 	}
 	t.HalfOpenRatio = halfOpen(t.Handshakes, t.Completed)
-	names := a.names.names
-	sort.Slice(ids, func(i, j int) bool {
-		di, dj := &a.dests[a.addrs[ids[i]].dst], &a.dests[a.addrs[ids[j]].dst]
-		if di.synIn != dj.synIn {
-			return di.synIn > dj.synIn
-		}
-		return names[ids[i]] < names[ids[j]]
-	})
-	for _, id := range ids[:min(n, len(ids))] {
+	for _, id := range best.sorted() {
 		d := &a.dests[a.addrs[id].dst]
-		t.PerDestination = append(t.PerDestination, TCPDest{names[id], d.synIn, d.synAckOut, d.rstOut, d.handshakes, d.completed, halfOpen(d.handshakes, d.completed)})
+		t.PerDestination = append(t.PerDestination, TCPDest{names[id], d.synIn, a.addrs[id].synAckOut, a.addrs[id].rstOut, d.handshakes, d.completed, halfOpen(d.handshakes, d.completed)})
 	}
 	return t
 }
