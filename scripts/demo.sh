@@ -28,8 +28,6 @@ echo "== traffic from $LAB_A for 10 s"
 ip netns exec "$LAB_A" "$bin/trafficgen" client --v4 198.18.0.2 --v6 2001:db8::2 --for 10s
 
 wait "$cap"
-if "$bin/tacap" report --help >/dev/null 2>&1; then
-	echo "== report"
-	"$bin/tacap" report "$out"
-fi
+echo "== report"
+"$bin/tacap" report "$out"
 echo "== done: load $out/packets with pandas.read_parquet(\"$out/packets\") or spark.read.parquet(\"$out/packets\")"
