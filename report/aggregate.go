@@ -2,7 +2,10 @@ package report
 
 // The aggregator sees every packet row once, in batches, and keeps only
 // per-address, per-port and per-handshake state: addresses are dense IDs
-// (see interner), so most counters are slice increments.
+// (see interner), so most counters are slice increments. Each batch is
+// added by two goroutines at once that own disjoint state: addVolume
+// (counts, bytes, ports, timelines, UDP/ICMP rates, amplification) and
+// addRelations (who talks to whom, probes, TCP handshakes).
 
 const (
 	flagFIN = 0x01
@@ -16,30 +19,39 @@ const (
 // firstProbe remember that one, so only addresses with several touch the
 // pair and probe sets.
 type addr struct {
+	// Written by addVolume.
 	srcRecords, srcBytes uint64
 	dstRecords, dstBytes uint64
+	udpOut               uint64
+	vol                  int32 // index into aggregator.vols, -1 until needed
+	// Written by addRelations.
 	synOut, synAckOut    uint64
-	rstOut, udpOut       uint64
+	rstOut               uint64
 	handshakesOut        uint64
-	dst                  int32  // index into aggregator.dests, -1 until needed
+	rel                  int32  // index into aggregator.rels, -1 until needed
 	firstDst             uint32 // the first destination + 1; 0: none yet
 	firstProbe           uint32 // the first probed port | udp<<16, + 1; 0: none yet
 	multiDst, multiProbe bool   // it has more than one: see aggregator.pairs / probes
 }
 
-// dest is the per-destination state of the flood indicators.
-type dest struct {
-	synIn, synAckIn       uint64
-	udpIn, udpBytesIn     uint64
-	icmpIn, icmpErrIn     uint64
-	icmpEchoIn            uint64
-	udp, icmp             peak
-	handshakes, completed uint64
-	sources               uint64 // distinct sources
+// volDest is the traffic towards one destination (addVolume's).
+type volDest struct {
+	udpIn, udpBytesIn uint64
+	icmpIn, icmpErrIn uint64
+	icmpEchoIn        uint64
+	udp, icmp         peak
 	// From flows/: packets seen (recorded or not) of the UDP and ICMP
 	// sessions towards this destination and their time span (µs).
 	udpSeen, icmpSeen uint64
 	udpSpan, icmpSpan span
+}
+
+// relDest is who talks to one destination and how its TCP handshakes
+// went (addRelations').
+type relDest struct {
+	synIn, synAckIn       uint64
+	handshakes, completed uint64
+	sources               uint64 // distinct sources
 }
 
 // span is a time interval in µs; zero until something is added.
@@ -132,7 +144,8 @@ func (c *pairCache) seen(k uint64) bool {
 type aggregator struct {
 	names *interner
 	addrs []addr
-	dests []dest
+	vols  []volDest
+	rels  []relDest
 
 	total       traffic
 	byProto     map[string]*traffic
@@ -237,16 +250,32 @@ var isAmpPort = func() (t [65536]bool) {
 	return t
 }()
 
-func (a *aggregator) dest(id uint32) *dest {
+// vol and rel return id's per-destination state, made on first use.
+func (a *aggregator) vol(id uint32) *volDest {
 	ad := &a.addrs[id]
-	if ad.dst < 0 {
-		ad.dst = int32(len(a.dests))
-		if len(a.dests) == cap(a.dests) {
-			a.dests = append(make([]dest, 0, max(2*cap(a.dests), 1024)), a.dests...)
-		}
-		a.dests = append(a.dests, dest{})
+	if ad.vol < 0 {
+		ad.vol = int32(len(a.vols))
+		a.vols = appendDoubling(a.vols, volDest{})
 	}
-	return &a.dests[ad.dst]
+	return &a.vols[ad.vol]
+}
+
+func (a *aggregator) rel(id uint32) *relDest {
+	ad := &a.addrs[id]
+	if ad.rel < 0 {
+		ad.rel = int32(len(a.rels))
+		a.rels = appendDoubling(a.rels, relDest{})
+	}
+	return &a.rels[ad.rel]
+}
+
+// appendDoubling appends, doubling the capacity when full: append's gentler
+// growth of large slices copies far more in all.
+func appendDoubling[T any](s []T, x T) []T {
+	if len(s) == cap(s) {
+		s = append(make([]T, 0, max(2*cap(s), 1024)), s...)
+	}
+	return append(s, x)
 }
 
 // grow makes room for every interned address.
@@ -259,7 +288,7 @@ func (a *aggregator) grow() {
 		a.addrs = append(make([]addr, 0, max(n, 2*cap(a.addrs), 1024)), a.addrs...)
 	}
 	for len(a.addrs) < n {
-		a.addrs = append(a.addrs, addr{dst: -1})
+		a.addrs = append(a.addrs, addr{vol: -1, rel: -1})
 	}
 }
 
@@ -343,10 +372,24 @@ func isEchoRequest(proto, typ int32) bool {
 	return (proto == 1 && typ == 8) || (proto == 58 && typ == 128)
 }
 
-// add aggregates one batch of packet rows. sessions asks for per-session
+// add aggregates one batch of packet rows: addRelations on a goroutine of
+// its own while addVolume runs on this one. sessions asks for per-session
 // aggregation from packets (runs without a flows file).
 func (a *aggregator) add(b *batch, run int32, rt *runTally, sessions bool) {
 	a.grow()
+	done := make(chan struct{})
+	go func() {
+		a.addRelations(b)
+		close(done)
+	}()
+	a.addVolume(b, run, rt, sessions)
+	<-done
+}
+
+// addVolume counts records, packets and bytes by protocol, direction,
+// address and port, the timeline, UDP and ICMP per destination and second,
+// amplification, and sessions from packets.
+func (a *aggregator) addVolume(b *batch, run int32, rt *runTally, sessions bool) {
 	ts := b.i64[pTsNs]
 	dir := b.str[pDirection]
 	ver := b.i32[pIPVersion]
@@ -354,7 +397,7 @@ func (a *aggregator) add(b *batch, run int32, rt *runTally, sessions bool) {
 	proto := b.i32[pProtocol]
 	sport, dport := b.i32[pSrcPort], b.i32[pDstPort]
 	ipLen, gso := b.i32[pIPLen], b.i32[pGSOSegs]
-	tcpLen, flags := b.i32[pTCPLen], b.i32[pTCPFlags]
+	tcpLen := b.i32[pTCPLen]
 	udpLen, icmpType := b.i32[pUDPLen], b.i32[pICMPType]
 
 	var lastDir uint32 = ^uint32(0)
@@ -406,47 +449,13 @@ func (a *aggregator) add(b *batch, run int32, rt *runTally, sessions bool) {
 		ad.dstRecords++
 		ad.dstBytes += by
 
-		a.pair(s, d)
-
 		sp, dp := sport[i], dport[i]
 		switch p {
 		case 6:
-			a.tcp.records++
 			if dp >= 0 && dp < 65536 {
 				t := &a.ports[0][dp]
 				t.records++
 				t.bytes += by
-			}
-			f := flags[i]
-			k := tcpKey{s, d, uint16(sp), uint16(dp)}
-			switch {
-			case f&(flagSYN|flagACK) == flagSYN:
-				a.tcp.syn++
-				a.dest(d).synIn++
-				as.synOut++
-				// A SYN after a completed handshake on the same 5-tuple is
-				// a new connection: count the finished one now.
-				if a.handshake(k) == hsSYN|hsDone {
-					a.countHandshake(k, true)
-					a.countReused(k)
-				}
-				a.setHandshake(k, hsSYN)
-				a.probe(s, uint32(uint16(dp)))
-			case f&(flagSYN|flagACK) == flagSYN|flagACK:
-				a.tcp.synAck++
-				as.synAckOut++
-				a.dest(d).synAckIn++
-			case f&(flagACK|flagRST|flagSYN) == flagACK:
-				if a.handshake(k) == hsSYN {
-					a.setHandshake(k, hsSYN|hsDone)
-				}
-			}
-			if f&flagRST != 0 {
-				a.tcp.rst++
-				as.rstOut++
-			}
-			if f&flagFIN != 0 {
-				a.tcp.fin++
 			}
 		case 17:
 			if dp >= 0 && dp < 65536 {
@@ -454,16 +463,11 @@ func (a *aggregator) add(b *batch, run int32, rt *runTally, sessions bool) {
 				t.records++
 				t.bytes += by
 			}
-			dd := a.dest(d)
+			dd := a.vol(d)
 			dd.udpIn += segs
 			dd.udpBytesIn += by
-			a.tick(&dd.udp, ad.dst, 0, sec, segs)
+			a.tick(&dd.udp, ad.vol, 0, sec, segs)
 			as.udpOut += segs
-			// A probe: towards a lower port than it comes from (replies
-			// from a service port to a client's ephemeral port are not).
-			if dp < sp {
-				a.probe(s, 1<<16|uint32(uint16(dp)))
-			}
 			if sp > 0 && sp < 65536 && isAmpPort[sp] {
 				k := ampKey{d, uint16(sp)}
 				st := a.ampResp[k]
@@ -484,14 +488,14 @@ func (a *aggregator) add(b *batch, run int32, rt *runTally, sessions bool) {
 				a.ampReq[ampKey{s, uint16(dp)}] += by
 			}
 		case 1, 58:
-			dd := a.dest(d)
+			dd := a.vol(d)
 			dd.icmpIn += segs
 			if isICMPError(p, icmpType[i]) {
 				dd.icmpErrIn += segs
 			} else if isEchoRequest(p, icmpType[i]) {
 				dd.icmpEchoIn += segs
 			}
-			a.tick(&dd.icmp, ad.dst, 1, sec, segs)
+			a.tick(&dd.icmp, ad.vol, 1, sec, segs)
 		}
 
 		if sessions {
@@ -512,6 +516,62 @@ func (a *aggregator) add(b *batch, run int32, rt *runTally, sessions bool) {
 	}
 }
 
+// addRelations follows who sends to whom, the ports each source probes
+// and the TCP flags and handshakes.
+func (a *aggregator) addRelations(b *batch) {
+	src, dst := b.str[pSrcIP], b.str[pDstIP]
+	proto := b.i32[pProtocol]
+	sport, dport := b.i32[pSrcPort], b.i32[pDstPort]
+	flags := b.i32[pTCPFlags]
+	for i := 0; i < b.rows; i++ {
+		s, d, p := src[i], dst[i], proto[i]
+		a.pair(s, d)
+		sp, dp := sport[i], dport[i]
+		switch p {
+		case 6:
+			a.tcp.records++
+			as := &a.addrs[s]
+			f := flags[i]
+			k := tcpKey{s, d, uint16(sp), uint16(dp)}
+			switch {
+			case f&(flagSYN|flagACK) == flagSYN:
+				a.tcp.syn++
+				a.rel(d).synIn++
+				as.synOut++
+				// A SYN after a completed handshake on the same 5-tuple is
+				// a new connection: count the finished one now.
+				if a.handshake(k) == hsSYN|hsDone {
+					a.countHandshake(k, true)
+					a.countReused(k)
+				}
+				a.setHandshake(k, hsSYN)
+				a.probe(s, uint32(uint16(dp)))
+			case f&(flagSYN|flagACK) == flagSYN|flagACK:
+				a.tcp.synAck++
+				as.synAckOut++
+				a.rel(d).synAckIn++
+			case f&(flagACK|flagRST|flagSYN) == flagACK:
+				if a.handshake(k) == hsSYN {
+					a.setHandshake(k, hsSYN|hsDone)
+				}
+			}
+			if f&flagRST != 0 {
+				a.tcp.rst++
+				as.rstOut++
+			}
+			if f&flagFIN != 0 {
+				a.tcp.fin++
+			}
+		case 17:
+			// A probe: towards a lower port than it comes from (replies
+			// from a service port to a client's ephemeral port are not).
+			if dp < sp {
+				a.probe(s, 1<<16|uint32(uint16(dp)))
+			}
+		}
+	}
+}
+
 // pair notes that s sent to d, counting d's distinct sources.
 func (a *aggregator) pair(s, d uint32) {
 	as := &a.addrs[s]
@@ -520,7 +580,7 @@ func (a *aggregator) pair(s, d uint32) {
 		return
 	case as.firstDst == 0:
 		as.firstDst = d + 1
-		a.dest(d).sources++
+		a.rel(d).sources++
 		return
 	case !as.multiDst:
 		as.multiDst = true
@@ -529,7 +589,7 @@ func (a *aggregator) pair(s, d uint32) {
 	if pair := uint64(d)<<32 | uint64(s); !a.pairCache.seen(pair) {
 		if _, ok := a.pairs[pair]; !ok {
 			a.pairs[pair] = struct{}{}
-			a.dest(d).sources++
+			a.rel(d).sources++
 		}
 	}
 }
@@ -599,11 +659,11 @@ func (a *aggregator) addFlows(b *batch, run int32) {
 		})
 		switch proto[i] {
 		case 17:
-			d := a.dest(dst[i])
+			d := a.vol(dst[i])
 			d.udpSeen += uint64(max(seen[i], 0))
 			d.udpSpan.add(first[i], last[i])
 		case 1, 58:
-			d := a.dest(dst[i])
+			d := a.vol(dst[i])
 			d.icmpSeen += uint64(max(seen[i], 0))
 			d.icmpSpan.add(first[i], last[i])
 		}
@@ -612,9 +672,9 @@ func (a *aggregator) addFlows(b *batch, run int32) {
 
 // finish flushes the per-second peaks and counts handshakes.
 func (a *aggregator) finish() {
-	for i := range a.dests {
-		a.flushPeak(&a.dests[i].udp, int32(i), 0)
-		a.flushPeak(&a.dests[i].icmp, int32(i), 1)
+	for i := range a.vols {
+		a.flushPeak(&a.vols[i].udp, int32(i), 0)
+		a.flushPeak(&a.vols[i].icmp, int32(i), 1)
 	}
 	for k, st := range a.handshakes {
 		if st&hsSYN != 0 {
@@ -627,7 +687,7 @@ func (a *aggregator) finish() {
 // the end (the 5-tuple was reused) are also kept by service for the
 // connection-flood indicator; the rest are grouped there from the map.
 func (a *aggregator) countHandshake(k tcpKey, completed bool) {
-	d := a.dest(k.dst)
+	d := a.rel(k.dst)
 	d.handshakes++
 	a.addrs[k.src].handshakesOut++
 	if completed {

@@ -61,74 +61,80 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 	name := func(id uint32) string { return a.names.names[id] }
 	// Destinations in ID order; the output is sorted at the end.
 	for id := range a.addrs {
-		di := a.addrs[id].dst
-		if di < 0 {
+		src := &a.addrs[id] // the destination, and what it sent as a source
+		if src.vol < 0 && src.rel < 0 {
 			continue
 		}
-		d := &a.dests[di]
-		src := &a.addrs[id] // the destination as a source
+		var v volDest
+		var r relDest
+		if src.vol >= 0 {
+			v = a.vols[src.vol]
+		}
+		if src.rel >= 0 {
+			r = a.rels[src.rel]
+		}
 		ip := name(uint32(id))
 
-		if d.handshakes >= th.SYNFloodSYNs && d.handshakes > 0 {
-			half := d.handshakes - d.completed
-			ratio := float64(half) / float64(d.handshakes)
+		if r.handshakes >= th.SYNFloodSYNs && r.handshakes > 0 {
+			half := r.handshakes - r.completed
+			ratio := float64(half) / float64(r.handshakes)
 			if ratio >= th.SYNFloodHalfOpen {
 				out = append(out, Indicator{
 					Kind: "syn_flood", Target: ip,
-					Summary: fmt.Sprintf("%d TCP handshakes towards %s started, %d never completed (%.0f %%)", d.handshakes, ip, half, 100*ratio),
-					Evidence: []Fact{{"syn_packets", float64(d.synIn)}, {"handshakes_started", float64(d.handshakes)},
-						{"handshakes_completed", float64(d.completed)}, {"half_open_ratio", round3(ratio)},
-						{"syn_ack_sent", float64(src.synAckOut)}, {"rst_sent", float64(src.rstOut)}, {"distinct_sources", float64(d.sources)}},
+					Summary: fmt.Sprintf("%d TCP handshakes towards %s started, %d never completed (%.0f %%)", r.handshakes, ip, half, 100*ratio),
+					Evidence: []Fact{{"syn_packets", float64(r.synIn)}, {"handshakes_started", float64(r.handshakes)},
+						{"handshakes_completed", float64(r.completed)}, {"half_open_ratio", round3(ratio)},
+						{"syn_ack_sent", float64(src.synAckOut)}, {"rst_sent", float64(src.rstOut)}, {"distinct_sources", float64(r.sources)}},
 					Threshold: fmt.Sprintf("handshakes_started >= %d and half_open_ratio >= %g", th.SYNFloodSYNs, th.SYNFloodHalfOpen),
-					Score:     round3(min(float64(d.handshakes)/float64(th.SYNFloodSYNs), ratio/th.SYNFloodHalfOpen)),
+					Score:     round3(min(float64(r.handshakes)/float64(th.SYNFloodSYNs), ratio/th.SYNFloodHalfOpen)),
 				})
 			}
 		}
 		// Rates: the busiest second of recorded packets, or the packets
 		// the kernel saw in those sessions (flows/, quota refusals
 		// included) over their span, whichever is higher.
-		udpRate := max(float64(d.udp.max), round3(d.udpSpan.rate(d.udpSeen)))
-		if udpRate >= float64(th.UDPFloodPPS) && udpRate > 0 && float64(src.udpOut) < 0.1*float64(max(d.udpIn, d.udpSeen)) {
+		udpRate := max(float64(v.udp.max), round3(v.udpSpan.rate(v.udpSeen)))
+		if udpRate >= float64(th.UDPFloodPPS) && udpRate > 0 && float64(src.udpOut) < 0.1*float64(max(v.udpIn, v.udpSeen)) {
 			out = append(out, Indicator{
 				Kind: "udp_flood", Target: ip,
-				Summary: fmt.Sprintf("UDP at %.0f packets/s to %s (%d recorded, %d seen); it sent %d back", udpRate, ip, d.udpIn, d.udpSeen, src.udpOut),
-				Evidence: []Fact{{"packets_per_second", udpRate}, {"peak_recorded_per_second", float64(d.udp.max)}, {"peak_second_unix", float64(d.udp.maxAt)},
-					{"udp_packets_recorded", float64(d.udpIn)}, {"udp_packets_seen", float64(d.udpSeen)}, {"udp_bytes_recorded", float64(d.udpBytesIn)},
-					{"udp_packets_out", float64(src.udpOut)}, {"distinct_sources", float64(d.sources)}},
+				Summary: fmt.Sprintf("UDP at %.0f packets/s to %s (%d recorded, %d seen); it sent %d back", udpRate, ip, v.udpIn, v.udpSeen, src.udpOut),
+				Evidence: []Fact{{"packets_per_second", udpRate}, {"peak_recorded_per_second", float64(v.udp.max)}, {"peak_second_unix", float64(v.udp.maxAt)},
+					{"udp_packets_recorded", float64(v.udpIn)}, {"udp_packets_seen", float64(v.udpSeen)}, {"udp_bytes_recorded", float64(v.udpBytesIn)},
+					{"udp_packets_out", float64(src.udpOut)}, {"distinct_sources", float64(r.sources)}},
 				Threshold: fmt.Sprintf("packets_per_second >= %d and udp_packets_out < 0.1 × udp packets in", th.UDPFloodPPS),
 				Score:     round3(udpRate / float64(th.UDPFloodPPS)),
 			})
 		}
-		icmpRate := max(float64(d.icmp.max), round3(d.icmpSpan.rate(d.icmpSeen)))
+		icmpRate := max(float64(v.icmp.max), round3(v.icmpSpan.rate(v.icmpSeen)))
 		if icmpRate >= float64(th.ICMPFloodPPS) && icmpRate > 0 {
 			out = append(out, Indicator{
 				Kind: "icmp_flood", Target: ip,
-				Summary: fmt.Sprintf("ICMP at %.0f packets/s to %s (%d recorded: %d echo requests, %d errors; %d seen)", icmpRate, ip, d.icmpIn, d.icmpEchoIn, d.icmpErrIn, d.icmpSeen),
-				Evidence: []Fact{{"packets_per_second", icmpRate}, {"peak_recorded_per_second", float64(d.icmp.max)}, {"peak_second_unix", float64(d.icmp.maxAt)},
-					{"icmp_packets_recorded", float64(d.icmpIn)}, {"icmp_packets_seen", float64(d.icmpSeen)}, {"echo_requests_recorded", float64(d.icmpEchoIn)},
-					{"errors_recorded", float64(d.icmpErrIn)}, {"distinct_sources", float64(d.sources)}},
+				Summary: fmt.Sprintf("ICMP at %.0f packets/s to %s (%d recorded: %d echo requests, %d errors; %d seen)", icmpRate, ip, v.icmpIn, v.icmpEchoIn, v.icmpErrIn, v.icmpSeen),
+				Evidence: []Fact{{"packets_per_second", icmpRate}, {"peak_recorded_per_second", float64(v.icmp.max)}, {"peak_second_unix", float64(v.icmp.maxAt)},
+					{"icmp_packets_recorded", float64(v.icmpIn)}, {"icmp_packets_seen", float64(v.icmpSeen)}, {"echo_requests_recorded", float64(v.icmpEchoIn)},
+					{"errors_recorded", float64(v.icmpErrIn)}, {"distinct_sources", float64(r.sources)}},
 				Threshold: fmt.Sprintf("packets_per_second >= %d (echo requests and errors alike)", th.ICMPFloodPPS),
 				Score:     round3(icmpRate / float64(th.ICMPFloodPPS)),
 			})
 		}
-		if d.synAckIn >= th.ReflectSYNACKs && d.synAckIn > 0 && float64(src.synOut) < 0.1*float64(d.synAckIn) {
+		if r.synAckIn >= th.ReflectSYNACKs && r.synAckIn > 0 && float64(src.synOut) < 0.1*float64(r.synAckIn) {
 			out = append(out, Indicator{
 				Kind: "tcp_reflection", Target: ip,
-				Summary:   fmt.Sprintf("%s received %d SYN-ACKs from %d sources but sent only %d SYNs", ip, d.synAckIn, d.sources, src.synOut),
-				Evidence:  []Fact{{"syn_acks_in", float64(d.synAckIn)}, {"syns_out", float64(src.synOut)}, {"distinct_sources", float64(d.sources)}},
+				Summary:   fmt.Sprintf("%s received %d SYN-ACKs from %d sources but sent only %d SYNs", ip, r.synAckIn, r.sources, src.synOut),
+				Evidence:  []Fact{{"syn_acks_in", float64(r.synAckIn)}, {"syns_out", float64(src.synOut)}, {"distinct_sources", float64(r.sources)}},
 				Threshold: fmt.Sprintf("syn_acks_in >= %d and syns_out < 0.1 × syn_acks_in", th.ReflectSYNACKs),
-				Score:     round3(float64(d.synAckIn) / float64(th.ReflectSYNACKs)),
+				Score:     round3(float64(r.synAckIn) / float64(th.ReflectSYNACKs)),
 			})
 		}
-		if d.sources >= th.ManySources && d.sources > 0 {
+		if r.sources >= th.ManySources && r.sources > 0 {
 			ad := &a.addrs[id]
 			out = append(out, Indicator{
 				Kind: "many_to_one", Target: ip,
-				Summary: fmt.Sprintf("%d distinct sources sent to %s (%d packets)", d.sources, ip, ad.dstRecords),
-				Evidence: []Fact{{"distinct_sources", float64(d.sources)}, {"records_in", float64(ad.dstRecords)},
-					{"bytes_in", float64(ad.dstBytes)}, {"records_per_source", round3(float64(ad.dstRecords) / float64(d.sources))}},
+				Summary: fmt.Sprintf("%d distinct sources sent to %s (%d packets)", r.sources, ip, ad.dstRecords),
+				Evidence: []Fact{{"distinct_sources", float64(r.sources)}, {"records_in", float64(ad.dstRecords)},
+					{"bytes_in", float64(ad.dstBytes)}, {"records_per_source", round3(float64(ad.dstRecords) / float64(r.sources))}},
 				Threshold: fmt.Sprintf("distinct_sources >= %d", th.ManySources),
-				Score:     round3(float64(d.sources) / float64(th.ManySources)),
+				Score:     round3(float64(r.sources) / float64(th.ManySources)),
 			})
 		}
 	}

@@ -381,8 +381,8 @@ func (a *aggregator) topReport(n int, runs []*run) Top {
 	for _, x := range dsts.sorted() {
 		ad := a.addrs[x.id]
 		var peers uint64
-		if ad.dst >= 0 {
-			peers = a.dests[ad.dst].sources
+		if ad.rel >= 0 {
+			peers = a.rels[ad.rel].sources
 		}
 		top.Destinations = append(top.Destinations, Talker{names[x.id], ad.dstRecords, ad.dstBytes, share(ad.dstRecords, total), peers})
 	}
@@ -430,15 +430,15 @@ func (a *aggregator) tcpReport(n int) TCP {
 	t := TCP{Records: a.tcp.records, SYN: a.tcp.syn, SYNACK: a.tcp.synAck, RST: a.tcp.rst, FIN: a.tcp.fin, PerDestination: []TCPDest{}}
 	names := a.names.names
 	best := newTopN(n, func(x, y *uint32) bool {
-		dx, dy := &a.dests[a.addrs[*x].dst], &a.dests[a.addrs[*y].dst]
+		dx, dy := &a.rels[a.addrs[*x].rel], &a.rels[a.addrs[*y].rel]
 		if dx.synIn != dy.synIn {
 			return dx.synIn > dy.synIn
 		}
 		return names[*x] < names[*y]
 	})
 	for id := range a.addrs {
-		if di := a.addrs[id].dst; di >= 0 {
-			d := &a.dests[di]
+		if di := a.addrs[id].rel; di >= 0 {
+			d := &a.rels[di]
 			t.Handshakes += d.handshakes
 			t.Completed += d.completed
 			if d.synIn > 0 || d.handshakes > 0 {
@@ -448,7 +448,7 @@ func (a *aggregator) tcpReport(n int) TCP {
 	}
 	t.HalfOpenRatio = halfOpen(t.Handshakes, t.Completed)
 	for _, id := range best.sorted() {
-		d := &a.dests[a.addrs[id].dst]
+		d := &a.rels[a.addrs[id].rel]
 		t.PerDestination = append(t.PerDestination, TCPDest{names[id], d.synIn, a.addrs[id].synAckOut, a.addrs[id].rstOut, d.handshakes, d.completed, halfOpen(d.handshakes, d.completed)})
 	}
 	return t
