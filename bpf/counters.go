@@ -50,6 +50,19 @@ func (c Counters) NotRecorded() uint64 {
 	return n
 }
 
+// Add adds o to c (the counters of several runs).
+func (c *Counters) Add(o Counters) {
+	c.Seen += o.Seen
+	c.Recorded += o.Recorded
+	c.NotIP += o.NotIP
+	c.OtherProtocol += o.OtherProtocol
+	c.Malformed += o.Malformed
+	c.Truncated += o.Truncated
+	c.SessionTableFull += o.SessionTableFull
+	c.SessionQuota += o.SessionQuota
+	c.BufferFull += o.BufferFull
+}
+
 // Check reports an error when the counters do not add up.
 func (c Counters) Check() error {
 	if c.Seen != c.Recorded+c.NotRecorded() {

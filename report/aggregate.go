@@ -121,6 +121,22 @@ type ampStat struct {
 
 type traffic struct{ records, packets, bytes uint64 }
 
+func (t *traffic) add(packets, bytes uint64) {
+	t.records++
+	t.packets += packets
+	t.bytes += bytes
+}
+
+// trafficOf returns m[k], made on first use.
+func trafficOf[K comparable](m map[K]*traffic, k K) *traffic {
+	t := m[k]
+	if t == nil {
+		t = &traffic{}
+		m[k] = t
+	}
+	return t
+}
+
 // handshake state bits.
 const (
 	hsSYN  = 1
@@ -414,34 +430,20 @@ func (a *aggregator) addVolume(b *batch, run int32, rt *runTally, sessions bool)
 		by := wireBytes(ipLen[i], gso[i], p, tcpLen[i], udpLen[i])
 		sec := floorDiv(ts[i], 1e9)
 
-		a.total.records++
-		a.total.packets += segs
-		a.total.bytes += by
+		a.total.add(segs, by)
 		rt.add(ts[i], sec)
-
+		// Rows come in runs of one direction and protocol: the map is
+		// looked up when they change.
 		if dir[i] != lastDir {
 			lastDir = dir[i]
-			dirT = a.byDirection[lastDir]
-			if dirT == nil {
-				dirT = &traffic{}
-				a.byDirection[lastDir] = dirT
-			}
+			dirT = trafficOf(a.byDirection, lastDir)
 		}
-		dirT.records++
-		dirT.packets += segs
-		dirT.bytes += by
+		dirT.add(segs, by)
 		if ver[i] != lastVer || p != lastProto {
 			lastVer, lastProto = ver[i], p
-			k := protoKey(lastVer, lastProto)
-			protoT = a.byProto[k]
-			if protoT == nil {
-				protoT = &traffic{}
-				a.byProto[k] = protoT
-			}
+			protoT = trafficOf(a.byProto, protoKey(lastVer, lastProto))
 		}
-		protoT.records++
-		protoT.packets += segs
-		protoT.bytes += by
+		protoT.add(segs, by)
 
 		as, ad := &a.addrs[s], &a.addrs[d]
 		as.srcRecords++
@@ -452,17 +454,9 @@ func (a *aggregator) addVolume(b *batch, run int32, rt *runTally, sessions bool)
 		sp, dp := sport[i], dport[i]
 		switch p {
 		case 6:
-			if dp >= 0 && dp < 65536 {
-				t := &a.ports[0][dp]
-				t.records++
-				t.bytes += by
-			}
+			a.port(0, dp, by)
 		case 17:
-			if dp >= 0 && dp < 65536 {
-				t := &a.ports[1][dp]
-				t.records++
-				t.bytes += by
-			}
+			a.port(1, dp, by)
 			dd := a.vol(d)
 			dd.udpIn += segs
 			dd.udpBytesIn += by
@@ -513,6 +507,15 @@ func (a *aggregator) addVolume(b *batch, run int32, rt *runTally, sessions bool)
 			sa.first = min(sa.first, us)
 			sa.last = max(sa.last, us)
 		}
+	}
+}
+
+// port counts a record to destination port dp of TCP (0) or UDP (1).
+func (a *aggregator) port(proto int, dp int32, by uint64) {
+	if dp >= 0 && dp < 65536 {
+		t := &a.ports[proto][dp]
+		t.records++
+		t.bytes += by
 	}
 }
 

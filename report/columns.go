@@ -239,28 +239,14 @@ func readChunk(cc parquet.ColumnChunk, c colSpec, i, rows int, b *batch, in *int
 		case kInt32:
 			if dict != nil {
 				dv := dict.Page().Data()
-				vals := dv.Int32()
-				for _, x := range data.Int32() {
-					if x < 0 || int(x) >= len(vals) {
-						err = fmt.Errorf("dictionary index %d out of range", x)
-						break
-					}
-					b.i32[i] = append(b.i32[i], vals[x])
-				}
+				b.i32[i], err = appendLookup(b.i32[i], dv.Int32(), data.Int32())
 			} else {
 				b.i32[i] = append(b.i32[i], data.Int32()...)
 			}
 		case kInt64:
 			if dict != nil {
 				dv := dict.Page().Data()
-				vals := dv.Int64()
-				for _, x := range data.Int32() {
-					if x < 0 || int(x) >= len(vals) {
-						err = fmt.Errorf("dictionary index %d out of range", x)
-						break
-					}
-					b.i64[i] = append(b.i64[i], vals[x])
-				}
+				b.i64[i], err = appendLookup(b.i64[i], dv.Int64(), data.Int32())
 			} else {
 				b.i64[i] = append(b.i64[i], data.Int64()...)
 			}
@@ -276,13 +262,7 @@ func readChunk(cc parquet.ColumnChunk, c colSpec, i, rows int, b *batch, in *int
 					}
 					in.mu.Unlock()
 				}
-				for _, x := range data.Int32() {
-					if x < 0 || int(x) >= len(dictIDs) {
-						err = fmt.Errorf("dictionary index %d out of range", x)
-						break
-					}
-					b.str[i] = append(b.str[i], dictIDs[x])
-				}
+				b.str[i], err = appendLookup(b.str[i], dictIDs, data.Int32())
 			} else {
 				values, offsets := data.ByteArray()
 				in.mu.Lock()
@@ -312,4 +292,15 @@ func readChunk(cc parquet.ColumnChunk, c colSpec, i, rows int, b *batch, in *int
 			return err
 		}
 	}
+}
+
+// appendLookup appends dict[x] for each index x of a dictionary-encoded page.
+func appendLookup[T any](dst, dict []T, idx []int32) ([]T, error) {
+	for _, x := range idx {
+		if x < 0 || int(x) >= len(dict) {
+			return dst, fmt.Errorf("dictionary index %d out of range", x)
+		}
+		dst = append(dst, dict[x])
+	}
+	return dst, nil
 }

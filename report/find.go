@@ -15,93 +15,17 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
+
+	"github.com/tacap/tacap/capture"
+	"github.com/tacap/tacap/capture/sink"
 )
-
-// manifest is the part of a run's _runs/RUNID.json the report reads
-// (written by the capture package; contract section 4). It is declared
-// here so the report never links the kernel side of tacap.
-type manifest struct {
-	Tacap struct {
-		Version string `json:"version"`
-		Commit  string `json:"commit"`
-	} `json:"tacap"`
-	RunID         string          `json:"run_id"`
-	Host          string          `json:"host"`
-	Interfaces    []string        `json:"interfaces"`
-	Pcap          string          `json:"pcap"`
-	Directions    []string        `json:"directions"`
-	Hook          string          `json:"hook"`
-	AttachModes   []string        `json:"attach_modes"`
-	KernelRelease string          `json:"kernel_release"`
-	Start         time.Time       `json:"start"`
-	End           time.Time       `json:"end"`
-	StopReason    string          `json:"stop_reason"`
-	Parameters    json.RawMessage `json:"parameters"`
-	Counters      *Counters       `json:"counters"`
-	RowsWritten   int64           `json:"rows_written"`
-	NotWritten    int64           `json:"recorded_not_written"`
-	Flows         int64           `json:"flows"`
-	Files         struct {
-		Packets []fileRef `json:"packets"`
-		Flows   []fileRef `json:"flows"`
-	} `json:"files"`
-	Complete bool     `json:"complete"`
-	Errors   []string `json:"errors"`
-}
-
-type fileRef struct {
-	Path string `json:"path"`
-	Rows int64  `json:"rows"`
-}
-
-// Counters account for every packet that reached the hook (contract
-// section 4): Seen = Recorded + the sum of the not-recorded reasons.
-type Counters struct {
-	Seen             uint64 `json:"seen"`
-	Recorded         uint64 `json:"recorded"`
-	NotIP            uint64 `json:"not_ip"`
-	OtherProtocol    uint64 `json:"other_protocol"`
-	Malformed        uint64 `json:"malformed"`
-	Truncated        uint64 `json:"truncated"`
-	SessionTableFull uint64 `json:"session_table_full"`
-	SessionQuota     uint64 `json:"session_quota"`
-	BufferFull       uint64 `json:"buffer_full"`
-}
-
-func (c *Counters) add(o *Counters) {
-	c.Seen += o.Seen
-	c.Recorded += o.Recorded
-	c.NotIP += o.NotIP
-	c.OtherProtocol += o.OtherProtocol
-	c.Malformed += o.Malformed
-	c.Truncated += o.Truncated
-	c.SessionTableFull += o.SessionTableFull
-	c.SessionQuota += o.SessionQuota
-	c.BufferFull += o.BufferFull
-}
-
-// reasons lists the not-recorded reasons in contract order.
-func (c *Counters) reasons() []struct {
-	name string
-	n    uint64
-} {
-	return []struct {
-		name string
-		n    uint64
-	}{
-		{"not_ip", c.NotIP}, {"other_protocol", c.OtherProtocol}, {"malformed", c.Malformed},
-		{"truncated", c.Truncated}, {"session_table_full", c.SessionTableFull},
-		{"session_quota", c.SessionQuota}, {"buffer_full", c.BufferFull},
-	}
-}
 
 // run is one capture run found on disk: its manifest (if any) and the
 // Parquet files that belong to it.
 type run struct {
 	id       string
 	dataset  string // the dataset folder (holds _runs/, packets/, flows/)
-	manifest *manifest
+	manifest *capture.Manifest
 	packets  []dataFile
 	flows    []dataFile
 }
@@ -232,13 +156,17 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 			problems = append(problems, Problem{path, "cannot read manifest: " + errText(err)})
 			continue
 		}
-		m := new(manifest)
+		m := new(capture.Manifest)
+		var has struct {
+			Counters json.RawMessage `json:"counters"`
+		}
 		if err := json.Unmarshal(data, m); err != nil {
 			problems = append(problems, Problem{path, "not a tacap manifest: " + errText(err)})
 			continue
 		}
+		_ = json.Unmarshal(data, &has)
 		want := strings.TrimSuffix(filepath.Base(path), ".json")
-		if m.RunID == "" || m.Counters == nil {
+		if m.RunID == "" || len(has.Counters) == 0 {
 			problems = append(problems, Problem{path, "not a tacap manifest: no run_id or counters"})
 			continue
 		}
@@ -301,7 +229,7 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 			warnings = append(warnings, fmt.Sprintf("%s: run %s ended early (%s)", ds, r.id, firstNonEmpty(strings.Join(m.Errors, "; "), m.StopReason)))
 		}
 		for _, t := range []struct {
-			listed []fileRef
+			listed []sink.File
 			files  *[]dataFile
 		}{{m.Files.Packets, &r.packets}, {m.Files.Flows, &r.flows}} {
 			index := map[string]int{}
@@ -330,9 +258,9 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 			problems = append(problems, Problem{filepath.Join(ds, "_runs", r.id+".json"),
 				fmt.Sprintf("rows_written is %d but its packet files list %d rows", m.RowsWritten, listed)})
 		}
-		if uint64(m.RowsWritten+m.NotWritten) != m.Counters.Recorded {
+		if uint64(m.RowsWritten+m.RecordedNotWritten) != m.Counters.Recorded {
 			problems = append(problems, Problem{filepath.Join(ds, "_runs", r.id+".json"),
-				fmt.Sprintf("counters say %d recorded but %d rows were written and %d not written", m.Counters.Recorded, m.RowsWritten, m.NotWritten)})
+				fmt.Sprintf("counters say %d recorded but %d rows were written and %d not written", m.Counters.Recorded, m.RowsWritten, m.RecordedNotWritten)})
 		}
 	}
 

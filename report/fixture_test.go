@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/capture/schema"
 	"github.com/tacap/tacap/capture/sink"
 )
@@ -22,9 +23,9 @@ type fixtureRun struct {
 	start    time.Time
 	packets  []schema.Packet
 	flows    []schema.Flow
-	counters *Counters // nil: seen = recorded = rows
-	noFlows  bool      // write no flows file
-	noManif  bool      // write no manifest (a killed capture)
+	counters *bpf.Counters // nil: seen = recorded = rows
+	noFlows  bool          // write no flows file
+	noManif  bool          // write no manifest (a killed capture)
 	complete *bool
 	// edit changes the manifest before it is written.
 	edit func(m map[string]any)
@@ -59,7 +60,7 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 	c := r.counters
 	if c == nil {
 		n := uint64(len(r.packets))
-		c = &Counters{Seen: n, Recorded: n}
+		c = &bpf.Counters{Seen: n, Recorded: n}
 	}
 	complete := true
 	if r.complete != nil {

@@ -1,8 +1,10 @@
 package report
 
 import (
-	"encoding/json"
 	"time"
+
+	"github.com/tacap/tacap/bpf"
+	"github.com/tacap/tacap/capture"
 )
 
 // SchemaVersion names the shape of the JSON output (documented in
@@ -26,29 +28,29 @@ type Report struct {
 
 // Run describes one capture run.
 type Run struct {
-	RunID         string          `json:"run_id"`
-	Dataset       string          `json:"dataset"`
-	Host          string          `json:"host"`
-	Interfaces    []string        `json:"interfaces"`
-	Pcap          string          `json:"pcap"`
-	Hook          string          `json:"hook"`
-	AttachModes   []string        `json:"attach_modes"`
-	Start         *time.Time      `json:"start"` // nil without a manifest
-	End           *time.Time      `json:"end"`
-	DurationSec   float64         `json:"duration_seconds"`
-	StopReason    string          `json:"stop_reason"`
-	Complete      bool            `json:"complete"`
-	HasManifest   bool            `json:"has_manifest"`
-	TacapVersion  string          `json:"tacap_version"`
-	KernelRelease string          `json:"kernel_release"`
-	Parameters    json.RawMessage `json:"parameters"` // as in the manifest; null without one
-	Counters      *Counters       `json:"counters"`   // null without a manifest
-	PacketFiles   int             `json:"packet_files"`
-	FlowFiles     int             `json:"flow_files"`
-	RowsRead      int64           `json:"rows_read"`
-	FirstPacket   *time.Time      `json:"first_packet"` // ts of the earliest row read
-	LastPacket    *time.Time      `json:"last_packet"`
-	Timeline      Timeline        `json:"timeline"`
+	RunID         string              `json:"run_id"`
+	Dataset       string              `json:"dataset"`
+	Host          string              `json:"host"`
+	Interfaces    []string            `json:"interfaces"`
+	Pcap          string              `json:"pcap"`
+	Hook          string              `json:"hook"`
+	AttachModes   []string            `json:"attach_modes"`
+	Start         *time.Time          `json:"start"` // nil without a manifest
+	End           *time.Time          `json:"end"`
+	DurationSec   float64             `json:"duration_seconds"`
+	StopReason    string              `json:"stop_reason"`
+	Complete      bool                `json:"complete"`
+	HasManifest   bool                `json:"has_manifest"`
+	TacapVersion  string              `json:"tacap_version"`
+	KernelRelease string              `json:"kernel_release"`
+	Parameters    *capture.Parameters `json:"parameters"` // as in the manifest; null without one
+	Counters      *bpf.Counters       `json:"counters"`   // null without a manifest
+	PacketFiles   int                 `json:"packet_files"`
+	FlowFiles     int                 `json:"flow_files"`
+	RowsRead      int64               `json:"rows_read"`
+	FirstPacket   *time.Time          `json:"first_packet"` // ts of the earliest row read
+	LastPacket    *time.Time          `json:"last_packet"`
+	Timeline      Timeline            `json:"timeline"`
 }
 
 // Timeline counts the run's recorded packets per time bucket.

@@ -12,6 +12,7 @@ import (
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
+	"github.com/tacap/tacap/capture"
 )
 
 // WriteJSON writes the report as documented in docs/report-json.md.
@@ -342,17 +343,8 @@ func (t *textWriter) write(r *Report) {
 	}
 }
 
-func paramSummary(raw json.RawMessage) string {
-	var p struct {
-		Sessions             uint32 `json:"sessions"`
-		PacketsPerSession    uint32 `json:"packets_per_session"`
-		BufferPackets        uint32 `json:"buffer_packets"`
-		SessionAcceptRestart string `json:"session_accept_restart"`
-		SessionPacketRestart string `json:"session_packet_restart"`
-		BufferRestart        string `json:"buffer_restart"`
-		Bidirectional        bool   `json:"bidirectional"`
-	}
-	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil {
+func paramSummary(p *capture.Parameters) string {
+	if p == nil {
 		return "-"
 	}
 	per := "all"

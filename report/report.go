@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"github.com/tacap/tacap/bpf"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -247,8 +248,8 @@ func runOf(r *run, t *runTally, rows int64) Run {
 		out.Complete = m.Complete
 		out.TacapVersion = m.Tacap.Version
 		out.KernelRelease = m.KernelRelease
-		out.Parameters = m.Parameters
-		out.Counters = m.Counters
+		params, counters := m.Parameters, m.Counters
+		out.Parameters, out.Counters = &params, &counters
 	} else {
 		for _, f := range append(append([]dataFile{}, r.packets...), r.flows...) {
 			if f.host != "" {
@@ -283,7 +284,7 @@ func runOf(r *run, t *runTally, rows int64) Run {
 const maxBuckets = 3600
 
 func accountingOf(runs []*run, rowsRead []int64) Accounting {
-	var c Counters
+	var c bpf.Counters
 	a := Accounting{Reasons: []Reason{}}
 	var lostRuns []string
 	for i, r := range runs {
@@ -292,16 +293,16 @@ func accountingOf(runs []*run, rowsRead []int64) Accounting {
 			continue
 		}
 		a.Runs++
-		c.add(r.manifest.Counters)
-		a.RecordedNotWritten += r.manifest.NotWritten
+		c.Add(r.manifest.Counters)
+		a.RecordedNotWritten += r.manifest.RecordedNotWritten
 		if r.manifest.Counters.BufferFull > 0 {
 			lostRuns = append(lostRuns, fmt.Sprintf("%s (%d)", r.id, r.manifest.Counters.BufferFull))
 		}
 	}
 	a.Seen, a.Recorded = c.Seen, c.Recorded
 	a.NotRecorded = c.Seen - min(c.Recorded, c.Seen)
-	for _, rs := range c.reasons() {
-		a.Reasons = append(a.Reasons, Reason{rs.name, rs.n, share(rs.n, c.Seen)})
+	for _, rs := range c.Reasons() {
+		a.Reasons = append(a.Reasons, Reason{rs.Name, rs.Count, share(rs.Count, c.Seen)})
 	}
 	if c.BufferFull > 0 {
 		a.BufferFullWarning = fmt.Sprintf("%d packets (%.2f %% of seen) were lost because the kernel buffer was full — tacap could not keep up; "+

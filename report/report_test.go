@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/capture/schema"
 )
 
@@ -47,7 +48,7 @@ func goldenDataset(t *testing.T, dir string) {
 	pk := rows(live...)
 	writeRun(t, dir, fixtureRun{id: "20260314T092653Z-aaaaaa", host: "sensor-a", iface: "eth0", start: t0, packets: pk,
 		flows:    flowsOf(pk),
-		counters: &Counters{Seen: uint64(len(pk)) + 40, Recorded: uint64(len(pk)), NotIP: 12, SessionTableFull: 20, BufferFull: 8}})
+		counters: &bpf.Counters{Seen: uint64(len(pk)) + 40, Recorded: uint64(len(pk)), NotIP: 12, SessionTableFull: 20, BufferFull: 8}})
 
 	replay := rows(handshake(0, "198.18.0.9", 50000, "198.18.1.1", 22)...)
 	for i := range replay {
