@@ -141,7 +141,7 @@ func openParquet(path string, cols []colSpec, table string) (pf *parquetFile, er
 	}()
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, errors.New(errText(err))
+		return nil, errors.New(errText(err) + permissionHint(err))
 	}
 	st, err := f.Stat()
 	if err != nil {

@@ -74,9 +74,10 @@ func find(inputs []string) ([]*run, []Problem, []string) {
 			continue
 		}
 		var found []string
+		before := len(problems)
 		err = filepath.WalkDir(in, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
-				problems = append(problems, Problem{path, "cannot read: " + errText(err)})
+				problems = append(problems, Problem{path, "cannot read: " + errText(err) + permissionHint(err)})
 				if d != nil && d.IsDir() {
 					return fs.SkipDir
 				}
@@ -100,7 +101,7 @@ func find(inputs []string) ([]*run, []Problem, []string) {
 		if err != nil {
 			problems = append(problems, Problem{in, "cannot search: " + errText(err)})
 		}
-		if len(found) == 0 {
+		if len(found) == 0 && len(problems) == before {
 			problems = append(problems, Problem{in, "no tacap runs found (no _runs/, packets/ or flows/ folder under it)"})
 		}
 		for _, d := range found {
@@ -309,6 +310,14 @@ func firstNonEmpty(s ...string) string {
 		if v != "" {
 			return v
 		}
+	}
+	return ""
+}
+
+// permissionHint says what to do about a permission error.
+func permissionHint(err error) string {
+	if errors.Is(err, fs.ErrPermission) {
+		return " — tacap capture writes datasets readable by their owner and group only; run as that user or a member of the group"
 	}
 	return ""
 }
