@@ -267,22 +267,18 @@ var isAmpPort = func() (t [65536]bool) {
 }()
 
 // vol and rel return id's per-destination state, made on first use.
-func (a *aggregator) vol(id uint32) *volDest {
-	ad := &a.addrs[id]
-	if ad.vol < 0 {
-		ad.vol = int32(len(a.vols))
-		a.vols = appendDoubling(a.vols, volDest{})
-	}
-	return &a.vols[ad.vol]
-}
+func (a *aggregator) vol(id uint32) *volDest { return lazyEntry(&a.addrs[id].vol, &a.vols) }
+func (a *aggregator) rel(id uint32) *relDest { return lazyEntry(&a.addrs[id].rel, &a.rels) }
 
-func (a *aggregator) rel(id uint32) *relDest {
-	ad := &a.addrs[id]
-	if ad.rel < 0 {
-		ad.rel = int32(len(a.rels))
-		a.rels = appendDoubling(a.rels, relDest{})
+// lazyEntry returns (*s)[*idx], appending a zero entry and setting *idx
+// the first time (*idx < 0).
+func lazyEntry[T any](idx *int32, s *[]T) *T {
+	if *idx < 0 {
+		*idx = int32(len(*s))
+		var zero T
+		*s = appendDoubling(*s, zero)
 	}
-	return &a.rels[ad.rel]
+	return &(*s)[*idx]
 }
 
 // appendDoubling appends, doubling the capacity when full: append's gentler

@@ -26,6 +26,19 @@ const (
 	kBool
 )
 
+// parquetKind is the physical type the contract gives columns of kind k.
+func (k colKind) parquetKind() parquet.Kind {
+	switch k {
+	case kInt32:
+		return parquet.Int32
+	case kInt64:
+		return parquet.Int64
+	case kString:
+		return parquet.ByteArray
+	}
+	return parquet.Boolean
+}
+
 type colSpec struct {
 	name string
 	kind colKind
@@ -161,11 +174,14 @@ func openParquet(path string, cols []colSpec, table string) (pf *parquetFile, er
 			f.Close()
 			return nil, fmt.Errorf("not a tacap %s file: no column %s", table, c.name)
 		}
-		want := map[colKind]parquet.Kind{kInt32: parquet.Int32, kInt64: parquet.Int64, kString: parquet.ByteArray, kBool: parquet.Boolean}[c.kind]
+		want := c.kind.parquetKind()
 		if got := leaf.Node.Type().Kind(); got != want || leaf.MaxDefinitionLevel != 0 || leaf.MaxRepetitionLevel != 0 {
 			f.Close()
-			return nil, fmt.Errorf("not a tacap %s file: column %s is %s%s, want required %s", table, c.name,
-				map[bool]string{true: "optional/repeated ", false: ""}[leaf.MaxDefinitionLevel+leaf.MaxRepetitionLevel > 0], got, want)
+			nullable := ""
+			if leaf.MaxDefinitionLevel+leaf.MaxRepetitionLevel > 0 {
+				nullable = "optional/repeated "
+			}
+			return nil, fmt.Errorf("not a tacap %s file: column %s is %s%s, want required %s", table, c.name, nullable, got, want)
 		}
 		p.index[i] = leaf.ColumnIndex
 	}

@@ -2,13 +2,14 @@ package report
 
 import (
 	"fmt"
-	"github.com/tacap/tacap/bpf"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tacap/tacap/bpf"
 )
 
 // Options say what to report on.
@@ -67,7 +68,6 @@ func Build(o Options) (*Report, error) {
 	agg := newAggregator(names, o.Top)
 	tallies := make([]runTally, len(runs))
 	rowsRead := make([]int64, len(runs))
-	var flowsRead bool
 
 	type unit struct {
 		run   int
@@ -90,17 +90,17 @@ func Build(o Options) (*Report, error) {
 
 	// Decode one row group ahead of the aggregation: the producer decodes
 	// the columns of a row group in parallel and hands the batch over;
-	// two batches circulate so memory stays at two row groups.
+	// two batches circulate so memory stays at two row groups. Only the
+	// producer appends to readProblems; closing ready publishes them.
 	type item struct {
-		b     *batch
-		u     int
-		flows bool
+		b *batch
+		u int // index into units
 	}
 	free := make(chan *batch, 2)
 	free <- nil
 	free <- nil
 	ready := make(chan item, 1)
-	var mu sync.Mutex // guards problems from the producer
+	var readProblems []Problem
 	go func() {
 		defer close(ready)
 		for ui, u := range units {
@@ -109,16 +109,14 @@ func Build(o Options) (*Report, error) {
 			if u.flows {
 				cols, table = flowCols, "flows"
 			}
-			if u.flows && (ui == 0 || !units[ui-1].flows) && len(units) > 0 {
+			if u.flows && (ui == 0 || !units[ui-1].flows) {
 				// Flows come last and need less look-ahead: one batch
 				// circulates from here on, so the packets' buffers go.
 				<-free
 			}
 			pf, err := openParquet(u.file.path, cols, table)
 			if err != nil {
-				mu.Lock()
-				problems = append(problems, Problem{u.file.path, err.Error()})
-				mu.Unlock()
+				readProblems = append(readProblems, Problem{u.file.path, err.Error()})
 				continue
 			}
 			var rows int64
@@ -129,35 +127,30 @@ func Build(o Options) (*Report, error) {
 					b = newBatch(cols)
 				}
 				if err := decodeParallel(pf, g, cols, b, names, o.Workers); err != nil {
-					mu.Lock()
-					problems = append(problems, Problem{u.file.path, err.Error()})
-					mu.Unlock()
+					readProblems = append(readProblems, Problem{u.file.path, err.Error()})
 					free <- b
 					break
 				}
 				rows += int64(b.rows)
-				ready <- item{b, ui, u.flows}
+				ready <- item{b, ui}
 			}
 			pf.Close()
 			if u.file.rows >= 0 && rows != u.file.rows && rows == pf.pf.NumRows() {
-				mu.Lock()
-				problems = append(problems, Problem{u.file.path, fmt.Sprintf("has %d rows but the manifest of run %s says %d", rows, runs[u.run].id, u.file.rows)})
-				mu.Unlock()
+				readProblems = append(readProblems, Problem{u.file.path, fmt.Sprintf("has %d rows but the manifest of run %s says %d", rows, runs[u.run].id, u.file.rows)})
 			}
 		}
 	}()
 	for it := range ready {
 		u := units[it.u]
-		if it.flows {
+		if u.flows {
 			agg.addFlows(it.b, int32(u.run))
-			flowsRead = true
 		} else {
 			agg.add(it.b, int32(u.run), &tallies[u.run], len(runs[u.run].flows) == 0)
 			rowsRead[u.run] += int64(it.b.rows)
 		}
 		free <- it.b
 	}
-	_ = flowsRead
+	problems = append(problems, readProblems...)
 	agg.finish()
 
 	rep := &Report{
