@@ -4,72 +4,16 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/tacap/tacap/dataset"
 )
 
-// Counters account for every packet that reached the program:
-// Seen = Recorded + NotIP + OtherProtocol + Malformed + Truncated +
-// SessionTableFull + SessionQuota + BufferFull.
-type Counters struct {
-	Seen             uint64 `json:"seen"`
-	Recorded         uint64 `json:"recorded"`
-	NotIP            uint64 `json:"not_ip"`
-	OtherProtocol    uint64 `json:"other_protocol"`
-	Malformed        uint64 `json:"malformed"`
-	Truncated        uint64 `json:"truncated"`
-	SessionTableFull uint64 `json:"session_table_full"`
-	SessionQuota     uint64 `json:"session_quota"`
-	BufferFull       uint64 `json:"buffer_full"`
-}
-
-// Reasons lists the not-recorded reasons in the contract's order, with the
-// names the dataset uses.
-func (c Counters) Reasons() []Reason {
-	return []Reason{
-		{"not_ip", c.NotIP},
-		{"other_protocol", c.OtherProtocol},
-		{"malformed", c.Malformed},
-		{"truncated", c.Truncated},
-		{"session_table_full", c.SessionTableFull},
-		{"session_quota", c.SessionQuota},
-		{"buffer_full", c.BufferFull},
-	}
-}
+// Counters are the dataset's counters (package dataset): the kernel
+// program's per-CPU counter array, summed.
+type Counters = dataset.Counters
 
 // Reason is one not-recorded reason and its count.
-type Reason struct {
-	Name  string
-	Count uint64
-}
-
-// NotRecorded is the sum of all not-recorded reasons.
-func (c Counters) NotRecorded() uint64 {
-	var n uint64
-	for _, r := range c.Reasons() {
-		n += r.Count
-	}
-	return n
-}
-
-// Add adds o to c (the counters of several runs).
-func (c *Counters) Add(o Counters) {
-	c.Seen += o.Seen
-	c.Recorded += o.Recorded
-	c.NotIP += o.NotIP
-	c.OtherProtocol += o.OtherProtocol
-	c.Malformed += o.Malformed
-	c.Truncated += o.Truncated
-	c.SessionTableFull += o.SessionTableFull
-	c.SessionQuota += o.SessionQuota
-	c.BufferFull += o.BufferFull
-}
-
-// Check reports an error when the counters do not add up.
-func (c Counters) Check() error {
-	if c.Seen != c.Recorded+c.NotRecorded() {
-		return fmt.Errorf("counters do not add up: seen %d != recorded %d + not recorded %d", c.Seen, c.Recorded, c.NotRecorded())
-	}
-	return nil
-}
+type Reason = dataset.Reason
 
 func countersFrom(n [extractorCounterCOUNTER_MAX]uint64) Counters {
 	return Counters{

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/tacap/tacap/bpf"
-	"github.com/tacap/tacap/capture/schema"
 	"github.com/tacap/tacap/capture/sink"
+	"github.com/tacap/tacap/dataset"
 )
 
 // synthetic returns n records of a realistic mix: 2 000 flows among 500
@@ -34,7 +34,7 @@ func synthetic(n int) []bpf.Record {
 func BenchmarkConvert(b *testing.B) {
 	recs := synthetic(1 << 20)
 	c := &converter{anchor: func(m uint64) int64 { return int64(m) }, ifName: map[uint32]string{2: "eth0"}, addrs: newAddrText(), flows: newFlows(false)}
-	rows := make([]schema.Packet, len(recs))
+	rows := make([]dataset.Packet, len(recs))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for j := range recs {
@@ -52,7 +52,7 @@ func BenchmarkConvert(b *testing.B) {
 func BenchmarkWriter(b *testing.B) {
 	recs := synthetic(1 << 20)
 	c := &converter{anchor: func(m uint64) int64 { return int64(m) }, ifName: map[uint32]string{2: "eth0"}, addrs: newAddrText(), flows: newFlows(false)}
-	rows := make([]schema.Packet, len(recs))
+	rows := make([]dataset.Packet, len(recs))
 	for j := range recs {
 		c.row(&recs[j], &rows[j])
 	}
@@ -65,7 +65,7 @@ func BenchmarkWriter(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				p := sink.NewParts[schema.Packet](sink.PartConfig{Dir: b.TempDir(), Table: "packets", Host: "h", RunID: "bench", NoBounds: tc.noBounds})
+				p := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: b.TempDir(), Table: "packets", Host: "h", RunID: "bench", NoBounds: tc.noBounds})
 				for j := 0; j < len(rows); j += batchRows {
 					if err := p.Write("2026-11-26", rows[j:min(j+batchRows, len(rows))]); err != nil {
 						b.Fatal(err)

@@ -6,8 +6,7 @@ import (
 	"sort"
 
 	"github.com/tacap/tacap/bpf"
-	"github.com/tacap/tacap/capture/schema"
-	"github.com/tacap/tacap/capture/sink"
+	"github.com/tacap/tacap/dataset"
 )
 
 // flowKey identifies one session instance: its canonical key (as the
@@ -64,7 +63,7 @@ func canonical(a [16]byte, pa uint16, b [16]byte, pb uint16, bidir bool) ([16]by
 
 // add accounts one record (already converted to row) and returns its flow;
 // isNew reports the flow's first record in this run.
-func (fs *flows) add(r *bpf.Record, row *schema.Packet) (f *flow, isNew bool) {
+func (fs *flows) add(r *bpf.Record, row *dataset.Packet) (f *flow, isNew bool) {
 	var k flowKey
 	k.a, k.pa, k.b, k.pb = canonical(r.SrcAddr, r.SrcPort, r.DstAddr, r.DstPort, fs.bidirectional)
 	k.proto, k.ipv, k.firstMon = r.Protocol, r.IpVersion, r.SessFirstNs
@@ -76,7 +75,7 @@ func (fs *flows) add(r *bpf.Record, row *schema.Packet) (f *flow, isNew bool) {
 			id: fs.nextID, src: row.SrcIP, dst: row.DstIP, srcPort: row.SrcPort, dstPort: row.DstPort,
 			proto: row.Protocol, firstSeenMono: r.SessFirstNs, firstRecNs: row.TsNs,
 		}
-		f.csvName = sink.CSVName(row.SrcIP, row.SrcPort, row.DstIP, row.DstPort, row.TsNs)
+		f.csvName = dataset.CSVName(row.SrcIP, row.SrcPort, row.DstIP, row.DstPort, row.TsNs)
 		fs.byKey[k] = f
 		isNew = true
 	}
@@ -115,8 +114,8 @@ func (fs *flows) settle(key bpf.SessionKey, s bpf.Session) {
 
 // rows returns the flows table, ordered by first packet; wall converts the
 // kernel's monotonic times.
-func (fs *flows) rows(wall func(uint64) int64) []schema.Flow {
-	out := make([]schema.Flow, 0, len(fs.byKey))
+func (fs *flows) rows(wall func(uint64) int64) []dataset.Flow {
+	out := make([]dataset.Flow, 0, len(fs.byKey))
 	all := make([]*flow, 0, len(fs.byKey))
 	for _, f := range fs.byKey {
 		all = append(all, f)
@@ -127,7 +126,7 @@ func (fs *flows) rows(wall func(uint64) int64) []schema.Flow {
 		if last < f.lastRecordedNs {
 			last = f.lastRecordedNs
 		}
-		out = append(out, schema.Flow{
+		out = append(out, dataset.Flow{
 			SrcIP: f.src, DstIP: f.dst, SrcPort: f.srcPort, DstPort: f.dstPort, Protocol: f.proto,
 			FirstTs: wall(f.firstSeenMono) / 1000, LastTs: last / 1000,
 			PacketsRecorded: f.pktsRecorded, BytesRecorded: f.bytesRecorded,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/capture/pcapfile"
+	"github.com/tacap/tacap/dataset"
 )
 
 // PcapConfig describes a run over a capture file.
@@ -26,7 +27,7 @@ type PcapConfig struct {
 	CSVMaxFiles int
 	PartMaxRows int64
 	PartMaxAge  time.Duration
-	Build       BuildInfo
+	Build       dataset.BuildInfo
 	OnStatus    func(PcapStatus)
 }
 
@@ -37,17 +38,6 @@ type PcapStatus struct {
 	FileBytes int64
 	Frames    int64
 	Counters  bpf.Counters
-}
-
-// PcapInfo goes into the manifest of a file run.
-type PcapInfo struct {
-	Path        string           `json:"path"`
-	Bytes       int64            `json:"bytes"`
-	Frames      int64            `json:"frames"`
-	Unsupported map[string]int64 `json:"unsupported_link_types,omitempty"` // frames by link type, never given to the program
-	ShortFrames int64            `json:"short_frames,omitempty"`           // shorter than their own link header
-	StoppedAt   int64            `json:"stopped_at_byte,omitempty"`        // where a truncated or corrupt file stopped the run
-	Error       string           `json:"error,omitempty"`
 }
 
 // RunPcap runs every frame of a capture file through the same kernel
@@ -89,12 +79,12 @@ func RunPcap(ctx context.Context, cfg PcapConfig) (*Result, error) {
 	start := time.Now().UTC()
 	runID := newRunID(start)
 	base := filepath.Base(cfg.Path)
-	m := Manifest{
+	m := dataset.Manifest{
 		Tacap: cfg.Build, RunID: runID, Host: host, Pcap: cfg.Path, Hook: "tc (BPF_PROG_TEST_RUN replay)",
 		KernelRelease: kernelRelease(), Start: start, Parameters: parametersOf(opts),
-		Clock: Clock{Source: "capture file timestamps"},
+		Clock: dataset.Clock{Source: "capture file timestamps"},
 	}
-	info := &PcapInfo{Path: cfg.Path, Unsupported: map[string]int64{}}
+	info := &dataset.PcapInfo{Path: cfg.Path, Unsupported: map[string]int64{}}
 	if st != nil {
 		info.Bytes = st.Size()
 	}
@@ -164,7 +154,7 @@ func sum(m map[string]int64) int64 {
 // is half full (the file never waits for the reader, so
 // no record is ever refused for a full buffer that a live reader would
 // have emptied).
-func (c *converter) replay(ctx context.Context, rd *pcapfile.Reader, objs *bpf.Objects, w *writer, cfg PcapConfig, info *PcapInfo, base string, start time.Time) error {
+func (c *converter) replay(ctx context.Context, rd *pcapfile.Reader, objs *bpf.Objects, w *writer, cfg PcapConfig, info *dataset.PcapInfo, base string, start time.Time) error {
 	half := uint64(objs.Ring.Size() / 2)
 	b := w.get()
 	drain := func(final bool) error {

@@ -20,8 +20,8 @@ import (
 
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/capture/attach"
-	"github.com/tacap/tacap/capture/schema"
 	"github.com/tacap/tacap/capture/sink"
+	"github.com/tacap/tacap/dataset"
 )
 
 // Config describes one live capture run.
@@ -36,7 +36,7 @@ type Config struct {
 	// Parts rotate after this many rows or this long (defaults 10 M, 1 min).
 	PartMaxRows int64
 	PartMaxAge  time.Duration
-	Build       BuildInfo
+	Build       dataset.BuildInfo
 	// OnLoad is called once the program is loaded, before attaching, with
 	// the memory its maps take.
 	OnLoad func(memoryBytes uint64)
@@ -47,13 +47,6 @@ type Config struct {
 	OnStatus func(Status)
 	// PollInterval is how often an idle ring is checked (default 1 ms).
 	PollInterval time.Duration
-}
-
-// BuildInfo names the tacap that wrote a dataset.
-type BuildInfo struct {
-	Version   string `json:"version"`
-	Commit    string `json:"commit"`
-	BPFObject string `json:"bpf_object_sha256"`
 }
 
 // Ready describes a run that has started.
@@ -76,7 +69,7 @@ type Status struct {
 
 // Result is what a run produced.
 type Result struct {
-	Manifest     Manifest
+	Manifest     dataset.Manifest
 	ManifestPath string
 }
 
@@ -163,7 +156,7 @@ func Run(ctx context.Context, cfg Config, hard <-chan struct{}) (*Result, error)
 		cfg.OnReady(&Ready{RunID: runID, MemoryBytes: objs.MemoryBytes, Attachments: attachments})
 	}
 
-	m := Manifest{
+	m := dataset.Manifest{
 		Tacap: cfg.Build, RunID: runID, Host: host, Interfaces: cfg.Interfaces, Directions: cfg.Directions,
 		Hook: hookOf(cfg.Attach), AttachModes: keys(modes), KernelRelease: kernelRelease(),
 		Start: start, Parameters: parametersOf(cfg.Options), Clock: clockOf(anchor),
@@ -194,7 +187,7 @@ func Run(ctx context.Context, cfg Config, hard <-chan struct{}) (*Result, error)
 // manifest written. The run is complete when whole is true, runErr and the
 // settling succeed and every recorded packet was written; notes are
 // recorded in the manifest without making it incomplete or failing.
-func finish(m *Manifest, objs *bpf.Objects, c *converter, w *writer, out string, csvMax int, runErr error, whole bool, notes ...error) (*Result, error) {
+func finish(m *dataset.Manifest, objs *bpf.Objects, c *converter, w *writer, out string, csvMax int, runErr error, whole bool, notes ...error) (*Result, error) {
 	m.End = time.Now().UTC()
 	counters, cerr := objs.ReadCounters()
 	m.Counters = counters
@@ -204,7 +197,7 @@ func finish(m *Manifest, objs *bpf.Objects, c *converter, w *writer, out string,
 	m.RowsWritten = w.packets.Rows()
 	m.RecordedNotWritten = int64(counters.Recorded) - m.RowsWritten
 	if w.csv != nil {
-		m.CSV = &CSVInfo{Dir: relTo(out, w.csv.Dir()), Files: w.csvFiles, MaxFiles: csvMax,
+		m.CSV = &dataset.CSVInfo{Dir: relTo(out, w.csv.Dir()), Files: w.csvFiles, MaxFiles: csvMax,
 			SkippedFlows: w.csv.SkippedFlows, SkippedRows: w.csv.SkippedRows}
 	}
 	m.Flows = int64(len(c.flows.byKey))
@@ -231,7 +224,7 @@ type converter struct {
 
 var directionName = [...]string{bpf.DirectionUnknown: "unknown", bpf.DirectionIngress: "ingress", bpf.DirectionEgress: "egress"}
 
-func (c *converter) row(r *bpf.Record, p *schema.Packet) {
+func (c *converter) row(r *bpf.Record, p *dataset.Packet) {
 	ns := c.anchor(r.TsNs)
 	p.Ts = ns / 1000
 	p.TsNs = ns
@@ -271,7 +264,7 @@ const batchRows = 8192
 // fill drains up to one batch of records from the ring into b.
 func (c *converter) fill(objs *bpf.Objects, b *batch) int {
 	n, bad := objs.Ring.Drain(batchRows-len(b.rows), func(r *bpf.Record) {
-		b.rows = append(b.rows, schema.Packet{})
+		b.rows = append(b.rows, dataset.Packet{})
 		p := &b.rows[len(b.rows)-1]
 		c.row(r, p)
 		f, isNew := c.flows.add(r, p)
@@ -392,7 +385,7 @@ func settleSessions(objs *bpf.Objects, fs *flows) {
 
 // batch is a slice of rows on its way to the writer.
 type batch struct {
-	rows     []schema.Packet
+	rows     []dataset.Packet
 	flowIDs  []uint64
 	newFlows []newFlow
 }
@@ -405,8 +398,8 @@ type newFlow struct {
 // writer encodes batches on its own goroutine, so the ring is read while
 // Parquet is compressed.
 type writer struct {
-	packets  *sink.Parts[schema.Packet]
-	flowsOut *sink.Parts[schema.Flow]
+	packets  *sink.Parts[dataset.Packet]
+	flowsOut *sink.Parts[dataset.Flow]
 	csv      *sink.CSVs
 	csvFiles int
 	names    map[uint64]string
@@ -422,9 +415,9 @@ type writer struct {
 
 func newWriter(cfg Config, runID, host string, meta func() map[string]string) *writer {
 	w := &writer{
-		packets: sink.NewParts[schema.Packet](sink.PartConfig{Dir: cfg.Out, Table: "packets", Host: host, RunID: runID,
+		packets: sink.NewParts[dataset.Packet](sink.PartConfig{Dir: cfg.Out, Table: "packets", Host: host, RunID: runID,
 			MaxRows: cfg.PartMaxRows, MaxAge: cfg.PartMaxAge, Metadata: meta, NoBounds: packetNoBounds}),
-		flowsOut: sink.NewParts[schema.Flow](sink.PartConfig{Dir: cfg.Out, Table: "flows", Host: host, RunID: runID, Metadata: meta}),
+		flowsOut: sink.NewParts[dataset.Flow](sink.PartConfig{Dir: cfg.Out, Table: "flows", Host: host, RunID: runID, Metadata: meta}),
 		names:    map[uint64]string{},
 		in:       make(chan *batch, 8),
 		errc:     make(chan error, 1),
@@ -434,7 +427,7 @@ func newWriter(cfg Config, runID, host string, meta func() map[string]string) *w
 		w.csv = sink.NewCSVs(cfg.Out, runID, cfg.CSVMaxFiles)
 	}
 	w.pool.New = func() any {
-		return &batch{rows: make([]schema.Packet, 0, batchRows), flowIDs: make([]uint64, 0, batchRows)}
+		return &batch{rows: make([]dataset.Packet, 0, batchRows), flowIDs: make([]uint64, 0, batchRows)}
 	}
 	go w.loop()
 	return w
@@ -521,7 +514,7 @@ func (w *writer) progress() (rows, bytes int64) {
 
 // close stops the goroutine, finishes the packet parts, the CSV files and
 // the flows table.
-func (w *writer) close(flowRows []schema.Flow) error {
+func (w *writer) close(flowRows []dataset.Flow) error {
 	close(w.in)
 	<-w.done
 	var errs []error
@@ -553,8 +546,8 @@ func (w *writer) close(flowRows []schema.Flow) error {
 	return errors.Join(errs...)
 }
 
-func (w *writer) files() Files {
-	return Files{Packets: w.packets.Files(), Flows: w.flowsOut.Files()}
+func (w *writer) files() dataset.Files {
+	return dataset.Files{Packets: w.packets.Files(), Flows: w.flowsOut.Files()}
 }
 
 const dayNs = int64(24 * time.Hour)
@@ -631,7 +624,7 @@ func hookOf(m attach.Mode) string {
 	return "tc"
 }
 
-func partMetadata(m *Manifest, objs *bpf.Objects) map[string]string {
+func partMetadata(m *dataset.Manifest, objs *bpf.Objects) map[string]string {
 	cnt, _ := objs.ReadCounters()
 	params, _ := json.Marshal(m.Parameters)
 	counters, _ := json.Marshal(cnt)

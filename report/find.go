@@ -16,8 +16,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/tacap/tacap/capture"
-	"github.com/tacap/tacap/capture/sink"
+	"github.com/tacap/tacap/dataset"
 )
 
 // run is one capture run found on disk: its manifest (if any) and the
@@ -25,7 +24,7 @@ import (
 type run struct {
 	id       string
 	dataset  string // the dataset folder (holds _runs/, packets/, flows/)
-	manifest *capture.Manifest
+	manifest *dataset.Manifest
 	packets  []dataFile
 	flows    []dataFile
 }
@@ -157,7 +156,7 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 			problems = append(problems, Problem{path, "cannot read manifest: " + errText(err)})
 			continue
 		}
-		m := new(capture.Manifest)
+		m := new(dataset.Manifest)
 		var has struct {
 			Counters json.RawMessage `json:"counters"`
 		}
@@ -230,7 +229,7 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 			warnings = append(warnings, fmt.Sprintf("%s: run %s ended early (%s)", ds, r.id, firstNonEmpty(strings.Join(m.Errors, "; "), m.StopReason)))
 		}
 		for _, t := range []struct {
-			listed []sink.File
+			listed []dataset.File
 			files  *[]dataFile
 		}{{m.Files.Packets, &r.packets}, {m.Files.Flows, &r.flows}} {
 			index := map[string]int{}

@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tacap/tacap/bpf"
-	"github.com/tacap/tacap/capture/schema"
 	"github.com/tacap/tacap/capture/sink"
+	"github.com/tacap/tacap/dataset"
 )
 
 // The report's tests build their datasets with tacap's own writer (the
@@ -21,11 +20,11 @@ type fixtureRun struct {
 	iface    string
 	pcap     string
 	start    time.Time
-	packets  []schema.Packet
-	flows    []schema.Flow
-	counters *bpf.Counters // nil: seen = recorded = rows
-	noFlows  bool          // write no flows file
-	noManif  bool          // write no manifest (a killed capture)
+	packets  []dataset.Packet
+	flows    []dataset.Flow
+	counters *dataset.Counters // nil: seen = recorded = rows
+	noFlows  bool              // write no flows file
+	noManif  bool              // write no manifest (a killed capture)
 	complete *bool
 	// edit changes the manifest before it is written.
 	edit func(m map[string]any)
@@ -35,7 +34,7 @@ type fixtureRun struct {
 func writeRun(t testing.TB, dir string, r fixtureRun) {
 	t.Helper()
 	day := r.start.UTC().Format("2006-01-02")
-	pk := sink.NewParts[schema.Packet](sink.PartConfig{Dir: dir, Table: "packets", Host: r.host, RunID: r.id,
+	pk := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: dir, Table: "packets", Host: r.host, RunID: r.id,
 		NoBounds: []string{"iface", "direction", "src_ip", "dst_ip"}})
 	if len(r.packets) > 0 {
 		if err := pk.Write(day, r.packets); err != nil {
@@ -45,7 +44,7 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 	if err := pk.Close(); err != nil {
 		t.Fatal(err)
 	}
-	fl := sink.NewParts[schema.Flow](sink.PartConfig{Dir: dir, Table: "flows", Host: r.host, RunID: r.id})
+	fl := sink.NewParts[dataset.Flow](sink.PartConfig{Dir: dir, Table: "flows", Host: r.host, RunID: r.id})
 	if !r.noFlows && len(r.flows) > 0 {
 		if err := fl.Write(day, r.flows); err != nil {
 			t.Fatal(err)
@@ -60,7 +59,7 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 	c := r.counters
 	if c == nil {
 		n := uint64(len(r.packets))
-		c = &bpf.Counters{Seen: n, Recorded: n}
+		c = &dataset.Counters{Seen: n, Recorded: n}
 	}
 	complete := true
 	if r.complete != nil {
@@ -107,9 +106,9 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 	}
 }
 
-func nonNil(f []sink.File) []sink.File {
+func nonNil(f []dataset.File) []dataset.File {
 	if f == nil {
-		return []sink.File{}
+		return []dataset.File{}
 	}
 	return f
 }
@@ -127,7 +126,7 @@ type pkt struct {
 	direction    string
 }
 
-func (p pkt) row() schema.Packet {
+func (p pkt) row() dataset.Packet {
 	ver := int32(4)
 	for _, c := range p.src {
 		if c == ':' {
@@ -142,7 +141,7 @@ func (p pkt) row() schema.Packet {
 	if dir == "" {
 		dir = "ingress"
 	}
-	r := schema.Packet{
+	r := dataset.Packet{
 		Ts: p.t.UnixMicro(), TsNs: p.t.UnixNano(), Iface: "eth0", Direction: dir, IPVersion: ver,
 		SrcIP: p.src, DstIP: p.dst, Protocol: p.proto, SrcPort: p.sport, DstPort: p.dport,
 		IPLen: p.ipLen, GSOSegs: gso, TTL: 64,
@@ -160,8 +159,8 @@ func (p pkt) row() schema.Packet {
 	return r
 }
 
-func rows(ps ...pkt) []schema.Packet {
-	out := make([]schema.Packet, len(ps))
+func rows(ps ...pkt) []dataset.Packet {
+	out := make([]dataset.Packet, len(ps))
 	for i, p := range ps {
 		out[i] = p.row()
 	}
@@ -169,21 +168,21 @@ func rows(ps ...pkt) []schema.Packet {
 }
 
 // flowsOf derives the flows table of some packets (every packet recorded).
-func flowsOf(ps []schema.Packet) []schema.Flow {
+func flowsOf(ps []dataset.Packet) []dataset.Flow {
 	type key struct {
 		s, d   string
 		sp, dp int32
 		p      int32
 	}
 	idx := map[key]int{}
-	var out []schema.Flow
+	var out []dataset.Flow
 	for _, p := range ps {
 		k := key{p.SrcIP, p.DstIP, p.SrcPort, p.DstPort, p.Protocol}
 		i, ok := idx[k]
 		if !ok {
 			i = len(out)
 			idx[k] = i
-			out = append(out, schema.Flow{SrcIP: p.SrcIP, DstIP: p.DstIP, SrcPort: p.SrcPort, DstPort: p.DstPort, Protocol: p.Protocol,
+			out = append(out, dataset.Flow{SrcIP: p.SrcIP, DstIP: p.DstIP, SrcPort: p.SrcPort, DstPort: p.DstPort, Protocol: p.Protocol,
 				FirstTs: p.Ts, LastTs: p.Ts})
 		}
 		f := &out[i]

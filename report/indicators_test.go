@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/tacap/tacap/capture/schema"
+	"github.com/tacap/tacap/dataset"
 )
 
 // TestIndicators: each indicator fires on its pattern at the threshold and
@@ -30,8 +30,8 @@ func TestIndicators(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		pkts  func() []pkt
-		flows func([]schema.Packet) []schema.Flow // nil: from the packets
-		want  []string                            // kinds that fire, in report order
+		flows func([]dataset.Packet) []dataset.Flow // nil: from the packets
+		want  []string                              // kinds that fire, in report order
 	}{
 		{"syn flood at threshold", func() []pkt { return synFlood(200) }, nil, []string{"syn_flood"}},
 		{"syn flood below threshold", func() []pkt { return synFlood(199) }, nil, nil},
@@ -59,7 +59,7 @@ func TestIndicators(t *testing.T) {
 			return ps
 		}, nil, nil},
 		{"udp flood seen by the kernel under a quota", func() []pkt { return udpBurst(100, 900, "198.18.0.7", 4444, 9, 128) },
-			func(p []schema.Packet) []schema.Flow {
+			func(p []dataset.Packet) []dataset.Flow {
 				f := flowsOf(p)
 				f[0].PacketsSeen, f[0].QuotaLimited = 5000, true
 				return f

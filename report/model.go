@@ -3,8 +3,7 @@ package report
 import (
 	"time"
 
-	"github.com/tacap/tacap/bpf"
-	"github.com/tacap/tacap/capture"
+	"github.com/tacap/tacap/dataset"
 )
 
 // SchemaVersion names the shape of the JSON output (documented in
@@ -43,8 +42,8 @@ type Run struct {
 	HasManifest   bool                `json:"has_manifest"`
 	TacapVersion  string              `json:"tacap_version"`
 	KernelRelease string              `json:"kernel_release"`
-	Parameters    *capture.Parameters `json:"parameters"` // as in the manifest; null without one
-	Counters      *bpf.Counters       `json:"counters"`   // null without a manifest
+	Parameters    *dataset.Parameters `json:"parameters"` // as in the manifest; null without one
+	Counters      *dataset.Counters   `json:"counters"`   // null without a manifest
 	PacketFiles   int                 `json:"packet_files"`
 	FlowFiles     int                 `json:"flow_files"`
 	RowsRead      int64               `json:"rows_read"`

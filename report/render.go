@@ -9,10 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tacap/tacap/dataset"
+
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
-	"github.com/tacap/tacap/capture"
 )
 
 // WriteJSON writes the report as documented in docs/report-json.md.
@@ -343,7 +344,7 @@ func (t *textWriter) write(r *Report) {
 	}
 }
 
-func paramSummary(p *capture.Parameters) string {
+func paramSummary(p *dataset.Parameters) string {
 	if p == nil {
 		return "-"
 	}

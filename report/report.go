@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tacap/tacap/bpf"
+	"github.com/tacap/tacap/dataset"
 )
 
 // Options say what to report on.
@@ -277,7 +277,7 @@ func runOf(r *run, t *runTally, rows int64) Run {
 const maxBuckets = 3600
 
 func accountingOf(runs []*run, rowsRead []int64) Accounting {
-	var c bpf.Counters
+	var c dataset.Counters
 	a := Accounting{Reasons: []Reason{}}
 	var lostRuns []string
 	for i, r := range runs {

@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tacap/tacap/bpf"
-	"github.com/tacap/tacap/capture/schema"
+	"github.com/tacap/tacap/dataset"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -48,7 +47,7 @@ func goldenDataset(t *testing.T, dir string) {
 	pk := rows(live...)
 	writeRun(t, dir, fixtureRun{id: "20260314T092653Z-aaaaaa", host: "sensor-a", iface: "eth0", start: t0, packets: pk,
 		flows:    flowsOf(pk),
-		counters: &bpf.Counters{Seen: uint64(len(pk)) + 40, Recorded: uint64(len(pk)), NotIP: 12, SessionTableFull: 20, BufferFull: 8}})
+		counters: &dataset.Counters{Seen: uint64(len(pk)) + 40, Recorded: uint64(len(pk)), NotIP: 12, SessionTableFull: 20, BufferFull: 8}})
 
 	replay := rows(handshake(0, "198.18.0.9", 50000, "198.18.1.1", 22)...)
 	for i := range replay {
@@ -207,7 +206,7 @@ func TestFigures(t *testing.T) {
 		}},
 		{"peak second adds up two runs", func(string) []fixtureRun {
 			// 600 UDP packets in the same second in each of two runs.
-			mk := func(off int) []schema.Packet {
+			mk := func(off int) []dataset.Packet {
 				var ps []pkt
 				for i := 0; i < 600; i++ {
 					ps = append(ps, pkt{t: at(off + i), src: "198.18.0.1", dst: "198.18.0.2", proto: 17, sport: 5, dport: 6, ipLen: 28})

@@ -18,7 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tacap/tacap/capture"
+	"github.com/tacap/tacap/dataset"
+
 	"github.com/tacap/tacap/test/netns"
 	"github.com/tacap/tacap/test/oracle"
 	"github.com/tacap/tacap/test/pqcheck"
@@ -160,7 +161,7 @@ func waitFile(t *testing.T, path string) {
 	t.Fatalf("%s did not appear", path)
 }
 
-func readManifest(t *testing.T, dir string) capture.Manifest {
+func readManifest(t *testing.T, dir string) dataset.Manifest {
 	t.Helper()
 	paths, _ := filepath.Glob(filepath.Join(dir, "_runs", "*.json"))
 	if len(paths) != 1 {
@@ -170,7 +171,7 @@ func readManifest(t *testing.T, dir string) capture.Manifest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m capture.Manifest
+	var m dataset.Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ type row struct {
 	f      oracle.Fields
 }
 
-func readRows(t *testing.T, dir string, m capture.Manifest) []row {
+func readRows(t *testing.T, dir string, m dataset.Manifest) []row {
 	t.Helper()
 	var rows []row
 	for _, file := range m.Files.Packets {

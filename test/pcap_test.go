@@ -9,7 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tacap/tacap/capture"
+	"github.com/tacap/tacap/dataset"
+
 	"github.com/tacap/tacap/test/oracle"
 	"github.com/tacap/tacap/test/testenv"
 	"github.com/tacap/tacap/test/tshark"
@@ -91,7 +92,7 @@ func TestPcapMatchesTshark(t *testing.T) {
 }
 
 // runPcap runs tacap over a file (quotas off) and returns its rows in order.
-func runPcap(t *testing.T, path string, wantExit int) ([]row, capture.Manifest) {
+func runPcap(t *testing.T, path string, wantExit int) ([]row, dataset.Manifest) {
 	t.Helper()
 	tacap, _ := binaries(t)
 	ds := filepath.Join(t.TempDir(), "ds")

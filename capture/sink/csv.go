@@ -4,20 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/tacap/tacap/capture/schema"
+	"github.com/tacap/tacap/dataset"
 )
-
-// CSVName is the prototype's per-flow file name,
-// SRCIP-SRCPORT___DSTIP-DSTPORT__TS.csv, with ':' in IPv6 addresses as '_'.
-func CSVName(srcIP string, srcPort int32, dstIP string, dstPort int32, firstTsNs int64) string {
-	r := strings.NewReplacer(":", "_")
-	return r.Replace(srcIP) + "-" + strconv.Itoa(int(srcPort)) + "___" + r.Replace(dstIP) + "-" +
-		strconv.Itoa(int(dstPort)) + "__" + strconv.FormatInt(firstTsNs, 10) + ".csv"
-}
 
 // CSVs writes one CSV file per flow under DIR/csv/RUNID/. Rows are buffered
 // per flow and appended to the flow's hidden file in chunks; Close renames
@@ -53,12 +44,12 @@ func NewCSVs(dir, runID string, maxFiles int) *CSVs {
 		dir:      filepath.Join(dir, "csv", runID),
 		maxFiles: maxFiles,
 		flows:    map[uint64]*csvFile{},
-		header:   []byte(strings.Join(schema.PacketColumns, ",") + "\n"),
+		header:   []byte(strings.Join(dataset.PacketColumns, ",") + "\n"),
 	}
 }
 
 // Add appends row to the file of flow id, named name when first seen.
-func (c *CSVs) Add(id uint64, name string, row *schema.Packet) error {
+func (c *CSVs) Add(id uint64, name string, row *dataset.Packet) error {
 	f := c.flows[id]
 	if f == nil {
 		f = &csvFile{name: name}

@@ -14,16 +14,12 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/tacap/tacap/dataset"
 )
 
 // FileMode is the mode of every file a run writes.
 const FileMode = 0o640
-
-// File is one completed file of a run.
-type File struct {
-	Path string `json:"path"` // relative to the dataset folder
-	Rows int64  `json:"rows"`
-}
 
 // PartConfig places and bounds the parts of one table.
 type PartConfig struct {
@@ -51,7 +47,7 @@ type Parts[T any] struct {
 	cfg       PartConfig
 	seq       int
 	cur       *part[T]
-	files     []File
+	files     []dataset.File
 	doneBytes int64
 }
 
@@ -172,7 +168,7 @@ func (p *Parts[T]) closePart() error {
 	if err := publish(c.f, c.tmp, c.final); err != nil {
 		return err
 	}
-	p.files = append(p.files, File{Path: c.rel, Rows: c.rows})
+	p.files = append(p.files, dataset.File{Path: c.rel, Rows: c.rows})
 	return nil
 }
 
@@ -207,7 +203,7 @@ func (p *Parts[T]) Bytes() int64 {
 }
 
 // Files are the completed parts, in order.
-func (p *Parts[T]) Files() []File { return p.files }
+func (p *Parts[T]) Files() []dataset.File { return p.files }
 
 // Rows is the number of rows in completed parts.
 func (p *Parts[T]) Rows() int64 {

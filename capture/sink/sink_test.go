@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tacap/tacap/capture/schema"
 	"github.com/tacap/tacap/capture/sink"
+	"github.com/tacap/tacap/dataset"
 	"github.com/tacap/tacap/test/pqcheck"
 )
 
@@ -28,10 +28,10 @@ var flowFields = []string{
 	"bytes_recorded int64", "packets_seen int64", "bytes_seen int64", "quota_limited bool",
 }
 
-func rows(n int) []schema.Packet {
-	out := make([]schema.Packet, n)
+func rows(n int) []dataset.Packet {
+	out := make([]dataset.Packet, n)
 	for i := range out {
-		out[i] = schema.Packet{Ts: 1_700_000_000_000_000 + int64(i), TsNs: 1_700_000_000_000_000_000 + int64(i)*1000,
+		out[i] = dataset.Packet{Ts: 1_700_000_000_000_000 + int64(i), TsNs: 1_700_000_000_000_000_000 + int64(i)*1000,
 			Iface: "eth0", Direction: "ingress", IPVersion: 4, SrcIP: "198.18.0.1", DstIP: "198.18.0.2",
 			Protocol: 6, SrcPort: int32(i), DstPort: 443, IPLen: 40, GSOSegs: 1, TTL: 64, TCPSeq: 4_000_000_000}
 	}
@@ -40,7 +40,7 @@ func rows(n int) []schema.Packet {
 
 func TestPartsRotateAndPublish(t *testing.T) {
 	dir := t.TempDir()
-	p := sink.NewParts[schema.Packet](sink.PartConfig{Dir: dir, Table: "packets", Host: "h1", RunID: "RUN", MaxRows: 10,
+	p := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: dir, Table: "packets", Host: "h1", RunID: "RUN", MaxRows: 10,
 		Metadata: func() map[string]string { return map[string]string{"tacap.run_id": "RUN"} }})
 	if err := p.Write("2026-11-26", rows(25)); err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestPartsRotateAndPublish(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := []sink.File{
+	want := []dataset.File{
 		{Path: "packets/date=2026-11-26/host=h1/part-00000-RUN.parquet", Rows: 10},
 		{Path: "packets/date=2026-11-26/host=h1/part-00001-RUN.parquet", Rows: 10},
 		{Path: "packets/date=2026-11-26/host=h1/part-00002-RUN.parquet", Rows: 5},
@@ -84,8 +84,8 @@ func TestPartsRotateAndPublish(t *testing.T) {
 
 func TestFlowsSchema(t *testing.T) {
 	dir := t.TempDir()
-	p := sink.NewParts[schema.Flow](sink.PartConfig{Dir: dir, Table: "flows", Host: "h", RunID: "R"})
-	if err := p.Write("2026-11-26", []schema.Flow{{SrcIP: "2001:db8::1", DstIP: "2001:db8::2", Protocol: 17, PacketsRecorded: 3, QuotaLimited: true}}); err != nil {
+	p := sink.NewParts[dataset.Flow](sink.PartConfig{Dir: dir, Table: "flows", Host: "h", RunID: "R"})
+	if err := p.Write("2026-11-26", []dataset.Flow{{SrcIP: "2001:db8::1", DstIP: "2001:db8::2", Protocol: 17, PacketsRecorded: 3, QuotaLimited: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Close(); err != nil {
@@ -110,7 +110,7 @@ func TestPartsNeverOverwrite(t *testing.T) {
 	if err := os.WriteFile(existing, []byte("precious"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	p := sink.NewParts[schema.Packet](sink.PartConfig{Dir: dir, Table: "packets", Host: "h", RunID: "R"})
+	p := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: dir, Table: "packets", Host: "h", RunID: "R"})
 	err := p.Write("2026-11-26", rows(1))
 	if err == nil {
 		err = p.Close()
@@ -131,9 +131,9 @@ func TestCSVs(t *testing.T) {
 	c := sink.NewCSVs(dir, "RUN", 2)
 	r := rows(3)
 	names := []string{
-		sink.CSVName("198.18.0.1", 1234, "198.18.0.2", 80, 1700000000000000000),
-		sink.CSVName("2001:db8::1", 5353, "2001:db8::2", 53, 1700000000000000001),
-		sink.CSVName("198.18.0.3", 1, "198.18.0.4", 2, 3),
+		dataset.CSVName("198.18.0.1", 1234, "198.18.0.2", 80, 1700000000000000000),
+		dataset.CSVName("2001:db8::1", 5353, "2001:db8::2", 53, 1700000000000000001),
+		dataset.CSVName("198.18.0.3", 1, "198.18.0.4", 2, 3),
 	}
 	if names[0] != "198.18.0.1-1234___198.18.0.2-80__1700000000000000000.csv" ||
 		names[1] != "2001_db8__1-5353___2001_db8__2-53__1700000000000000001.csv" {
@@ -158,7 +158,7 @@ func TestCSVs(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 3 || lines[0] != strings.Join(schema.PacketColumns, ",") {
+	if len(lines) != 3 || lines[0] != strings.Join(dataset.PacketColumns, ",") {
 		t.Fatalf("csv %q", lines)
 	}
 	if want := "2023-11-14T22:13:20.000001Z,1700000000000001000,eth0,ingress,0,4,198.18.0.1,198.18.0.2,6,1,443,40,1,0,64,0,4000000000,0,0,0,0,0,0"; lines[2] != want {

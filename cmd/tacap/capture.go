@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tacap/tacap/dataset"
+
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
@@ -152,7 +154,7 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 			Interfaces: ifaces, Directions: dirs, Attach: mode, Out: c.String("out"), Options: opts,
 			CSV: !c.Bool("no-csv"), CSVMaxFiles: c.Int("csv-max-files"),
 			PartMaxRows: c.Int64("rotate-rows"), PartMaxAge: c.Duration("rotate-every"),
-			Build: capture.BuildInfo{Version: b.Version, Commit: b.Commit, BPFObject: b.BPFObject},
+			Build: dataset.BuildInfo{Version: b.Version, Commit: b.Commit, BPFObject: b.BPFObject},
 		},
 		dur:   dur,
 		quiet: c.Bool("quiet"),

@@ -25,9 +25,8 @@ import (
 	"time"
 
 	"github.com/tacap/tacap/bpf"
-	"github.com/tacap/tacap/capture"
-	"github.com/tacap/tacap/capture/schema"
 	"github.com/tacap/tacap/capture/sink"
+	"github.com/tacap/tacap/dataset"
 )
 
 type config struct {
@@ -112,7 +111,7 @@ func emptyDir(dir string) error {
 
 type hostResult struct {
 	host     string
-	manifest capture.Manifest
+	manifest dataset.Manifest
 	counts   [nKinds]int64
 	srcSeen  []bool // by address index
 	bytes    int64
@@ -132,19 +131,19 @@ func runHost(w *world, cfg config, h int, quota int64) (*hostResult, error) {
 	t0 := cfg.start.UnixNano()
 	g.plan(cfg.seed, t0, int64(cfg.duration), quota)
 
-	m := capture.Manifest{
-		Tacap: capture.BuildInfo{Version: "synthetic (scripts/bench/reportgen)"},
+	m := dataset.Manifest{
+		Tacap: dataset.BuildInfo{Version: "synthetic (scripts/bench/reportgen)"},
 		RunID: runID, Host: host, Interfaces: []string{"eth0"}, Directions: []string{"ingress", "egress"},
 		Hook: "tc", AttachModes: []string{"tcx"}, KernelRelease: "synthetic",
 		Start: cfg.start.UTC(), StopReason: "deadline", Parameters: parameters(),
-		Clock: capture.Clock{Source: "synthetic: generated wall-clock times"},
+		Clock: dataset.Clock{Source: "synthetic: generated wall-clock times"},
 	}
 	// The parts' key-value metadata, as tacap writes it; the counters are
 	// those at the time a part closes (everything generated so far).
 	var recorded int64
 	meta := func() map[string]string {
 		params, _ := json.Marshal(m.Parameters)
-		counters, _ := json.Marshal(bpf.Counters{Seen: uint64(recorded), Recorded: uint64(recorded)})
+		counters, _ := json.Marshal(dataset.Counters{Seen: uint64(recorded), Recorded: uint64(recorded)})
 		return map[string]string{
 			"tacap.version": m.Tacap.Version, "tacap.commit": "", "tacap.bpf_object_sha256": "",
 			"tacap.run_id": runID, "tacap.host": host, "tacap.interfaces": "eth0", "tacap.hook": m.Hook,
@@ -154,16 +153,16 @@ func runHost(w *world, cfg config, h int, quota int64) (*hostResult, error) {
 	}
 	// No MaxAge: a generator writes an hour in seconds, so parts rotate by
 	// rows (and day) only.
-	packets := sink.NewParts[schema.Packet](sink.PartConfig{Dir: cfg.out, Table: "packets", Host: host, RunID: runID,
+	packets := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: cfg.out, Table: "packets", Host: host, RunID: runID,
 		MaxRows: cfg.partRows, Metadata: meta, NoBounds: packetNoBounds})
-	flows := sink.NewParts[schema.Flow](sink.PartConfig{Dir: cfg.out, Table: "flows", Host: host, RunID: runID, Metadata: meta})
+	flows := sink.NewParts[dataset.Flow](sink.PartConfig{Dir: cfg.out, Table: "flows", Host: host, RunID: runID, Metadata: meta})
 
 	// Generation and encoding overlap: the generator fills batches on its
 	// own goroutine while this one writes the previous ones.
-	full := make(chan []schema.Packet, 2)
-	free := make(chan []schema.Packet, 3)
+	full := make(chan []dataset.Packet, 2)
+	free := make(chan []dataset.Packet, 3)
 	for range cap(free) {
-		free <- make([]schema.Packet, 0, batchRows)
+		free <- make([]dataset.Packet, 0, batchRows)
 	}
 	genErr := make(chan error, 1)
 	go func() {
@@ -198,10 +197,10 @@ func runHost(w *world, cfg config, h int, quota int64) (*hostResult, error) {
 	}
 
 	m.End = time.Unix(0, last).UTC()
-	m.Counters = bpf.Counters{Seen: uint64(recorded), Recorded: uint64(recorded)}
+	m.Counters = dataset.Counters{Seen: uint64(recorded), Recorded: uint64(recorded)}
 	m.RowsWritten = packets.Rows()
 	m.Flows = int64(len(rows))
-	m.Files = capture.Files{Packets: packets.Files(), Flows: flows.Files()}
+	m.Files = dataset.Files{Packets: packets.Files(), Flows: flows.Files()}
 	m.Complete = true
 	if m.RowsWritten != quota || flows.Rows() != m.Flows {
 		return nil, fmt.Errorf("%s: wrote %d packet and %d flow rows, want %d and %d", host, m.RowsWritten, flows.Rows(), quota, m.Flows)
@@ -224,10 +223,10 @@ func runHost(w *world, cfg config, h int, quota int64) (*hostResult, error) {
 
 // parameters are the sampling parameters a capture without quotas would
 // record: a session table and buffer large enough that nothing is refused.
-func parameters() capture.Parameters {
+func parameters() dataset.Parameters {
 	const n = 1 << 20
 	rb, _ := bpf.RingBytes(n)
-	return capture.Parameters{
+	return dataset.Parameters{
 		Sessions: n, PacketsPerSession: 0, BufferPackets: n, BufferBytes: rb,
 		SessionAcceptRestart: (5 * time.Second).String(), SessionPacketRestart: time.Second.String(),
 		BufferRestart: time.Second.String(),
@@ -238,7 +237,7 @@ func dayOf(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02")
 
 // writeByDay writes time-ordered rows, split at midnight (UTC): a part
 // holds one day.
-func writeByDay(p *sink.Parts[schema.Packet], rows []schema.Packet) error {
+func writeByDay(p *sink.Parts[dataset.Packet], rows []dataset.Packet) error {
 	for len(rows) > 0 {
 		day := time.Unix(0, rows[0].TsNs).UTC().Truncate(24 * time.Hour)
 		next := day.Add(24 * time.Hour).UnixNano()

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 
-	"github.com/tacap/tacap/capture/schema"
+	"github.com/tacap/tacap/dataset"
 )
 
 // The traffic model. Each host is a gateway in front of its own servers and
@@ -345,7 +345,7 @@ type source interface {
 	// next is called at t, the time it last asked for. It fills row and
 	// returns true when it has a packet at t, and returns the time it
 	// wants next (≥ t), or a negative time when it is done.
-	next(g *hostGen, t int64, row *schema.Packet) (bool, int64)
+	next(g *hostGen, t int64, row *dataset.Packet) (bool, int64)
 }
 
 type event struct {
@@ -464,7 +464,7 @@ func (g *hostGen) flow(src, dst uint32, sport, dport uint16, proto uint8) *flowA
 
 // pkt fills the fields every row has and accounts the packet to its
 // session; callers set the L4 fields afterwards.
-func (g *hostGen) pkt(row *schema.Packet, t int64, f *flowAcc, ingress bool, ipLen, ttl, frag int32, k kind) {
+func (g *hostGen) pkt(row *dataset.Packet, t int64, f *flowAcc, ingress bool, ipLen, ttl, frag int32, k kind) {
 	dir, ver := "egress", int32(4)
 	if ingress {
 		dir = "ingress"
@@ -472,7 +472,7 @@ func (g *hostGen) pkt(row *schema.Packet, t int64, f *flowAcc, ingress bool, ipL
 	if g.w.v6[f.key.src] {
 		ver = 6
 	}
-	*row = schema.Packet{
+	*row = dataset.Packet{
 		Ts: t / 1000, TsNs: t, Iface: "eth0", Direction: dir, IPVersion: ver,
 		SrcIP: g.w.text[f.key.src], DstIP: g.w.text[f.key.dst], Protocol: int32(f.key.proto),
 		SrcPort: int32(f.key.sport), DstPort: int32(f.key.dport),
@@ -538,7 +538,7 @@ type spawner struct {
 	end   int64
 }
 
-func (s *spawner) next(g *hostGen, t int64, _ *schema.Packet) (bool, int64) {
+func (s *spawner) next(g *hostGen, t int64, _ *dataset.Packet) (bool, int64) {
 	g.pending = append(g.pending, event{t: t, src: s.start(g, t)})
 	gap := 1 / s.rate
 	if !s.fixed {
@@ -556,7 +556,7 @@ func (s *spawner) next(g *hostGen, t int64, _ *schema.Packet) (bool, int64) {
 // gives a category its share of rows.
 func meanPackets(w *world, seed uint64, start func(*hostGen, int64) source, n int) float64 {
 	g := newHostGen(w, seed^0xca11b, 0)
-	var row schema.Packet
+	var row dataset.Packet
 	var total int
 	for range n {
 		src := start(g, 0)
@@ -638,7 +638,7 @@ func startOrdinary(g *hostGen, t int64) source {
 	return c
 }
 
-func (c *conv) next(g *hostGen, t int64, row *schema.Packet) (bool, int64) {
+func (c *conv) next(g *hostGen, t int64, row *dataset.Packet) (bool, int64) {
 	switch c.prof {
 	case dnsQuery, ntpQuery:
 		c.request(g, t, row)
@@ -669,7 +669,7 @@ func (c *conv) next(g *hostGen, t int64, row *schema.Packet) (bool, int64) {
 
 // tcp: handshake, request, data (downloads are mostly server segments,
 // some of them TSO super-packets), then FIN exchange or the server's RST.
-func (c *conv) tcp(g *hostGen, t int64, row *schema.Packet) {
+func (c *conv) tcp(g *hostGen, t int64, row *dataset.Packet) {
 	d, flags, payload, optLen, segs := 0, ack, int32(0), int32(12), int32(1)
 	i, n := c.i, c.n
 	switch {
@@ -743,7 +743,7 @@ func (c *conv) tcp(g *hostGen, t int64, row *schema.Packet) {
 
 // quic: client Initial, server flight, then mostly server data and short
 // client acknowledgements, all UDP.
-func (c *conv) quic(g *hostGen, t int64, row *schema.Packet) {
+func (c *conv) quic(g *hostGen, t int64, row *dataset.Packet) {
 	d, payload := 0, int32(1200)
 	switch {
 	case c.i == 0:
@@ -763,7 +763,7 @@ func (c *conv) quic(g *hostGen, t int64, row *schema.Packet) {
 }
 
 // request: a DNS or NTP query and its answer.
-func (c *conv) request(g *hostGen, t int64, row *schema.Packet) {
+func (c *conv) request(g *hostGen, t int64, row *dataset.Packet) {
 	d := c.i
 	payload := int32(48) // NTP
 	if c.prof == dnsQuery {
@@ -818,7 +818,7 @@ func startFlood(g *hostGen, t int64) source {
 	return s
 }
 
-func (s *floodSYN) next(g *hostGen, t int64, row *schema.Packet) (bool, int64) {
+func (s *floodSYN) next(g *hostGen, t int64, row *dataset.Packet) (bool, int64) {
 	if s.steps[s.i] == 0 {
 		g.pkt(row, t, s.f, true, s.ipLen, s.ttl, s.frag, kFlood)
 		row.TCPFlags, row.TCPSeq, row.TCPWindow = syn, int64(s.seq), s.win
@@ -893,7 +893,7 @@ func startAmp(svc ampService) func(*hostGen, int64) source {
 	}
 }
 
-func (a *ampResponse) next(g *hostGen, t int64, row *schema.Packet) (bool, int64) {
+func (a *ampResponse) next(g *hostGen, t int64, row *dataset.Packet) (bool, int64) {
 	switch {
 	case a.icmp != nil && a.i == a.n-1:
 		// Port unreachable quotes as much of the packet as fits in 576 bytes.
@@ -959,7 +959,7 @@ func startPing(g *hostGen, t int64) source {
 	return p
 }
 
-func (p *ping) next(g *hostGen, t int64, row *schema.Packet) (bool, int64) {
+func (p *ping) next(g *hostGen, t int64, row *dataset.Packet) (bool, int64) {
 	reply := p.i%2 == 1
 	if !reply {
 		g.pkt(row, t, p.req, true, p.ipLen, p.ttl, p.frag, kICMP)
@@ -1043,7 +1043,7 @@ func startICMPError(g *hostGen, t int64) source {
 	return e
 }
 
-func (e *icmpError) next(g *hostGen, t int64, row *schema.Packet) (bool, int64) {
+func (e *icmpError) next(g *hostGen, t int64, row *dataset.Packet) (bool, int64) {
 	g.pkt(row, t, e.f, true, e.ipLen, e.ttl, 0, kICMP)
 	row.ICMPType, row.ICMPCode = e.typ, e.code
 	e.i++
@@ -1093,7 +1093,7 @@ func startProbe(g *hostGen, t int64) source {
 	return p
 }
 
-func (p *probe) next(g *hostGen, t int64, row *schema.Packet) (bool, int64) {
+func (p *probe) next(g *hostGen, t int64, row *dataset.Packet) (bool, int64) {
 	switch p.i {
 	case 0: // nmap's SYN: MSS option only, window 1024, no DF
 		g.pkt(row, t, p.f, true, 44, int32(37+g.r.IntN(23)), 0, kScan)
@@ -1158,7 +1158,7 @@ func (g *hostGen) plan(seed uint64, t0, dur int64, quota int64) {
 
 // run emits quota rows in time order, in batches taken from free and handed
 // to full.
-func (g *hostGen) run(quota int64, full chan<- []schema.Packet, free <-chan []schema.Packet) error {
+func (g *hostGen) run(quota int64, full chan<- []dataset.Packet, free <-chan []dataset.Packet) error {
 	batch := <-free
 	for n := int64(0); n < quota; {
 		if len(g.heap.ev) == 0 {
@@ -1193,11 +1193,11 @@ func (g *hostGen) run(quota int64, full chan<- []schema.Packet, free <-chan []sc
 
 // flowRows is the flows table: one row per session, by first packet, as
 // tacap writes it (no quota, so seen = recorded).
-func (g *hostGen) flowRows() []schema.Flow {
-	out := make([]schema.Flow, len(g.order))
+func (g *hostGen) flowRows() []dataset.Flow {
+	out := make([]dataset.Flow, len(g.order))
 	for i, f := range g.order {
 		k := f.key
-		out[i] = schema.Flow{
+		out[i] = dataset.Flow{
 			SrcIP: g.w.text[k.src], DstIP: g.w.text[k.dst], SrcPort: int32(k.sport), DstPort: int32(k.dport),
 			Protocol: int32(k.proto), FirstTs: f.first / 1000, LastTs: f.last / 1000,
 			PacketsRecorded: f.pkts, BytesRecorded: f.bytes, PacketsSeen: f.pkts, BytesSeen: f.bytes,

@@ -1,15 +1,17 @@
-// Package schema is the dataset's column contract (shared/spec/dataset.md,
-// sections 2 and 3) as Go types for the Parquet and CSV sinks. It knows
-// nothing of the kernel: converting records into rows is the capture
-// package's job.
-package schema
+// Package dataset is what a tacap dataset is: the packet and flow columns,
+// the folder layout, the run manifest and the counters with their sum rule,
+// as docs/dataset.md defines them. capture writes it and report reads it;
+// it imports nothing of the kernel, the file system or Parquet, so every
+// reader of datasets can use it without linking eBPF code.
+package dataset
 
 import (
 	"strconv"
 	"time"
 )
 
-// Packet is one row of packets/ and of a per-flow CSV, in contract order.
+// Packet is one row of packets/ and of a per-flow CSV, in the order of
+// docs/dataset.md.
 // Types read in Spark 3.x, pyarrow, DuckDB and Polars without options: no
 // unsigned or nanosecond annotations.
 type Packet struct {
@@ -72,7 +74,7 @@ func (p *Packet) AppendCSV(b []byte) []byte {
 	return append(b, '\n')
 }
 
-// Flow is one row of flows/: one session (contract section 3).
+// Flow is one row of flows/: one session (docs/dataset.md, "flows/").
 type Flow struct {
 	SrcIP           string `parquet:"src_ip,dict"`
 	DstIP           string `parquet:"dst_ip,dict"`

@@ -1,0 +1,90 @@
+package dataset
+
+import "fmt"
+
+// Counters account for every packet that reached the kernel program
+// (docs/dataset.md, "Accounting"):
+//
+//	seen = recorded + not_ip + other_protocol + malformed + truncated +
+//	       session_table_full + session_quota + buffer_full
+//
+// The field order is the order of the reasons in the contract, of
+// Reasons() and of the kernel's counter enum.
+type Counters struct {
+	Seen             uint64 `json:"seen"`
+	Recorded         uint64 `json:"recorded"`
+	NotIP            uint64 `json:"not_ip"`
+	OtherProtocol    uint64 `json:"other_protocol"`
+	Malformed        uint64 `json:"malformed"`
+	Truncated        uint64 `json:"truncated"`
+	SessionTableFull uint64 `json:"session_table_full"`
+	SessionQuota     uint64 `json:"session_quota"`
+	BufferFull       uint64 `json:"buffer_full"`
+}
+
+// Reason is one not-recorded reason and its count.
+type Reason struct {
+	Name  string
+	Count uint64
+}
+
+// reasonFields lists every not-recorded reason once, with its dataset name;
+// Reasons, NotRecorded and Add are all derived from it, so a new reason
+// cannot be forgotten by one of them.
+var reasonFields = [...]struct {
+	name string
+	get  func(*Counters) *uint64
+}{
+	{"not_ip", func(c *Counters) *uint64 { return &c.NotIP }},
+	{"other_protocol", func(c *Counters) *uint64 { return &c.OtherProtocol }},
+	{"malformed", func(c *Counters) *uint64 { return &c.Malformed }},
+	{"truncated", func(c *Counters) *uint64 { return &c.Truncated }},
+	{"session_table_full", func(c *Counters) *uint64 { return &c.SessionTableFull }},
+	{"session_quota", func(c *Counters) *uint64 { return &c.SessionQuota }},
+	{"buffer_full", func(c *Counters) *uint64 { return &c.BufferFull }},
+}
+
+// ReasonNames are the not-recorded reasons in the contract's order.
+func ReasonNames() []string {
+	names := make([]string, len(reasonFields))
+	for i, f := range reasonFields {
+		names[i] = f.name
+	}
+	return names
+}
+
+// Reasons lists the not-recorded reasons in the contract's order, with the
+// names the dataset uses.
+func (c Counters) Reasons() []Reason {
+	out := make([]Reason, len(reasonFields))
+	for i, f := range reasonFields {
+		out[i] = Reason{f.name, *f.get(&c)}
+	}
+	return out
+}
+
+// NotRecorded is the sum of all not-recorded reasons.
+func (c Counters) NotRecorded() uint64 {
+	var n uint64
+	for _, f := range reasonFields {
+		n += *f.get(&c)
+	}
+	return n
+}
+
+// Add adds o to c (the counters of several runs).
+func (c *Counters) Add(o Counters) {
+	c.Seen += o.Seen
+	c.Recorded += o.Recorded
+	for _, f := range reasonFields {
+		*f.get(c) += *f.get(&o)
+	}
+}
+
+// Check reports an error when the counters do not add up.
+func (c Counters) Check() error {
+	if c.Seen != c.Recorded+c.NotRecorded() {
+		return fmt.Errorf("counters do not add up: seen %d != recorded %d + not recorded %d", c.Seen, c.Recorded, c.NotRecorded())
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package dataset
+
+import "time"
+
+// Manifest is a run's _runs/RUNID.json (docs/dataset.md, "The run manifest").
+type Manifest struct {
+	Tacap         BuildInfo  `json:"tacap"`
+	RunID         string     `json:"run_id"`
+	Host          string     `json:"host"`
+	Interfaces    []string   `json:"interfaces,omitempty"`
+	Pcap          string     `json:"pcap,omitempty"`
+	PcapInfo      *PcapInfo  `json:"pcap_file,omitempty"`
+	ReplayCPU     *int       `json:"replay_cpu,omitempty"` // the CPU a file was replayed on
+	Directions    []string   `json:"directions,omitempty"`
+	Hook          string     `json:"hook"`
+	AttachModes   []string   `json:"attach_modes,omitempty"`
+	KernelRelease string     `json:"kernel_release"`
+	Start         time.Time  `json:"start"`
+	End           time.Time  `json:"end"`
+	StopReason    string     `json:"stop_reason"` // one of the Stop* constants
+	Parameters    Parameters `json:"parameters"`
+	Clock         Clock      `json:"clock"`
+	Counters      Counters   `json:"counters"`
+	// RowsWritten is the number of rows in the run's packets/ files; it
+	// equals Counters.Recorded unless RecordedNotWritten says otherwise.
+	RowsWritten        int64    `json:"rows_written"`
+	RecordedNotWritten int64    `json:"recorded_not_written"`
+	DrainSkipped       bool     `json:"drain_skipped"`
+	Flows              int64    `json:"flows"`
+	Files              Files    `json:"files"`
+	CSV                *CSVInfo `json:"csv,omitempty"`
+	Process            Process  `json:"process"`
+	Complete           bool     `json:"complete"`
+	Errors             []string `json:"errors,omitempty"`
+}
+
+// Why a run stopped (Manifest.StopReason).
+const (
+	StopDeadline  = "deadline"    // --for elapsed
+	StopSignal    = "signal"      // Ctrl-C or SIGTERM
+	StopError     = "error"       // a failure ended the run early
+	StopEndOfFile = "end of file" // a capture file was read to its end
+)
+
+// BuildInfo names the tacap that wrote a dataset.
+type BuildInfo struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	BPFObject string `json:"bpf_object_sha256"`
+}
+
+// Parameters are the sampling parameters (docs/dataset.md, "Sampling").
+type Parameters struct {
+	Sessions             uint32 `json:"sessions"`
+	PacketsPerSession    uint32 `json:"packets_per_session"`
+	BufferPackets        uint32 `json:"buffer_packets"`
+	BufferBytes          uint32 `json:"buffer_bytes"`
+	SessionAcceptRestart string `json:"session_accept_restart"`
+	SessionPacketRestart string `json:"session_packet_restart"`
+	BufferRestart        string `json:"buffer_restart"`
+	Bidirectional        bool   `json:"bidirectional"`
+}
+
+// Clock says how ts was computed.
+type Clock struct {
+	Source   string    `json:"source"` // kernel CLOCK_MONOTONIC, or the capture file
+	Anchor   time.Time `json:"anchor_wall,omitempty"`
+	AnchorNs int64     `json:"anchor_monotonic_ns,omitempty"`
+	ErrorNs  int64     `json:"anchor_error_ns,omitempty"`
+}
+
+// Files lists the run's Parquet files.
+type Files struct {
+	Packets []File `json:"packets"`
+	Flows   []File `json:"flows"`
+}
+
+// File is one completed file of a run.
+type File struct {
+	Path string `json:"path"` // relative to the dataset folder
+	Rows int64  `json:"rows"`
+}
+
+// CSVInfo describes the per-flow CSV files.
+type CSVInfo struct {
+	Dir          string `json:"dir"`
+	Files        int    `json:"files"`
+	MaxFiles     int    `json:"max_files"`
+	SkippedFlows int64  `json:"skipped_flows"`
+	SkippedRows  int64  `json:"skipped_rows"`
+}
+
+// PcapInfo goes into the manifest of a capture-file run.
+type PcapInfo struct {
+	Path        string           `json:"path"`
+	Bytes       int64            `json:"bytes"`
+	Frames      int64            `json:"frames"`
+	Unsupported map[string]int64 `json:"unsupported_link_types,omitempty"` // frames by link type, never given to the program
+	ShortFrames int64            `json:"short_frames,omitempty"`           // shorter than their own link header
+	StoppedAt   int64            `json:"stopped_at_byte,omitempty"`        // where a truncated or corrupt file stopped the run
+	Error       string           `json:"error,omitempty"`
+}
+
+// Process is what the run cost tacap itself (getrusage at the end).
+type Process struct {
+	UserSeconds   float64 `json:"cpu_user_seconds"`
+	SystemSeconds float64 `json:"cpu_system_seconds"`
+	MaxRSSBytes   int64   `json:"max_rss_bytes"`
+}
