@@ -225,18 +225,25 @@ func (o *Objects) Close() error {
 	return nil
 }
 
+// explainLoadError says what failed; the caller adds what to do about it
+// (errors.Is os.ErrPermission, ebpf.ErrNotSupported; errors.As
+// *ebpf.VerifierError).
 func explainLoadError(err error) error {
 	var ve *ebpf.VerifierError
-	switch {
-	case errors.As(err, &ve):
-		return fmt.Errorf("the kernel's verifier rejected the extractor (please report this with the log below): %+v", ve)
-	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("load eBPF program: %w — run as root or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN", err)
-	case errors.Is(err, ebpf.ErrNotSupported):
-		return fmt.Errorf("load eBPF program: %w — tacap needs Linux ≥ 5.18 with BPF ring buffers and BTF (see `tacap doctor`)", err)
+	if errors.As(err, &ve) {
+		return verifierError{ve}
 	}
 	return fmt.Errorf("load eBPF program: %w", err)
 }
+
+// verifierError shows the verifier's whole log, which a plain %w cuts.
+type verifierError struct{ ve *ebpf.VerifierError }
+
+func (e verifierError) Error() string {
+	return fmt.Sprintf("the kernel's verifier rejected the extractor: %+v", e.ve)
+}
+
+func (e verifierError) Unwrap() error { return e.ve }
 
 func boolByte(b bool) uint8 {
 	if b {

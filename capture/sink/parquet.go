@@ -7,6 +7,7 @@ package sink
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -39,6 +40,21 @@ type PartConfig struct {
 	// (dictionary strings nobody filters by range: computing them is a
 	// large share of the encoding time).
 	NoBounds []string
+	// Create makes a part's hidden file, failing if it exists (nil: an
+	// *os.File opened with O_EXCL). Tests give it files that fail.
+	Create func(path string) (Output, error)
+}
+
+// Output is what a part is written to.
+type Output interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Stat() (os.FileInfo, error)
+}
+
+func createFile(path string) (Output, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
 }
 
 // Parts writes rows of T to rotating Parquet part files:
@@ -52,7 +68,7 @@ type Parts[T any] struct {
 }
 
 type part[T any] struct {
-	f          *os.File
+	f          Output
 	w          *parquet.GenericWriter[T]
 	tmp, final string // absolute paths
 	rel        string
@@ -110,18 +126,22 @@ func (p *Parts[T]) Rotate() error {
 }
 
 func (p *Parts[T]) openPart(day string) error {
-	dir := filepath.Join(p.cfg.Dir, p.cfg.Table, "date="+day, "host="+p.cfg.Host)
+	dir := filepath.Join(p.cfg.Dir, dataset.PartDir(p.cfg.Table, day, p.cfg.Host))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	name := fmt.Sprintf("part-%05d-%s.parquet", p.seq, p.cfg.RunID)
+	name := dataset.PartName(p.seq, p.cfg.RunID)
 	p.seq++
 	final := filepath.Join(dir, name)
 	tmp := filepath.Join(dir, "."+name+".tmp")
 	if _, err := os.Lstat(final); err == nil {
 		return fmt.Errorf("%s already exists: tacap never overwrites data", final)
 	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
+	create := p.cfg.Create
+	if create == nil {
+		create = createFile
+	}
+	f, err := create(tmp)
 	if err != nil {
 		return fmt.Errorf("create part: %w", err)
 	}
@@ -139,6 +159,8 @@ func (p *Parts[T]) openPart(day string) error {
 	return nil
 }
 
+// closePart finishes the current part and publishes it. On failure the
+// hidden file is removed: a part that cannot be finished leaves nothing.
 func (p *Parts[T]) closePart() error {
 	c := p.cur
 	p.cur = nil
@@ -146,6 +168,17 @@ func (p *Parts[T]) closePart() error {
 		c.f.Close()
 		return os.Remove(c.tmp)
 	}
+	if err := p.finishPart(c); err != nil {
+		c.f.Close()
+		os.Remove(c.tmp)
+		return err
+	}
+	p.files = append(p.files, dataset.File{Path: c.rel, Rows: c.rows})
+	return nil
+}
+
+// finishPart writes c's metadata and footer, then publishes it.
+func (p *Parts[T]) finishPart(c *part[T]) error {
 	if p.cfg.Metadata != nil {
 		md := p.cfg.Metadata()
 		keys := make([]string, 0, len(md))
@@ -159,17 +192,12 @@ func (p *Parts[T]) closePart() error {
 		c.w.SetKeyValueMetadata("tacap.part.rows", fmt.Sprint(c.rows))
 	}
 	if err := c.w.Close(); err != nil {
-		c.f.Close()
 		return fmt.Errorf("finish %s: %w", c.rel, err)
 	}
 	if st, err := c.f.Stat(); err == nil {
 		p.doneBytes += st.Size()
 	}
-	if err := publish(c.f, c.tmp, c.final); err != nil {
-		return err
-	}
-	p.files = append(p.files, dataset.File{Path: c.rel, Rows: c.rows})
-	return nil
+	return publish(c.f, c.tmp, c.final)
 }
 
 // Close finishes the current part. Files lists every part written.
@@ -216,7 +244,7 @@ func (p *Parts[T]) Rows() int64 {
 
 // publish syncs f, closes it and renames tmp to final without replacing an
 // existing file (a hard link fails if final exists), then syncs the folder.
-func publish(f *os.File, tmp, final string) error {
+func publish(f Output, tmp, final string) error {
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("sync %s: %w", tmp, err)

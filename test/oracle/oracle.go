@@ -1,6 +1,6 @@
 // Package oracle decodes frames with gopacket, independently of tacap's
-// kernel parser, and says what the dataset contract (shared/spec/dataset.md,
-// section 2) expects for each: a record with these fields, or no record.
+// kernel parser, and says what the dataset contract (docs/dataset.md,
+// "packets/") expects for each: a record with these fields, or no record.
 //
 // gopacket extracts every header field; this package only walks the header
 // chain the way the contract describes and works around gopacket's own

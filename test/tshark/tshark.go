@@ -1,6 +1,6 @@
 // Package tshark decodes capture files with Wireshark's tshark, the
-// independent dissector the dataset contract names (shared/spec/dataset.md,
-// section 2), and returns each frame's contract columns.
+// independent dissector the dataset contract names (docs/dataset.md,
+// "packets/"), and returns each frame's contract columns.
 package tshark
 
 import (
