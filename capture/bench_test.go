@@ -33,7 +33,7 @@ func synthetic(n int) []bpf.Record {
 //	go test ./capture -run '^$' -bench Convert -benchtime 3x
 func BenchmarkConvert(b *testing.B) {
 	recs := synthetic(1 << 20)
-	c := &converter{anchor: func(m uint64) int64 { return int64(m) }, ifName: map[uint32]string{2: "eth0"}, addrs: newAddrText(), flows: newFlows(false)}
+	c := newConverter(&fakeSource{}, false)
 	rows := make([]dataset.Packet, len(recs))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -51,7 +51,7 @@ func BenchmarkConvert(b *testing.B) {
 //	go test ./capture -run '^$' -bench Writer -benchtime 3x
 func BenchmarkWriter(b *testing.B) {
 	recs := synthetic(1 << 20)
-	c := &converter{anchor: func(m uint64) int64 { return int64(m) }, ifName: map[uint32]string{2: "eth0"}, addrs: newAddrText(), flows: newFlows(false)}
+	c := newConverter(&fakeSource{}, false)
 	rows := make([]dataset.Packet, len(recs))
 	for j := range recs {
 		c.row(&recs[j], &rows[j])

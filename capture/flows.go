@@ -164,3 +164,6 @@ func (t *addrText) text(b [16]byte, version uint8) string {
 	t.m[k] = s
 	return s
 }
+
+// count is the number of flows so far.
+func (fs *flows) count() int { return len(fs.byKey) }

@@ -57,109 +57,66 @@ func captureCommand() *cli.Command {
 }
 
 type captureArgs struct {
-	pcap  string
 	cfg   capture.Config
-	dur   time.Duration
 	quiet bool
 	ready string
 }
 
+// parseCaptureArgs turns the flags into one capture.Config and has capture
+// check it; only what depends on how a flag was given is checked here.
 func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 	if c.Args().Present() {
 		return nil, usagef("capture takes no arguments, got %q (flags go before arguments)", c.Args().First())
 	}
-	ifaces := c.StringSlice("iface")
-	pcap := c.String("pcap")
+	cfg := capture.Config{
+		Interfaces: c.StringSlice("iface"),
+		File:       c.String("pcap"),
+		Out:        c.String("out"),
+		Sampling: capture.Sampling{
+			Sessions:             uint64(c.Uint("sessions")),
+			PacketsPerSession:    uint64(c.Uint("packets-per-session")),
+			BufferPackets:        uint64(c.Uint("buffer-packets")),
+			SessionAcceptRestart: c.Duration("session-accept-restart"),
+			SessionPacketRestart: c.Duration("session-packet-restart"),
+			BufferRestart:        c.Duration("buffer-restart"),
+			Bidirectional:        c.Bool("bidirectional"),
+		},
+		CSV: !c.Bool("no-csv"), CSVMaxFiles: c.Int("csv-max-files"),
+		PartMaxRows: c.Int64("rotate-rows"), PartMaxAge: c.Duration("rotate-every"),
+	}
+	// A flag's zero value means "the default" to capture; given
+	// explicitly, these zeros are mistakes.
 	switch {
-	case pcap != "" && len(ifaces) > 0:
-		return nil, usagef("--iface and --pcap exclude each other: capture live or read a file")
-	case pcap == "" && len(ifaces) == 0:
-		return nil, usagef("capture needs --iface IF (live) or --pcap FILE")
-	case pcap != "":
-		for _, live := range []string{"for", "direction", "attach"} {
-			if c.IsSet(live) {
-				return nil, usagef("--%s applies to live capture, not to --pcap", live)
-			}
-		}
-	}
-	seen := map[string]bool{}
-	for _, i := range ifaces {
-		if i == "" || seen[i] {
-			return nil, usagef("--iface %q given twice or empty", i)
-		}
-		seen[i] = true
-	}
-	var dirs []string
-	switch d := c.String("direction"); d {
-	case "ingress", "egress":
-		dirs = []string{d}
-	case "both":
-		dirs = []string{"ingress", "egress"}
-	default:
-		return nil, usagef("--direction must be ingress, egress or both, not %q", d)
-	}
-	mode, err := attach.ParseMode(c.String("attach"))
-	if err != nil {
-		return nil, usageError{err}
-	}
-	if mode == attach.XDP && (len(dirs) != 1 || dirs[0] != "ingress") {
-		return nil, usagef("--attach xdp sees ingress only: add --direction ingress")
-	}
-	dur := c.Duration("for")
-	if c.IsSet("for") && dur <= 0 {
+	case c.IsSet("for") && c.Duration("for") == 0:
 		return nil, usagef("--for must be a positive duration such as 60s or 5m")
-	}
-	opts := bpf.Options{
-		Sessions:             uint32(c.Uint("sessions")),
-		PacketsPerSession:    uint32(c.Uint("packets-per-session")),
-		SessionAcceptRestart: c.Duration("session-accept-restart"),
-		SessionPacketRestart: c.Duration("session-packet-restart"),
-		BufferRestart:        c.Duration("buffer-restart"),
-		Bidirectional:        c.Bool("bidirectional"),
-	}
-	if c.Uint("sessions") == 0 || c.Uint("sessions") > 1<<24 {
-		return nil, usagef("--sessions must be between 1 and %d", 1<<24)
-	}
-	if c.Uint("packets-per-session") > 1<<31 {
-		return nil, usagef("--packets-per-session is too large")
-	}
-	for _, name := range []string{"session-accept-restart", "session-packet-restart", "buffer-restart"} {
-		if c.Duration(name) < 0 {
-			return nil, usagef("--%s must not be negative", name)
-		}
-	}
-	buf := uint64(c.Uint("buffer-packets"))
-	if !c.IsSet("buffer-packets") {
-		buf = uint64(opts.Sessions) * uint64(max(opts.PacketsPerSession, 100))
-		// The default follows the prototype but stays within the ring's limit.
-		buf = min(buf, bpf.MaxRingBytes/uint64(bpf.RecordSize)/2)
-	}
-	if buf == 0 || buf > 1<<32-1 {
+	case c.IsSet("buffer-packets") && c.Uint("buffer-packets") == 0:
 		return nil, usagef("--buffer-packets must be at least 1")
-	}
-	opts.BufferPackets = uint32(buf)
-	if _, err := bpf.RingBytes(opts.BufferPackets); err != nil {
-		return nil, usagef("--buffer-packets: %v", err)
-	}
-	if c.Int64("rotate-rows") < 1 || c.Duration("rotate-every") <= 0 {
+	case c.IsSet("rotate-rows") && c.Int64("rotate-rows") == 0, c.IsSet("rotate-every") && c.Duration("rotate-every") == 0:
 		return nil, usagef("--rotate-rows and --rotate-every must be positive")
 	}
-	if c.Int("csv-max-files") < 0 {
-		return nil, usagef("--csv-max-files must not be negative")
+	if c.IsSet("for") {
+		cfg.For = c.Duration("for")
+	}
+	if c.IsSet("direction") || cfg.File == "" {
+		switch d := c.String("direction"); d {
+		case "both":
+			cfg.Directions = []string{"ingress", "egress"}
+		default:
+			cfg.Directions = []string{d}
+		}
+	}
+	if c.IsSet("attach") || cfg.File == "" {
+		cfg.Attach = attach.Mode(c.String("attach"))
+	}
+	if err := cfg.Validate(); err != nil {
+		if ue := usageOf(err); ue != nil {
+			return nil, ue
+		}
+		return nil, err
 	}
 	b := readBuildInfo()
-	return &captureArgs{
-		pcap: pcap,
-		cfg: capture.Config{
-			Interfaces: ifaces, Directions: dirs, Attach: mode, Out: c.String("out"), Options: opts,
-			CSV: !c.Bool("no-csv"), CSVMaxFiles: c.Int("csv-max-files"),
-			PartMaxRows: c.Int64("rotate-rows"), PartMaxAge: c.Duration("rotate-every"),
-			Build: dataset.BuildInfo{Version: b.Version, Commit: b.Commit, BPFObject: b.BPFObject},
-		},
-		dur:   dur,
-		quiet: c.Bool("quiet"),
-		ready: c.String("ready-file"),
-	}, nil
+	cfg.Build = dataset.BuildInfo{Version: b.Version, Commit: b.Commit, BPFObject: b.BPFObject}
+	return &captureArgs{cfg: cfg, quiet: c.Bool("quiet"), ready: c.String("ready-file")}, nil
 }
 
 func runCapture(c *cli.Context) error {
@@ -180,24 +137,36 @@ func runCapture(c *cli.Context) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if a.pcap != "" {
-		return runPcap(c, a, live)
+
+	cfg := a.cfg
+	if cfg.Live() {
+		opts := cfg.Options()
+		ringBytes, _ := bpf.RingBytes(opts.BufferPackets)
+		cfg.OnLoad = func(total uint64) {
+			fmt.Fprintf(stderr, "tacap: kernel maps take %s (ring buffer %s for ≥ %d records, session table of %d)\n",
+				mib(total), mib(uint64(ringBytes)), opts.BufferPackets, opts.Sessions)
+		}
+		cfg.OnReady = func(r *capture.Ready) {
+			var parts []string
+			for _, at := range r.Attachments {
+				parts = append(parts, fmt.Sprintf("%s %s (%s)", at.Iface, at.Direction, at.Mode))
+			}
+			fmt.Fprintf(stderr, "tacap: capturing on %s, run %s\n", strings.Join(parts, ", "), r.RunID)
+			if a.ready != "" {
+				_ = os.WriteFile(a.ready, []byte(r.RunID+"\n"), 0o600)
+			}
+		}
+	}
+	if live {
+		cfg.OnStatus = func(s capture.Status) { fmt.Fprint(stderr, "\r"+statusLine(s, cfg.For)+"\x1b[K") }
 	}
 
-	ringBytes, _ := bpf.RingBytes(a.cfg.Options.BufferPackets)
-	a.cfg.OnLoad = func(total uint64) {
-		fmt.Fprintf(stderr, "tacap: kernel maps take %s (ring buffer %s for ≥ %d records, session table of %d)\n",
-			mib(total), mib(uint64(ringBytes)), a.cfg.Options.BufferPackets, a.cfg.Options.Sessions)
-	}
-
+	// The first Ctrl-C or SIGTERM stops the capture, a second one skips
+	// the rest of the drain.
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	if a.dur > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, a.dur)
-		defer cancel()
-	}
-	hard := make(chan struct{})
+	skip := make(chan struct{})
+	cfg.SkipDrain = skip
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -208,33 +177,29 @@ func runCapture(c *cli.Context) error {
 			fmt.Fprint(stderr, "\r\x1b[Kstopping: draining the kernel (Ctrl-C again to skip)\n")
 		}
 		<-sigs
-		close(hard)
+		close(skip)
 	}()
 
-	a.cfg.OnReady = func(r *capture.Ready) {
-		var parts []string
-		for _, at := range r.Attachments {
-			parts = append(parts, fmt.Sprintf("%s %s (%s)", at.Iface, at.Direction, at.Mode))
-		}
-		fmt.Fprintf(stderr, "tacap: capturing on %s, run %s\n", strings.Join(parts, ", "), r.RunID)
-		if a.ready != "" {
-			_ = os.WriteFile(a.ready, []byte(r.RunID+"\n"), 0o600)
-		}
-	}
-	if live {
-		a.cfg.OnStatus = func(s capture.Status) { fmt.Fprint(stderr, "\r"+statusLine(s, a.dur)+"\x1b[K") }
-	}
-	res, err := capture.Run(ctx, a.cfg, hard)
+	res, err := capture.Run(ctx, cfg)
 	if live {
 		fmt.Fprint(stderr, "\r\x1b[K")
 	}
 	if res != nil {
-		printSummary(c.App.Writer, res, a.cfg.Out)
+		printSummary(c.App.Writer, res, cfg.Out)
 	}
-	return err
+	if err != nil {
+		if ue := usageOf(err); ue != nil {
+			return ue
+		}
+		return withRemedy(err, &cfg)
+	}
+	return nil
 }
 
 func statusLine(s capture.Status, total time.Duration) string {
+	if s.File != nil {
+		return fileStatusLine(s)
+	}
 	el := s.Elapsed.Truncate(100 * time.Millisecond).String()
 	if total > 0 {
 		el += "/" + total.String()
@@ -254,6 +219,16 @@ func statusLine(s capture.Status, total time.Duration) string {
 		}
 	}
 	return line
+}
+
+func fileStatusLine(s capture.Status) string {
+	f := s.File
+	pct := 0.0
+	if f.FileBytes > 0 {
+		pct = 100 * float64(f.BytesRead) / float64(f.FileBytes)
+	}
+	return fmt.Sprintf("%s  %s of %s (%.0f %%)  frames %d  %s frames/s  recorded %d", s.Elapsed.Truncate(100*time.Millisecond),
+		mib(uint64(f.BytesRead)), mib(uint64(f.FileBytes)), pct, f.Frames, human(float64(f.Frames)/max(s.Elapsed.Seconds(), 1e-9)), s.Counters.Recorded)
 }
 
 func printSummary(w io.Writer, res *capture.Result, out string) {
@@ -319,32 +294,4 @@ func human(v float64) string {
 		return fmt.Sprintf("%.1fk", v/1e3)
 	}
 	return fmt.Sprintf("%.0f", v)
-}
-
-func runPcap(c *cli.Context, a *captureArgs, live bool) error {
-	stderr := c.App.ErrWriter
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg := capture.PcapConfig{
-		Path: a.pcap, Out: a.cfg.Out, Options: a.cfg.Options, CSV: a.cfg.CSV, CSVMaxFiles: a.cfg.CSVMaxFiles,
-		PartMaxRows: a.cfg.PartMaxRows, PartMaxAge: a.cfg.PartMaxAge, Build: a.cfg.Build,
-	}
-	if live {
-		cfg.OnStatus = func(s capture.PcapStatus) {
-			pct := 0.0
-			if s.FileBytes > 0 {
-				pct = 100 * float64(s.BytesRead) / float64(s.FileBytes)
-			}
-			fmt.Fprintf(stderr, "\r%s  %s of %s (%.0f %%)  frames %d  %s frames/s  recorded %d\x1b[K", s.Elapsed.Truncate(100*time.Millisecond),
-				mib(uint64(s.BytesRead)), mib(uint64(s.FileBytes)), pct, s.Frames, human(float64(s.Frames)/s.Elapsed.Seconds()), s.Counters.Recorded)
-		}
-	}
-	res, err := capture.RunPcap(ctx, cfg)
-	if live {
-		fmt.Fprint(stderr, "\r\x1b[K")
-	}
-	if res != nil {
-		printSummary(c.App.Writer, res, a.cfg.Out)
-	}
-	return err
 }

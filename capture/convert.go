@@ -1,0 +1,88 @@
+package capture
+
+import (
+	"github.com/tacap/tacap/bpf"
+	"github.com/tacap/tacap/dataset"
+)
+
+// converter turns records into rows and flows; it runs on the run's
+// goroutine and owns its tables.
+type converter struct {
+	wall       func(uint64) int64
+	names      func(uint32) string
+	ifName     map[uint32]string // cache of names
+	addrs      *addrText
+	flows      *flows
+	badRecords int
+	// into is the batch fill appends to, and add the callback the ring
+	// calls, made once so a drain allocates nothing.
+	into *batch
+	add  func(*bpf.Record)
+}
+
+func newConverter(src source, bidirectional bool) *converter {
+	c := &converter{wall: src.wall, names: src.ifName, ifName: map[uint32]string{}, addrs: newAddrText(), flows: newFlows(bidirectional)}
+	c.add = c.addRecord
+	return c
+}
+
+var directionName = [...]string{bpf.DirectionUnknown: "unknown", bpf.DirectionIngress: "ingress", bpf.DirectionEgress: "egress"}
+
+func (c *converter) row(r *bpf.Record, p *dataset.Packet) {
+	ns := c.wall(r.TsNs)
+	p.Ts = ns / 1000
+	p.TsNs = ns
+	name, ok := c.ifName[r.Ifindex]
+	if !ok {
+		name = c.names(r.Ifindex)
+		c.ifName[r.Ifindex] = name
+	}
+	p.Iface = name
+	p.Direction = "unknown"
+	if int(r.Direction) < len(directionName) {
+		p.Direction = directionName[r.Direction]
+	}
+	p.VlanID = int32(r.VlanId)
+	p.IPVersion = int32(r.IpVersion)
+	p.SrcIP = c.addrs.text(r.SrcAddr, r.IpVersion)
+	p.DstIP = c.addrs.text(r.DstAddr, r.IpVersion)
+	p.Protocol = int32(r.Protocol)
+	p.SrcPort = int32(r.SrcPort)
+	p.DstPort = int32(r.DstPort)
+	p.IPLen = int32(r.IpLen)
+	p.GSOSegs = int32(r.GsoSegs)
+	p.IPFlagsFrag = int32(r.IpFlagsFrag)
+	p.TTL = int32(r.Ttl)
+	p.TCPPayloadLen = int32(r.TcpPayloadLen)
+	p.TCPSeq = int64(r.TcpSeq)
+	p.TCPAck = int64(r.TcpAck)
+	p.TCPFlags = int32(r.TcpFlags)
+	p.TCPWindow = int32(r.TcpWindow)
+	p.UDPPayloadLen = int32(r.UdpPayloadLen)
+	p.ICMPType = int32(r.IcmpType)
+	p.ICMPCode = int32(r.IcmpCode)
+}
+
+// batchRows is the most rows a batch holds.
+const batchRows = 8192
+
+// fill drains up to max records from the ring into b.
+func (c *converter) fill(k kernel, b *batch, max int) int {
+	c.into = b
+	n, bad := k.Drain(max, c.add)
+	c.into = nil
+	c.badRecords += bad
+	return n
+}
+
+func (c *converter) addRecord(r *bpf.Record) {
+	b := c.into
+	b.rows = append(b.rows, dataset.Packet{})
+	p := &b.rows[len(b.rows)-1]
+	c.row(r, p)
+	f, isNew := c.flows.add(r, p)
+	b.flowIDs = append(b.flowIDs, f.id)
+	if isNew {
+		b.newFlows = append(b.newFlows, newFlow{f.id, f.csvName})
+	}
+}

@@ -1,0 +1,147 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/tacap/tacap/bpf"
+	"github.com/tacap/tacap/capture/attach"
+	"github.com/tacap/tacap/dataset"
+)
+
+// liveSource is traffic on interfaces, seen by the attached programs.
+type liveSource struct {
+	cfg    Config
+	ifaces []*net.Interface
+	names  map[uint32]string
+	anchor Anchor
+	atts   []*attach.Attachment
+}
+
+// openLive resolves the interfaces (before anything is loaded, so a typo
+// costs nothing).
+func openLive(cfg Config) (*liveSource, error) {
+	s := &liveSource{cfg: cfg, names: map[uint32]string{}}
+	for _, name := range cfg.Interfaces {
+		iface, err := attach.Interface(name)
+		if err != nil {
+			return nil, err
+		}
+		s.ifaces = append(s.ifaces, iface)
+		s.names[uint32(iface.Index)] = iface.Name
+	}
+	return s, nil
+}
+
+func (s *liveSource) programs() (bpf.ProgramSet, bool) {
+	if s.cfg.Attach == attach.XDP {
+		return bpf.ProgramsXDP, false
+	}
+	return bpf.ProgramsTC, false
+}
+
+func (s *liveSource) start(objs *bpf.Objects, m *dataset.Manifest) error {
+	s.anchor = NewAnchor()
+	progs := attach.Programs{Ingress: objs.TacapTcIngress, Egress: objs.TacapTcEgress, XDP: objs.TacapXdp}
+	for _, iface := range s.ifaces {
+		a, err := attach.Attach(iface, s.cfg.Directions, s.cfg.Attach, progs)
+		if err != nil {
+			_ = s.stop()
+			return err
+		}
+		s.atts = append(s.atts, a...)
+	}
+	m.Interfaces, m.Directions = s.cfg.Interfaces, s.cfg.Directions
+	m.Hook = hookOf(s.cfg.Attach)
+	m.AttachModes = attachModes(s.atts)
+	m.Clock = clockOf(s.anchor)
+	return nil
+}
+
+func hookOf(m attach.Mode) string {
+	if m == attach.XDP {
+		return "xdp"
+	}
+	return "tc"
+}
+
+// attachModes lists the modes used, each once, in the order of the
+// attachments (first interface first).
+func attachModes(atts []*attach.Attachment) []string {
+	var out []string
+	seen := map[attach.Mode]bool{}
+	for _, a := range atts {
+		if !seen[a.Mode] {
+			seen[a.Mode] = true
+			out = append(out, string(a.Mode))
+		}
+	}
+	return out
+}
+
+func (s *liveSource) wall(ts uint64) int64 { return s.anchor.Wall(ts) }
+
+func (s *liveSource) ifName(ifindex uint32) string {
+	if n, ok := s.names[ifindex]; ok {
+		return n
+	}
+	return "if" + strconv.Itoa(int(ifindex))
+}
+
+// feed polls the ring until ctx ends or writing fails. It polls
+// adaptively: at once while records pour in, backing off to maxPoll while
+// they trickle (a wakeup per millisecond for a few records is what costs
+// CPU at low rates), and never longer than the ring takes to fill a
+// sixteenth at the rate just seen.
+func (s *liveSource) feed(ctx context.Context, r *run) (string, error) {
+	const maxPoll = 10 * time.Millisecond
+	busy := max(1, r.k.RingSize()/bpf.RecordSize/16)
+	sleep := r.cfg.PollInterval
+	timer := time.NewTimer(sleep)
+	defer timer.Stop()
+	for {
+		n, err := r.pump()
+		if err != nil {
+			return dataset.StopError, err
+		}
+		if n >= busy {
+			sleep = r.cfg.PollInterval
+			if ctx.Err() != nil {
+				break
+			}
+			continue // more is probably waiting
+		}
+		sleep = min(2*sleep, maxPoll)
+		timer.Reset(sleep)
+		select {
+		case <-ctx.Done():
+		case <-r.w.failure():
+			return dataset.StopError, r.w.err()
+		case <-timer.C:
+			continue
+		}
+		break
+	}
+	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		return dataset.StopDeadline, nil
+	}
+	return dataset.StopSignal, nil
+}
+
+// stop detaches, last attached first: the tc filter that added a clsact
+// qdisc goes last and can then remove it.
+func (s *liveSource) stop() error {
+	var errs []error
+	for i := len(s.atts) - 1; i >= 0; i-- {
+		errs = append(errs, s.atts[i].Close())
+	}
+	s.atts = nil
+	return errors.Join(errs...)
+}
+
+func (s *liveSource) finish(*dataset.Manifest, string) (bool, error, error) { return true, nil, nil }
+func (s *liveSource) progress(*Status)                                      {}
+func (s *liveSource) close() error                                          { return s.stop() }

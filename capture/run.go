@@ -1,0 +1,385 @@
+// Package capture runs a capture: load the program, feed it (live
+// interfaces or a capture file), read its ring into rows and flows, stop,
+// drain, settle the counters and sessions, close the files and write the
+// manifest — one engine for both sources.
+package capture
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tacap/tacap/bpf"
+	"github.com/tacap/tacap/capture/attach"
+	"github.com/tacap/tacap/dataset"
+)
+
+// Ready describes a run that has started.
+type Ready struct {
+	RunID       string
+	MemoryBytes uint64
+	Attachments []*attach.Attachment // live runs
+}
+
+// Status is a progress snapshot.
+type Status struct {
+	Elapsed      time.Duration
+	Counters     dataset.Counters
+	Flows        int
+	RowsWritten  int64
+	BytesWritten int64
+	Pending      uint64 // ring bytes not yet read
+	Draining     bool
+	// Capture files: how far the replay is.
+	File *FileProgress
+}
+
+// FileProgress is how far a capture file has been read.
+type FileProgress struct {
+	BytesRead int64
+	FileBytes int64
+	Frames    int64
+}
+
+// Result is what a run produced.
+type Result struct {
+	Manifest     dataset.Manifest
+	ManifestPath string
+}
+
+// source feeds the program: live interfaces or a capture file.
+type source interface {
+	// programs are the entry points the source needs loaded, and whether
+	// the program takes times and directions from replayed frames.
+	programs() (set bpf.ProgramSet, replay bool)
+	// start makes the source ready once the program is loaded (live:
+	// attach); it fills the manifest's source fields.
+	start(objs *bpf.Objects, m *dataset.Manifest) error
+	// wall converts a record's timestamp to nanoseconds since the epoch.
+	wall(ts uint64) int64
+	// ifName names the interface of a record.
+	ifName(ifindex uint32) string
+	// feed runs until ctx ends or the source is exhausted, calling
+	// r.pump whenever records may be waiting. It returns why it stopped.
+	feed(ctx context.Context, r *run) (stop string, err error)
+	// stop ends the input: nothing new reaches the ring after it.
+	stop() error
+	// finish records what the source knows at the end in the manifest.
+	// whole is false when the input was cut short: the run is then not
+	// complete, and note says why, without failing it. fail is a failure
+	// the source saw only at the end (a file with no readable frame).
+	finish(m *dataset.Manifest, stopped string) (whole bool, note, fail error)
+	// progress adds the source's figures to a status snapshot.
+	progress(s *Status)
+	close() error
+}
+
+// Run captures until ctx is done, the deadline (Config.For) passes or the
+// capture file ends, then stops the source, drains the ring, settles the
+// counters and sessions, closes the files and writes the manifest, in that
+// order. A Result is returned whenever a manifest was written, also with an
+// error.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var src source
+	var err error
+	if cfg.Live() {
+		src, err = openLive(cfg)
+	} else {
+		src, err = openFile(cfg.File)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	if err := prepareOut(cfg.Out); err != nil {
+		return nil, err
+	}
+	opts := cfg.options
+	opts.Programs, opts.Replay = src.programs()
+	objs, err := bpf.Load(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer objs.Close()
+	if cfg.OnLoad != nil {
+		cfg.OnLoad(objs.MemoryBytes)
+	}
+	r := newRun(cfg, loaded{objs}, src)
+	if err := src.start(objs, &r.m); err != nil {
+		return nil, err
+	}
+	if cfg.OnReady != nil {
+		ready := &Ready{RunID: r.m.RunID, MemoryBytes: objs.MemoryBytes}
+		if l, ok := src.(*liveSource); ok {
+			ready.Attachments = append(ready.Attachments, l.atts...)
+		}
+		cfg.OnReady(ready)
+	}
+	if cfg.For > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.For)
+		defer cancel()
+	}
+	return r.execute(ctx)
+}
+
+// run is the state of one run; it lives on the goroutine that called Run,
+// except the writer, which owns its files on its own goroutine.
+type run struct {
+	cfg     Config
+	k       kernel
+	src     source
+	m       dataset.Manifest
+	conv    *converter
+	w       *writer
+	started time.Time
+
+	b          *batch // being filled
+	batchStart time.Time
+	draining   bool
+	nextStatus time.Time
+}
+
+// A batch goes to the writer when full or when its first row is this old.
+const maxBatchAge = 100 * time.Millisecond
+
+// statusEvery throttles OnStatus.
+const statusEvery = 250 * time.Millisecond
+
+func newRun(cfg Config, k kernel, src source) *run {
+	host, _ := os.Hostname()
+	start := time.Now().UTC()
+	r := &run{cfg: cfg, k: k, src: src, started: start}
+	r.m = dataset.Manifest{
+		Tacap: cfg.Build, RunID: newRunID(start), Host: sanitize(host), KernelRelease: kernelRelease(),
+		Start: start, Parameters: parametersOf(cfg.options),
+	}
+	r.conv = newConverter(src, cfg.options.Bidirectional)
+	return r
+}
+
+// execute feeds, stops, drains and finishes the run.
+func (r *run) execute(ctx context.Context) (*Result, error) {
+	// The writer's copy of the part metadata is its own: fixed now, with
+	// the counters asked of the kernel when a part closes.
+	r.w = newWriter(r.cfg, r.m.RunID, r.m.Host, partMetadata(&r.m), r.k)
+	r.b, r.batchStart = r.w.get(), time.Now()
+	stop, runErr := r.src.feed(ctx, r)
+	// Stop the input first, so nothing new arrives, then drain what is left.
+	stopErr := r.src.stop()
+	// Whatever stopped the source, what the kernel recorded is kept (a
+	// failed writer refuses it at once).
+	err := r.drainRest()
+	if err == nil {
+		err = r.flush()
+	}
+	if runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		stop = dataset.StopError
+	}
+	r.m.StopReason = stop
+	whole, note, fail := r.src.finish(&r.m, stop)
+	res, err := r.finish(runErr, whole, note, stopErr)
+	if err == nil {
+		// A detach failure or an unreadable file: the dataset is whole,
+		// the run failed.
+		err = errors.Join(fail, stopErr)
+	}
+	return res, err
+}
+
+// pump reads what the ring holds into rows, handing each full batch (or
+// one whose first row waited maxBatchAge) to the writer, and returns how
+// many records it read. It is the one path from the ring to the files.
+func (r *run) pump() (int, error) {
+	total := 0
+	for {
+		want := batchRows - len(r.b.rows)
+		n := r.conv.fill(r.k, r.b, want)
+		total += n
+		if len(r.b.rows) >= batchRows || (len(r.b.rows) > 0 && time.Since(r.batchStart) >= maxBatchAge) {
+			if err := r.flush(); err != nil {
+				return total, err
+			}
+		}
+		if n < want {
+			break // the ring is empty (or the rest is not committed yet)
+		}
+	}
+	r.status()
+	return total, nil
+}
+
+// flush hands the batch being filled, if any, to the writer.
+func (r *run) flush() error {
+	if len(r.b.rows) == 0 {
+		return nil
+	}
+	if err := r.w.put(r.b); err != nil {
+		return err
+	}
+	r.b, r.batchStart = r.w.get(), time.Now()
+	return nil
+}
+
+// drainRest reads what the kernel committed before the source stopped. A
+// program still running on another CPU finishes within microseconds; a
+// record reserved and not yet committed is waited for up to DrainTimeout.
+func (r *run) drainRest() error {
+	r.draining = true
+	deadline := time.Now().Add(r.cfg.DrainTimeout)
+	for {
+		select {
+		case <-r.cfg.SkipDrain:
+			r.m.DrainSkipped = true
+			return nil
+		default:
+		}
+		n, err := r.pump()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			if r.k.Pending() == 0 || time.Now().After(deadline) {
+				return nil
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// status reports progress, at most every statusEvery.
+func (r *run) status() {
+	if r.cfg.OnStatus == nil {
+		return
+	}
+	now := time.Now()
+	if now.Before(r.nextStatus) {
+		return
+	}
+	r.nextStatus = now.Add(statusEvery)
+	cnt, _ := r.k.Counters()
+	rows, bytes := r.w.progress()
+	s := Status{
+		Elapsed: now.Sub(r.started), Counters: cnt, Flows: r.conv.flows.count(), RowsWritten: rows,
+		BytesWritten: bytes, Pending: r.k.Pending(), Draining: r.draining,
+	}
+	r.src.progress(&s)
+	r.cfg.OnStatus(s)
+}
+
+// finish settles the run after its last record was read: final counters,
+// the sessions still in the kernel's table, the files closed, and the
+// manifest written. The run is complete when whole is true, runErr is nil,
+// settling succeeded and every recorded packet was written; notes go into
+// the manifest without failing the run.
+func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) {
+	m := &r.m
+	m.End = time.Now().UTC()
+	counters, cerr := r.k.Counters()
+	m.Counters = counters
+	serr := r.k.WalkSessions(r.conv.flows.settle)
+	writeErr := r.w.close(r.conv.flows.rows(r.src.wall))
+	m.Files = r.w.files()
+	m.RowsWritten = r.w.packets.Rows()
+	m.RecordedNotWritten = int64(counters.Recorded) - m.RowsWritten
+	if r.w.csv != nil {
+		m.CSV = &dataset.CSVInfo{Dir: relTo(r.cfg.Out, r.w.csv.Dir()), Files: r.w.csvFiles, MaxFiles: r.cfg.CSVMaxFiles,
+			SkippedFlows: r.w.csv.SkippedFlows, SkippedRows: r.w.csv.SkippedRows}
+	}
+	m.Flows = int64(r.conv.flows.count())
+	failures := []error{runErr, cerr, serr, writeErr}
+	m.Complete = whole && errors.Join(failures...) == nil && m.RecordedNotWritten == 0
+	for _, e := range append(failures, notes...) {
+		if e != nil {
+			m.Errors = append(m.Errors, e.Error())
+		}
+	}
+	m.Process = processUsage()
+	path, merr := writeManifest(r.cfg.Out, m)
+	return &Result{Manifest: *m, ManifestPath: path}, errors.Join(append(failures, merr)...)
+}
+
+// ErrOutput marks a dataset folder that cannot be written.
+var ErrOutput = errors.New("output folder not writable")
+
+// prepareOut makes the dataset folder and checks that a run can write it.
+func prepareOut(dir string) error {
+	runs := filepath.Join(dir, dataset.RunsDir)
+	if err := os.MkdirAll(runs, 0o750); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrOutput, dir, err)
+	}
+	f, err := os.CreateTemp(runs, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrOutput, dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+func newRunID(start time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return start.Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// sanitize keeps a host name usable in a hive folder name.
+func sanitize(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '=' || r == ' ' || r < 32 {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+func relTo(base, path string) string {
+	if r, err := filepath.Rel(base, path); err == nil {
+		return r
+	}
+	return path
+}
+
+// partMetadata is the key-value metadata of every Parquet part, fixed at
+// the start of the run (the counters are added when a part closes).
+func partMetadata(m *dataset.Manifest) map[string]string {
+	params, _ := json.Marshal(m.Parameters)
+	return map[string]string{
+		"tacap.version":           m.Tacap.Version,
+		"tacap.commit":            m.Tacap.Commit,
+		"tacap.bpf_object_sha256": m.Tacap.BPFObject,
+		"tacap.run_id":            m.RunID,
+		"tacap.host":              m.Host,
+		"tacap.interfaces":        strings.Join(m.Interfaces, ","),
+		"tacap.hook":              m.Hook,
+		"tacap.kernel_release":    m.KernelRelease,
+		"tacap.start":             m.Start.Format(time.RFC3339Nano),
+		"tacap.parameters":        string(params),
+	}
+}

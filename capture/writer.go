@@ -1,0 +1,204 @@
+package capture
+
+import (
+	"encoding/json"
+	"errors"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tacap/tacap/capture/sink"
+	"github.com/tacap/tacap/dataset"
+)
+
+// batch is a slice of rows on its way to the writer.
+type batch struct {
+	rows     []dataset.Packet
+	flowIDs  []uint64
+	newFlows []newFlow
+}
+
+type newFlow struct {
+	id   uint64
+	name string
+}
+
+// sinkFile is what a Parquet part is written to (an *os.File).
+type sinkFile = sink.Output
+
+// writer encodes batches on its own goroutine, so the ring is read while
+// Parquet is compressed. Its files, CSV state and names are owned by that
+// goroutine until close returns; the run's goroutine sees only the
+// progress figures (atomics) and, once dead is closed, the failure.
+type writer struct {
+	packets  *sink.Parts[dataset.Packet]
+	flowsOut *sink.Parts[dataset.Flow]
+	csv      *sink.CSVs
+	csvFiles int
+	names    map[uint64]string
+	in       chan *batch
+	dead     chan struct{} // closed at the first failure, after failed is set
+	done     chan struct{}
+	pool     sync.Pool
+	written  atomic.Int64
+	bytes    atomic.Int64
+	failed   error
+}
+
+// newWriter starts the writer. meta is the parts' fixed metadata; the
+// counters are asked of k when each part closes.
+func newWriter(cfg Config, runID, host string, meta map[string]string, k kernel) *writer {
+	partMeta := func() map[string]string {
+		md := maps.Clone(meta)
+		cnt, _ := k.Counters()
+		counters, _ := json.Marshal(cnt)
+		md["tacap.counters"] = string(counters)
+		return md
+	}
+	w := &writer{
+		packets: sink.NewParts[dataset.Packet](sink.PartConfig{Dir: cfg.Out, Table: dataset.PacketsTable, Host: host, RunID: runID,
+			MaxRows: cfg.PartMaxRows, MaxAge: cfg.PartMaxAge, Metadata: partMeta, NoBounds: packetNoBounds, Create: cfg.createPart}),
+		flowsOut: sink.NewParts[dataset.Flow](sink.PartConfig{Dir: cfg.Out, Table: dataset.FlowsTable, Host: host, RunID: runID,
+			Metadata: partMeta, Create: cfg.createPart}),
+		names: map[uint64]string{},
+		in:    make(chan *batch, 8),
+		dead:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	if cfg.CSV {
+		w.csv = sink.NewCSVs(cfg.Out, runID, cfg.CSVMaxFiles)
+	}
+	w.pool.New = func() any {
+		return &batch{rows: make([]dataset.Packet, 0, batchRows), flowIDs: make([]uint64, 0, batchRows)}
+	}
+	go w.loop()
+	return w
+}
+
+func (w *writer) get() *batch { return w.pool.Get().(*batch) }
+
+// put hands b to the writer goroutine, or reports its failure.
+func (w *writer) put(b *batch) error {
+	select {
+	case w.in <- b:
+		return nil
+	case <-w.dead:
+		return w.failed
+	}
+}
+
+// failure is closed once the writer has failed; err then says why.
+func (w *writer) failure() <-chan struct{} { return w.dead }
+
+// err is the writer's failure, once failure() is closed.
+func (w *writer) err() error { return w.failed }
+
+func (w *writer) loop() {
+	defer close(w.done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case b, ok := <-w.in:
+			if !ok {
+				return
+			}
+			if w.failed == nil {
+				w.fail(w.write(b))
+			}
+			b.rows, b.flowIDs, b.newFlows = b.rows[:0], b.flowIDs[:0], b.newFlows[:0]
+			w.pool.Put(b)
+		case <-tick.C:
+			if w.failed == nil {
+				w.fail(w.packets.Rotate())
+			}
+		}
+	}
+}
+
+func (w *writer) fail(err error) {
+	if err != nil {
+		w.failed = err
+		close(w.dead)
+	}
+}
+
+func (w *writer) write(b *batch) error {
+	rows := b.rows
+	for len(rows) > 0 {
+		// A batch may span midnight (UTC): each day's rows go to its folder.
+		n := 1
+		for n < len(rows) && rows[n].TsNs/dayNs == rows[0].TsNs/dayNs {
+			n++
+		}
+		if err := w.packets.Write(dayOf(rows[0].TsNs), rows[:n]); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	w.written.Add(int64(len(b.rows)))
+	w.bytes.Store(w.packets.Bytes())
+	if w.csv != nil {
+		for _, nf := range b.newFlows {
+			w.names[nf.id] = nf.name
+		}
+		for i := range b.rows {
+			if err := w.csv.Add(b.flowIDs[i], w.names[b.flowIDs[i]], &b.rows[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *writer) progress() (rows, bytes int64) { return w.written.Load(), w.bytes.Load() }
+
+// close stops the goroutine, finishes the packet parts, the CSV files and
+// the flows table.
+func (w *writer) close(flowRows []dataset.Flow) error {
+	close(w.in)
+	<-w.done
+	var errs []error
+	if w.failed != nil {
+		errs = append(errs, w.failed)
+		if isDiskFull(w.failed) {
+			w.packets.Abort()
+		}
+	}
+	if err := w.packets.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if w.csv != nil {
+		n, err := w.csv.Close()
+		w.csvFiles = n
+		errs = append(errs, err)
+	}
+	if len(flowRows) > 0 {
+		day := dayOf(flowRows[0].FirstTs * 1000)
+		if err := w.flowsOut.Write(day, flowRows); err != nil {
+			w.flowsOut.Abort()
+			errs = append(errs, err)
+		} else if err := w.flowsOut.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (w *writer) files() dataset.Files {
+	return dataset.Files{Packets: w.packets.Files(), Flows: w.flowsOut.Files()}
+}
+
+const dayNs = int64(24 * time.Hour)
+
+// packetNoBounds are the packets/ columns written without page min/max
+// statistics: strings, filtered by equality (the dictionary serves that).
+var packetNoBounds = []string{"iface", "direction", "src_ip", "dst_ip"}
+
+func dayOf(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02") }
+
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
