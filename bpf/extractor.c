@@ -5,8 +5,9 @@
  * tacap's feature extractor: one record per TCP/UDP/ICMP/ICMPv6 packet, under
  * per-session quotas, handed to user space through a BPF ring buffer.
  *
- * The contract for every field is ../../shared/spec/dataset.md (section 2);
- * the sampling algorithm is its section 5, kept from the research prototype.
+ * The contract for every field is ../docs/dataset.md ("packets/"); the
+ * sampling algorithm is its "Sampling" section, kept from the research
+ * prototype.
  * The program only reads: every entry point returns "continue/pass" and
  * never touches packet bytes, so traffic is never dropped, delayed or changed.
  */
@@ -764,8 +765,9 @@ struct replay_meta {
 	__u32 wire_len;
 	__u32 cap_len;
 	__u32 ifindex;
+	__u32 gso_segs; /* wire packets the frame stands for (0 or 1: one) */
 	__u8 direction;
-	__u8 _pad[3];
+	__u8 _pad[7];
 };
 
 #define MAX_BATCH_FRAMES 256
@@ -802,7 +804,7 @@ static long replay_one(__u64 index, void *data)
 		.frame_len = meta.wire_len > meta.cap_len ? meta.wire_len : meta.cap_len,
 		.xdp = true,
 	};
-	handle(&p, meta.direction, meta.ifindex, 0, 1, meta.tstamp);
+	handle(&p, meta.direction, meta.ifindex, 0, meta.gso_segs, meta.tstamp);
 	b->at = start + ((meta.cap_len + 7) & ~7U);
 	b->done++;
 	return 0;

@@ -92,8 +92,9 @@ type extractorReplayMeta struct {
 	WireLen   uint32
 	CapLen    uint32
 	Ifindex   uint32
+	GsoSegs   uint32
 	Direction uint8
-	Pad       [3]uint8
+	Pad       [7]uint8
 }
 
 type extractorSession struct {

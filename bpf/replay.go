@@ -56,6 +56,15 @@ type ReplayFrame struct {
 	Ifindex   uint32 // the record's ifindex (0: the test run's device, loopback)
 }
 
+// wireLen is the frame's length on the wire: its WireLen, but never less
+// than the bytes it has. Both replay paths hand the kernel this figure.
+func (f ReplayFrame) wireLen() uint32 { return max(f.WireLen, uint32(len(f.Data))) }
+
+// kernelData is the part of the frame handed to the kernel: at most
+// MaxReplayData bytes (the kernel takes about a page; the headers tacap
+// reads are all in the first bytes, the rest only counts as length).
+func (f ReplayFrame) kernelData() []byte { return f.Data[:min(len(f.Data), MaxReplayData)] }
+
 // Replay runs the TC program over one frame with BPF_PROG_TEST_RUN. The
 // objects must have been loaded with Options.Replay. Records it produces
 // land in the ring like live ones.
@@ -76,13 +85,7 @@ func (o *Objects) Replay(f ReplayFrame) error {
 		o.replayTruncated.Add(1)
 		return nil
 	}
-	data, wire := f.Data, f.WireLen
-	if len(data) > MaxReplayData {
-		// The kernel takes at most about a page; the headers tacap reads
-		// are all in the first bytes, the rest only counts as length.
-		wire = max(wire, uint32(len(data)))
-		data = data[:MaxReplayData]
-	}
+	data, wire := f.kernelData(), f.wireLen()
 	// The context goes to the kernel as bytes laid out like struct
 	// __sk_buff: encoding the struct by reflection on every frame cost
 	// more than the program itself.
@@ -140,10 +143,7 @@ func (o *Objects) QueueReplay(f ReplayFrame) error {
 	if len(f.Data) < MinFrameLen {
 		return fmt.Errorf("frame of %d bytes is shorter than an Ethernet header", len(f.Data))
 	}
-	data, wire := f.Data, max(f.WireLen, uint32(len(f.Data)))
-	if len(data) > MaxReplayData {
-		data = data[:MaxReplayData]
-	}
+	data, wire := f.kernelData(), f.wireLen()
 	need := replayMetaSize + (len(data)+7)&^7
 	if o.batch.frames == maxBatchFrames || len(o.batch.buf)+need > maxBatchBytes {
 		if err := o.FlushReplay(); err != nil {
@@ -158,7 +158,8 @@ func (o *Objects) QueueReplay(f ReplayFrame) error {
 	le.PutUint32(b.buf[at+8:], wire)
 	le.PutUint32(b.buf[at+12:], uint32(len(data)))
 	le.PutUint32(b.buf[at+16:], f.Ifindex)
-	b.buf[at+20] = f.Direction
+	le.PutUint32(b.buf[at+20:], f.GSOSegs)
+	b.buf[at+24] = f.Direction
 	copy(b.buf[at+replayMetaSize:], data)
 	b.frames++
 	return nil
