@@ -26,8 +26,9 @@ check-generated: generate ## fail if the committed BPF object or bindings differ
 	@git diff --exit-code --stat -- bpf/ || { echo "generated BPF code is stale: run 'make generate' and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain -- bpf/)" || { git status --porcelain -- bpf/; echo "untracked generated files in bpf/" >&2; exit 1; }
 
-vet: ## go vet and gofmt
+vet: ## go vet, gofmt and go mod tidy
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff >/dev/null || { $(GO) mod tidy -diff; echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit" >&2; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
 
 demo: ## build, capture 10 s of mixed traffic between two private namespaces, print the summary (root)
