@@ -107,7 +107,7 @@ func (s *fakeSource) feed(ctx context.Context, r *run) (string, error) {
 			return dataset.StopSignal, nil
 		}
 		step(s.k)
-		if _, err := r.pump(); err != nil {
+		if _, err := r.pump(true); err != nil {
 			return dataset.StopError, err
 		}
 	}

@@ -139,7 +139,7 @@ func (s *fileSource) replay(ctx context.Context, r *run) (string, error) {
 			return dataset.StopError, err
 		}
 		if r.k.Pending() >= half {
-			if _, err := r.pump(); err != nil {
+			if _, err := r.pump(true); err != nil {
 				return dataset.StopError, err
 			}
 		}

@@ -95,7 +95,9 @@ func (s *liveSource) ifName(ifindex uint32) string {
 // adaptively: at once while records pour in, backing off to maxPoll while
 // they trickle (a wakeup per millisecond for a few records is what costs
 // CPU at low rates), and never longer than the ring takes to fill a
-// sixteenth at the rate just seen.
+// sixteenth at the rate just seen. Each poll reads one batch (as before the
+// engines were merged): between polls the ring absorbs bursts, and the
+// final drain empties it.
 func (s *liveSource) feed(ctx context.Context, r *run) (string, error) {
 	const maxPoll = 10 * time.Millisecond
 	busy := max(1, r.k.RingSize()/bpf.RecordSize/16)
@@ -103,7 +105,7 @@ func (s *liveSource) feed(ctx context.Context, r *run) (string, error) {
 	timer := time.NewTimer(sleep)
 	defer timer.Stop()
 	for {
-		n, err := r.pump()
+		n, err := r.pump(false)
 		if err != nil {
 			return dataset.StopError, err
 		}

@@ -202,10 +202,11 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	return res, err
 }
 
-// pump reads what the ring holds into rows, handing each full batch (or
-// one whose first row waited maxBatchAge) to the writer, and returns how
-// many records it read. It is the one path from the ring to the files.
-func (r *run) pump() (int, error) {
+// pump reads records from the ring into rows — one batch's worth, or with
+// all until the ring is empty — handing each full batch (or one whose first
+// row waited maxBatchAge) to the writer, and returns how many it read. It
+// is the one path from the ring to the files.
+func (r *run) pump(all bool) (int, error) {
 	total := 0
 	for {
 		want := batchRows - len(r.b.rows)
@@ -216,8 +217,8 @@ func (r *run) pump() (int, error) {
 				return total, err
 			}
 		}
-		if n < want {
-			break // the ring is empty (or the rest is not committed yet)
+		if !all || n < want {
+			break // one batch asked for, or the ring is empty (the rest not committed yet)
 		}
 	}
 	r.status()
@@ -249,7 +250,7 @@ func (r *run) drainRest() error {
 			return nil
 		default:
 		}
-		n, err := r.pump()
+		n, err := r.pump(false)
 		if err != nil {
 			return err
 		}

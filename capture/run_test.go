@@ -363,7 +363,7 @@ func TestPumpOnEmptyRingAllocatesNothing(t *testing.T) {
 	r.w = newWriter(r.cfg, r.m.RunID, r.m.Host, partMetadata(&r.m), r.k)
 	defer r.w.close(nil)
 	r.b, r.batchStart = r.w.get(), time.Now()
-	if a := testing.AllocsPerRun(100, func() { r.pump() }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { r.pump(false) }); a != 0 {
 		t.Fatalf("pump on an empty ring allocates %.0f times per call", a)
 	}
 }
