@@ -3,9 +3,11 @@ package report
 // The aggregator sees every packet row once, in batches, and keeps only
 // per-address, per-port and per-handshake state: addresses are dense IDs
 // (see interner), so most counters are slice increments. Each batch is
-// added by two goroutines at once that own disjoint state: addVolume
-// (counts, bytes, ports, timelines, UDP/ICMP rates, amplification) and
-// addRelations (who talks to whom, probes, TCP handshakes).
+// added by two goroutines at once, each with state of its own that the
+// other never touches: volumeState (addVolume: counts, bytes, ports,
+// timelines, UDP/ICMP rates, amplification) and relationState
+// (addRelations: who talks to whom, probes, TCP handshakes). Each has its
+// own per-address table, indexed by the same address ID.
 
 const (
 	flagFIN = 0x01
@@ -14,27 +16,29 @@ const (
 	flagACK = 0x10
 )
 
-// addr holds what the report needs per address. Most addresses of a
-// flood send to one destination and probe at most one port: firstDst and
-// firstProbe remember that one, so only addresses with several touch the
-// pair and probe sets.
-type addr struct {
-	// Written by addVolume.
+// volAddr is volumeState's per address.
+type volAddr struct {
 	srcRecords, srcBytes uint64
 	dstRecords, dstBytes uint64
 	udpOut               uint64
-	vol                  int32 // index into aggregator.vols, -1 until needed
-	// Written by addRelations.
+	dest                 int32 // index into volumeState.dests, -1 until needed
+}
+
+// relAddr is relationState's per address. Most addresses of a flood send
+// to one destination and probe at most one port: firstDst and firstProbe
+// remember that one, so only addresses with several touch the pair and
+// probe sets.
+type relAddr struct {
 	synOut, synAckOut    uint64
 	rstOut               uint64
 	handshakesOut        uint64
-	rel                  int32  // index into aggregator.rels, -1 until needed
+	dest                 int32  // index into relationState.dests, -1 until needed
 	firstDst             uint32 // the first destination + 1; 0: none yet
 	firstProbe           uint32 // the first probed port | udp<<16, + 1; 0: none yet
-	multiDst, multiProbe bool   // it has more than one: see aggregator.pairs / probes
+	multiDst, multiProbe bool   // it has more than one: see relationState.pairs / probes
 }
 
-// volDest is the traffic towards one destination (addVolume's).
+// volDest is the traffic towards one destination (volumeState's).
 type volDest struct {
 	udpIn, udpBytesIn uint64
 	icmpIn, icmpErrIn uint64
@@ -47,7 +51,7 @@ type volDest struct {
 }
 
 // relDest is who talks to one destination and how its TCP handshakes
-// went (addRelations').
+// went (relationState's).
 type relDest struct {
 	synIn, synAckIn       uint64
 	handshakes, completed uint64
@@ -157,34 +161,54 @@ func (c *pairCache) seen(k uint64) bool {
 	return false
 }
 
+// aggregator is the report's state. While a batch of packets is added,
+// vol belongs to the goroutine running addVolume and rel to the one
+// running addRelations, and nothing else is touched; between batches (add
+// returns after both finish) everything belongs to the caller: addFlows,
+// finish and the reports.
 type aggregator struct {
-	names *interner
-	addrs []addr
-	vols  []volDest
-	rels  []relDest
+	names   *interner
+	vol     volumeState
+	rel     relationState
+	sessTop *topN[sessRow] // the largest session instances
+}
+
+// volumeState is addVolume's: counts, bytes, ports, per-second peaks,
+// UDP/ICMP per destination (also from flows/), amplification, sessions
+// from packets.
+type volumeState struct {
+	addrs []volAddr // by address ID
+	dests []volDest
 
 	total       traffic
 	byProto     map[string]*traffic
 	byDirection map[uint32]*traffic
 	ports       [2][65536]traffic // TCP, UDP by destination port
 
-	tcp struct{ records, syn, synAck, rst, fin uint64 }
-
-	handshakes map[tcpKey]uint8
-	hsCache    [1 << hsCacheBits]hsSlot
 	secCounts  map[secKey]uint64
-	pairs      map[uint64]struct{} // dst<<32 | src, of sources sending to several destinations
-	pairCache  pairCache
-	probes     map[uint64]struct{} // src<<17 | udp<<16 | port: sources probing several ports
-	probeCache pairCache
 	ampResp    map[ampKey]*ampStat
 	ampReq     map[ampKey]uint64 // bytes requested from a service port
 	reflectors map[uint64]struct{}
 	reflCache  pairCache
 
-	sessions map[sessKey]*sessAgg  // from packets, for runs without a flows file
-	sessTop  *topN[sessRow]        // the largest session instances
-	conns    map[connKey]*connStat // handshakes per client and service
+	sessions map[sessKey]*sessAgg // from packets, for runs without a flows file
+}
+
+// relationState is addRelations': who sends to whom, probed ports, TCP
+// flags and handshakes.
+type relationState struct {
+	addrs []relAddr // by address ID
+	dests []relDest
+
+	tcp struct{ records, syn, synAck, rst, fin uint64 }
+
+	handshakes map[tcpKey]uint8
+	hsCache    [1 << hsCacheBits]hsSlot
+	pairs      map[uint64]struct{} // dst<<32 | src, of sources sending to several destinations
+	pairCache  pairCache
+	probes     map[uint64]struct{} // src<<17 | udp<<16 | port: sources probing several ports
+	probeCache pairCache
+	conns      map[connKey]*connStat // handshakes per client and service
 }
 
 // connKey is one client's connections to one service.
@@ -203,20 +227,21 @@ type sessRow struct {
 }
 
 func newAggregator(names *interner, top int) *aggregator {
-	a := &aggregator{
-		names:       names,
-		byProto:     map[string]*traffic{},
-		byDirection: map[uint32]*traffic{},
-		handshakes:  map[tcpKey]uint8{},
-		secCounts:   map[secKey]uint64{},
-		pairs:       map[uint64]struct{}{},
-		probes:      map[uint64]struct{}{},
-		ampResp:     map[ampKey]*ampStat{},
-		ampReq:      map[ampKey]uint64{},
-		reflectors:  map[uint64]struct{}{},
-		sessions:    map[sessKey]*sessAgg{},
-		conns:       map[connKey]*connStat{},
-	}
+	// Field by field: a volumeState or relationState literal would be
+	// built apart and copied in, megabytes of port table and cache.
+	a := &aggregator{names: names}
+	v, r := &a.vol, &a.rel
+	v.byProto = map[string]*traffic{}
+	v.byDirection = map[uint32]*traffic{}
+	v.secCounts = map[secKey]uint64{}
+	v.ampResp = map[ampKey]*ampStat{}
+	v.ampReq = map[ampKey]uint64{}
+	v.reflectors = map[uint64]struct{}{}
+	v.sessions = map[sessKey]*sessAgg{}
+	r.handshakes = map[tcpKey]uint8{}
+	r.pairs = map[uint64]struct{}{}
+	r.probes = map[uint64]struct{}{}
+	r.conns = map[connKey]*connStat{}
 	a.sessTop = newTopN(top, a.betterSession)
 	return a
 }
@@ -266,9 +291,9 @@ var isAmpPort = func() (t [65536]bool) {
 	return t
 }()
 
-// vol and rel return id's per-destination state, made on first use.
-func (a *aggregator) vol(id uint32) *volDest { return lazyEntry(&a.addrs[id].vol, &a.vols) }
-func (a *aggregator) rel(id uint32) *relDest { return lazyEntry(&a.addrs[id].rel, &a.rels) }
+// dest returns id's per-destination state, made on first use.
+func (v *volumeState) dest(id uint32) *volDest   { return lazyEntry(&v.addrs[id].dest, &v.dests) }
+func (r *relationState) dest(id uint32) *relDest { return lazyEntry(&r.addrs[id].dest, &r.dests) }
 
 // lazyEntry returns (*s)[*idx], appending a zero entry and setting *idx
 // the first time (*idx < 0).
@@ -290,37 +315,44 @@ func appendDoubling[T any](s []T, x T) []T {
 	return append(s, x)
 }
 
-// grow makes room for every interned address.
+// grow makes room in both address tables for every interned address.
 func (a *aggregator) grow() {
 	n := a.names.len()
-	if n <= len(a.addrs) {
-		return
-	}
-	if n > cap(a.addrs) { // double: append's gentler growth copies far more in all
-		a.addrs = append(make([]addr, 0, max(n, 2*cap(a.addrs), 1024)), a.addrs...)
-	}
-	for len(a.addrs) < n {
-		a.addrs = append(a.addrs, addr{vol: -1, rel: -1})
-	}
+	a.vol.addrs = growTable(a.vol.addrs, n, volAddr{dest: -1})
+	a.rel.addrs = growTable(a.rel.addrs, n, relAddr{dest: -1})
 }
 
-func (a *aggregator) tick(p *peak, d int32, kind uint8, sec int64, n uint64) {
+// growTable extends s to n entries, the new ones zero.
+func growTable[T any](s []T, n int, zero T) []T {
+	if n <= len(s) {
+		return s
+	}
+	if n > cap(s) { // double: append's gentler growth copies far more in all
+		s = append(make([]T, 0, max(n, 2*cap(s), 1024)), s...)
+	}
+	for len(s) < n {
+		s = append(s, zero)
+	}
+	return s
+}
+
+func (v *volumeState) tick(p *peak, d int32, kind uint8, sec int64, n uint64) {
 	if p.cur > 0 && p.sec != sec {
-		a.flushPeak(p, d, kind)
+		v.flushPeak(p, d, kind)
 	}
 	p.sec = sec
 	p.cur += n
 }
 
-func (a *aggregator) flushPeak(p *peak, d int32, kind uint8) {
+func (v *volumeState) flushPeak(p *peak, d int32, kind uint8) {
 	if p.cur == 0 {
 		return
 	}
 	k := secKey{d, kind, p.sec}
-	v := a.secCounts[k] + p.cur
-	a.secCounts[k] = v
-	if v > p.max || (v == p.max && p.sec < p.maxAt) {
-		p.max, p.maxAt = v, p.sec
+	n := v.secCounts[k] + p.cur
+	v.secCounts[k] = n
+	if n > p.max || (n == p.max && p.sec < p.maxAt) {
+		p.max, p.maxAt = n, p.sec
 	}
 	p.cur = 0
 }
@@ -385,23 +417,25 @@ func isEchoRequest(proto, typ int32) bool {
 }
 
 // add aggregates one batch of packet rows: addRelations on a goroutine of
-// its own while addVolume runs on this one. sessions asks for per-session
-// aggregation from packets (runs without a flows file).
+// its own while addVolume runs on this one, each given only its state.
+// sessions asks for per-session aggregation from packets (runs without a
+// flows file).
 func (a *aggregator) add(b *batch, run int32, rt *runTally, sessions bool) {
 	a.grow()
+	rel := &a.rel
 	done := make(chan struct{})
 	go func() {
-		a.addRelations(b)
+		rel.addRelations(b)
 		close(done)
 	}()
-	a.addVolume(b, run, rt, sessions)
+	a.vol.addVolume(b, run, rt, sessions)
 	<-done
 }
 
 // addVolume counts records, packets and bytes by protocol, direction,
 // address and port, the timeline, UDP and ICMP per destination and second,
 // amplification, and sessions from packets.
-func (a *aggregator) addVolume(b *batch, run int32, rt *runTally, sessions bool) {
+func (v *volumeState) addVolume(b *batch, run int32, rt *runTally, sessions bool) {
 	ts := b.i64[pTsNs]
 	dir := b.str[pDirection]
 	ver := b.i32[pIPVersion]
@@ -426,22 +460,22 @@ func (a *aggregator) addVolume(b *batch, run int32, rt *runTally, sessions bool)
 		by := wireBytes(ipLen[i], gso[i], p, tcpLen[i], udpLen[i])
 		sec := floorDiv(ts[i], 1e9)
 
-		a.total.add(segs, by)
+		v.total.add(segs, by)
 		rt.add(ts[i], sec)
 		// Rows come in runs of one direction and protocol: the map is
 		// looked up when they change.
 		if dir[i] != lastDir {
 			lastDir = dir[i]
-			dirT = trafficOf(a.byDirection, lastDir)
+			dirT = trafficOf(v.byDirection, lastDir)
 		}
 		dirT.add(segs, by)
 		if ver[i] != lastVer || p != lastProto {
 			lastVer, lastProto = ver[i], p
-			protoT = trafficOf(a.byProto, protoKey(lastVer, lastProto))
+			protoT = trafficOf(v.byProto, protoKey(lastVer, lastProto))
 		}
 		protoT.add(segs, by)
 
-		as, ad := &a.addrs[s], &a.addrs[d]
+		as, ad := &v.addrs[s], &v.addrs[d]
 		as.srcRecords++
 		as.srcBytes += by
 		ad.dstRecords++
@@ -450,51 +484,51 @@ func (a *aggregator) addVolume(b *batch, run int32, rt *runTally, sessions bool)
 		sp, dp := sport[i], dport[i]
 		switch p {
 		case 6:
-			a.port(0, dp, by)
+			v.port(0, dp, by)
 		case 17:
-			a.port(1, dp, by)
-			dd := a.vol(d)
+			v.port(1, dp, by)
+			dd := v.dest(d)
 			dd.udpIn += segs
 			dd.udpBytesIn += by
-			a.tick(&dd.udp, ad.vol, 0, sec, segs)
+			v.tick(&dd.udp, ad.dest, 0, sec, segs)
 			as.udpOut += segs
 			if sp > 0 && sp < 65536 && isAmpPort[sp] {
 				k := ampKey{d, uint16(sp)}
-				st := a.ampResp[k]
+				st := v.ampResp[k]
 				if st == nil {
 					st = &ampStat{}
-					a.ampResp[k] = st
+					v.ampResp[k] = st
 				}
 				st.packets += segs
 				st.bytes += by
-				if r := uint64(s)<<32 | uint64(d); !a.reflCache.seen(r) {
-					if _, ok := a.reflectors[r]; !ok {
-						a.reflectors[r] = struct{}{}
+				if r := uint64(s)<<32 | uint64(d); !v.reflCache.seen(r) {
+					if _, ok := v.reflectors[r]; !ok {
+						v.reflectors[r] = struct{}{}
 						st.reflectors++
 					}
 				}
 			}
 			if dp > 0 && dp < 65536 && isAmpPort[dp] {
-				a.ampReq[ampKey{s, uint16(dp)}] += by
+				v.ampReq[ampKey{s, uint16(dp)}] += by
 			}
 		case 1, 58:
-			dd := a.vol(d)
+			dd := v.dest(d)
 			dd.icmpIn += segs
 			if isICMPError(p, icmpType[i]) {
 				dd.icmpErrIn += segs
 			} else if isEchoRequest(p, icmpType[i]) {
 				dd.icmpEchoIn += segs
 			}
-			a.tick(&dd.icmp, ad.vol, 1, sec, segs)
+			v.tick(&dd.icmp, ad.dest, 1, sec, segs)
 		}
 
 		if sessions {
 			k := sessKey{s, d, uint16(sp), uint16(dp), uint8(p), run}
-			sa := a.sessions[k]
+			sa := v.sessions[k]
 			us := floorDiv(ts[i], 1000)
 			if sa == nil {
 				sa = &sessAgg{first: us, last: us, fromPackets: true}
-				a.sessions[k] = sa
+				v.sessions[k] = sa
 			}
 			sa.recorded++
 			sa.seen++
@@ -507,9 +541,9 @@ func (a *aggregator) addVolume(b *batch, run int32, rt *runTally, sessions bool)
 }
 
 // port counts a record to destination port dp of TCP (0) or UDP (1).
-func (a *aggregator) port(proto int, dp int32, by uint64) {
+func (v *volumeState) port(proto int, dp int32, by uint64) {
 	if dp >= 0 && dp < 65536 {
-		t := &a.ports[proto][dp]
+		t := &v.ports[proto][dp]
 		t.records++
 		t.bytes += by
 	}
@@ -517,85 +551,85 @@ func (a *aggregator) port(proto int, dp int32, by uint64) {
 
 // addRelations follows who sends to whom, the ports each source probes
 // and the TCP flags and handshakes.
-func (a *aggregator) addRelations(b *batch) {
+func (r *relationState) addRelations(b *batch) {
 	src, dst := b.str[pSrcIP], b.str[pDstIP]
 	proto := b.i32[pProtocol]
 	sport, dport := b.i32[pSrcPort], b.i32[pDstPort]
 	flags := b.i32[pTCPFlags]
 	for i := 0; i < b.rows; i++ {
 		s, d, p := src[i], dst[i], proto[i]
-		a.pair(s, d)
+		r.pair(s, d)
 		sp, dp := sport[i], dport[i]
 		switch p {
 		case 6:
-			a.tcp.records++
-			as := &a.addrs[s]
+			r.tcp.records++
+			as := &r.addrs[s]
 			f := flags[i]
 			k := tcpKey{s, d, uint16(sp), uint16(dp)}
 			switch {
 			case f&(flagSYN|flagACK) == flagSYN:
-				a.tcp.syn++
-				a.rel(d).synIn++
+				r.tcp.syn++
+				r.dest(d).synIn++
 				as.synOut++
 				// A SYN after a completed handshake on the same 5-tuple is
 				// a new connection: count the finished one now.
-				if a.handshake(k) == hsSYN|hsDone {
-					a.countHandshake(k, true)
-					a.countReused(k)
+				if r.handshake(k) == hsSYN|hsDone {
+					r.countHandshake(k, true)
+					r.countReused(k)
 				}
-				a.setHandshake(k, hsSYN)
-				a.probe(s, uint32(uint16(dp)))
+				r.setHandshake(k, hsSYN)
+				r.probe(s, uint32(uint16(dp)))
 			case f&(flagSYN|flagACK) == flagSYN|flagACK:
-				a.tcp.synAck++
+				r.tcp.synAck++
 				as.synAckOut++
-				a.rel(d).synAckIn++
+				r.dest(d).synAckIn++
 			case f&(flagACK|flagRST|flagSYN) == flagACK:
-				if a.handshake(k) == hsSYN {
-					a.setHandshake(k, hsSYN|hsDone)
+				if r.handshake(k) == hsSYN {
+					r.setHandshake(k, hsSYN|hsDone)
 				}
 			}
 			if f&flagRST != 0 {
-				a.tcp.rst++
+				r.tcp.rst++
 				as.rstOut++
 			}
 			if f&flagFIN != 0 {
-				a.tcp.fin++
+				r.tcp.fin++
 			}
 		case 17:
 			// A probe: towards a lower port than it comes from (replies
 			// from a service port to a client's ephemeral port are not).
 			if dp < sp {
-				a.probe(s, 1<<16|uint32(uint16(dp)))
+				r.probe(s, 1<<16|uint32(uint16(dp)))
 			}
 		}
 	}
 }
 
 // pair notes that s sent to d, counting d's distinct sources.
-func (a *aggregator) pair(s, d uint32) {
-	as := &a.addrs[s]
+func (r *relationState) pair(s, d uint32) {
+	as := &r.addrs[s]
 	switch {
 	case as.firstDst == d+1:
 		return
 	case as.firstDst == 0:
 		as.firstDst = d + 1
-		a.rel(d).sources++
+		r.dest(d).sources++
 		return
 	case !as.multiDst:
 		as.multiDst = true
-		a.pairs[uint64(as.firstDst-1)<<32|uint64(s)] = struct{}{}
+		r.pairs[uint64(as.firstDst-1)<<32|uint64(s)] = struct{}{}
 	}
-	if pair := uint64(d)<<32 | uint64(s); !a.pairCache.seen(pair) {
-		if _, ok := a.pairs[pair]; !ok {
-			a.pairs[pair] = struct{}{}
-			a.rel(d).sources++
+	if pair := uint64(d)<<32 | uint64(s); !r.pairCache.seen(pair) {
+		if _, ok := r.pairs[pair]; !ok {
+			r.pairs[pair] = struct{}{}
+			r.dest(d).sources++
 		}
 	}
 }
 
 // probe notes that s probed port (| udp<<16).
-func (a *aggregator) probe(s, port uint32) {
-	as := &a.addrs[s]
+func (r *relationState) probe(s, port uint32) {
+	as := &r.addrs[s]
 	switch {
 	case as.firstProbe == port+1:
 		return
@@ -604,28 +638,28 @@ func (a *aggregator) probe(s, port uint32) {
 		return
 	case !as.multiProbe:
 		as.multiProbe = true
-		a.probes[uint64(s)<<17|uint64(as.firstProbe-1)] = struct{}{}
+		r.probes[uint64(s)<<17|uint64(as.firstProbe-1)] = struct{}{}
 	}
-	if k := uint64(s)<<17 | uint64(port); !a.probeCache.seen(k) {
-		a.probes[k] = struct{}{}
+	if k := uint64(s)<<17 | uint64(port); !r.probeCache.seen(k) {
+		r.probes[k] = struct{}{}
 	}
 }
 
 // handshake returns k's state; a direct-mapped cache in front of the map
 // answers the many ACKs of a session without hashing into a large map.
-func (a *aggregator) handshake(k tcpKey) uint8 {
-	slot := &a.hsCache[hsHash(k)]
+func (r *relationState) handshake(k tcpKey) uint8 {
+	slot := &r.hsCache[hsHash(k)]
 	if slot.ok && slot.k == k {
 		return slot.st
 	}
-	st := a.handshakes[k]
+	st := r.handshakes[k]
 	*slot = hsSlot{k, st, true}
 	return st
 }
 
-func (a *aggregator) setHandshake(k tcpKey, st uint8) {
-	a.handshakes[k] = st
-	a.hsCache[hsHash(k)] = hsSlot{k, st, true}
+func (r *relationState) setHandshake(k tcpKey, st uint8) {
+	r.handshakes[k] = st
+	r.hsCache[hsHash(k)] = hsSlot{k, st, true}
 }
 
 type hsSlot struct {
@@ -642,9 +676,13 @@ func hsHash(k tcpKey) uint32 {
 const hsCacheBits = 17
 
 // addFlows offers one batch of flows/ rows (session instances) to the top
-// sessions and adds the packets seen towards each destination.
+// sessions and adds the packets seen towards each destination (to
+// volumeState: no other goroutine runs meanwhile).
 func (a *aggregator) addFlows(b *batch, run int32) {
 	a.grow()
+	// betterSession reads the names the decoding goroutines append to.
+	a.names.mu.Lock()
+	defer a.names.mu.Unlock()
 	src, dst := b.str[fSrcIP], b.str[fDstIP]
 	sport, dport, proto := b.i32[fSrcPort], b.i32[fDstPort], b.i32[fProtocol]
 	first, last := b.i64[fFirstTs], b.i64[fLastTs]
@@ -658,11 +696,11 @@ func (a *aggregator) addFlows(b *batch, run int32) {
 		})
 		switch proto[i] {
 		case 17:
-			d := a.vol(dst[i])
+			d := a.vol.dest(dst[i])
 			d.udpSeen += uint64(max(seen[i], 0))
 			d.udpSpan.add(first[i], last[i])
 		case 1, 58:
-			d := a.vol(dst[i])
+			d := a.vol.dest(dst[i])
 			d.icmpSeen += uint64(max(seen[i], 0))
 			d.icmpSpan.add(first[i], last[i])
 		}
@@ -671,13 +709,14 @@ func (a *aggregator) addFlows(b *batch, run int32) {
 
 // finish flushes the per-second peaks and counts handshakes.
 func (a *aggregator) finish() {
-	for i := range a.vols {
-		a.flushPeak(&a.vols[i].udp, int32(i), 0)
-		a.flushPeak(&a.vols[i].icmp, int32(i), 1)
+	v, r := &a.vol, &a.rel
+	for i := range v.dests {
+		v.flushPeak(&v.dests[i].udp, int32(i), 0)
+		v.flushPeak(&v.dests[i].icmp, int32(i), 1)
 	}
-	for k, st := range a.handshakes {
+	for k, st := range r.handshakes {
 		if st&hsSYN != 0 {
-			a.countHandshake(k, st&hsDone != 0)
+			r.countHandshake(k, st&hsDone != 0)
 		}
 	}
 }
@@ -685,21 +724,21 @@ func (a *aggregator) finish() {
 // countHandshake counts one connection attempt of k. Those counted before
 // the end (the 5-tuple was reused) are also kept by service for the
 // connection-flood indicator; the rest are grouped there from the map.
-func (a *aggregator) countHandshake(k tcpKey, completed bool) {
-	d := a.rel(k.dst)
+func (r *relationState) countHandshake(k tcpKey, completed bool) {
+	d := r.dest(k.dst)
 	d.handshakes++
-	a.addrs[k.src].handshakesOut++
+	r.addrs[k.src].handshakesOut++
 	if completed {
 		d.completed++
 	}
 }
 
-func (a *aggregator) countReused(k tcpKey) {
+func (r *relationState) countReused(k tcpKey) {
 	ck := connKey{k.src, k.dst, k.dport}
-	c := a.conns[ck]
+	c := r.conns[ck]
 	if c == nil {
 		c = &connStat{}
-		a.conns[ck] = c
+		r.conns[ck] = c
 	}
 	c.started++
 	c.completed++
@@ -707,15 +746,15 @@ func (a *aggregator) countReused(k tcpKey) {
 
 // connections groups the connection attempts of sources that made at
 // least min of them by destination and port.
-func (a *aggregator) connections(min uint64) map[connKey]connStat {
+func (r *relationState) connections(min uint64) map[connKey]connStat {
 	out := map[connKey]connStat{}
-	for k, c := range a.conns {
-		if a.addrs[k.src].handshakesOut >= min {
+	for k, c := range r.conns {
+		if r.addrs[k.src].handshakesOut >= min {
 			out[k] = *c
 		}
 	}
-	for k, st := range a.handshakes {
-		if st&hsSYN == 0 || a.addrs[k.src].handshakesOut < min {
+	for k, st := range r.handshakes {
+		if st&hsSYN == 0 || r.addrs[k.src].handshakesOut < min {
 			continue
 		}
 		ck := connKey{k.src, k.dst, k.dport}

@@ -26,6 +26,9 @@ type fixtureRun struct {
 	noFlows  bool              // write no flows file
 	noManif  bool              // write no manifest (a killed capture)
 	complete *bool
+	// rowGroupRows and partRows cap the row groups and part files of both
+	// tables (0: the writer's defaults).
+	rowGroupRows, partRows int64
 	// edit changes the manifest before it is written.
 	edit func(m map[string]any)
 }
@@ -35,7 +38,7 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 	t.Helper()
 	day := r.start.UTC().Format("2006-01-02")
 	pk := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: dir, Table: "packets", Host: r.host, RunID: r.id,
-		NoBounds: []string{"iface", "direction", "src_ip", "dst_ip"}})
+		RowGroupRows: r.rowGroupRows, MaxRows: r.partRows, NoBounds: []string{"iface", "direction", "src_ip", "dst_ip"}})
 	if len(r.packets) > 0 {
 		if err := pk.Write(day, r.packets); err != nil {
 			t.Fatal(err)
@@ -44,7 +47,8 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 	if err := pk.Close(); err != nil {
 		t.Fatal(err)
 	}
-	fl := sink.NewParts[dataset.Flow](sink.PartConfig{Dir: dir, Table: "flows", Host: r.host, RunID: r.id})
+	fl := sink.NewParts[dataset.Flow](sink.PartConfig{Dir: dir, Table: "flows", Host: r.host, RunID: r.id,
+		RowGroupRows: r.rowGroupRows, MaxRows: r.partRows})
 	if !r.noFlows && len(r.flows) > 0 {
 		if err := fl.Write(day, r.flows); err != nil {
 			t.Fatal(err)

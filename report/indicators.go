@@ -59,19 +59,21 @@ func DefaultThresholds() Thresholds {
 func (a *aggregator) indicators(th Thresholds) []Indicator {
 	var out []Indicator
 	name := func(id uint32) string { return a.names.names[id] }
+	vs, rs := &a.vol, &a.rel
 	// Destinations in ID order; the output is sorted at the end.
-	for id := range a.addrs {
-		src := &a.addrs[id] // the destination, and what it sent as a source
-		if src.vol < 0 && src.rel < 0 {
+	for id := range vs.addrs {
+		// The destination, and what it sent as a source.
+		vsrc, rsrc := &vs.addrs[id], &rs.addrs[id]
+		if vsrc.dest < 0 && rsrc.dest < 0 {
 			continue
 		}
 		var v volDest
 		var r relDest
-		if src.vol >= 0 {
-			v = a.vols[src.vol]
+		if vsrc.dest >= 0 {
+			v = vs.dests[vsrc.dest]
 		}
-		if src.rel >= 0 {
-			r = a.rels[src.rel]
+		if rsrc.dest >= 0 {
+			r = rs.dests[rsrc.dest]
 		}
 		ip := name(uint32(id))
 
@@ -84,7 +86,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 					Summary: fmt.Sprintf("%d TCP handshakes towards %s started, %d never completed (%.0f %%)", r.handshakes, ip, half, 100*ratio),
 					Evidence: []Fact{{"syn_packets", float64(r.synIn)}, {"handshakes_started", float64(r.handshakes)},
 						{"handshakes_completed", float64(r.completed)}, {"half_open_ratio", round3(ratio)},
-						{"syn_ack_sent", float64(src.synAckOut)}, {"rst_sent", float64(src.rstOut)}, {"distinct_sources", float64(r.sources)}},
+						{"syn_ack_sent", float64(rsrc.synAckOut)}, {"rst_sent", float64(rsrc.rstOut)}, {"distinct_sources", float64(r.sources)}},
 					Threshold: fmt.Sprintf("handshakes_started >= %d and half_open_ratio >= %g", th.SYNFloodSYNs, th.SYNFloodHalfOpen),
 					Score:     round3(min(float64(r.handshakes)/float64(th.SYNFloodSYNs), ratio/th.SYNFloodHalfOpen)),
 				})
@@ -94,13 +96,13 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 		// the kernel saw in those sessions (flows/, quota refusals
 		// included) over their span, whichever is higher.
 		udpRate := max(float64(v.udp.max), round3(v.udpSpan.rate(v.udpSeen)))
-		if udpRate >= float64(th.UDPFloodPPS) && udpRate > 0 && float64(src.udpOut) < 0.1*float64(max(v.udpIn, v.udpSeen)) {
+		if udpRate >= float64(th.UDPFloodPPS) && udpRate > 0 && float64(vsrc.udpOut) < 0.1*float64(max(v.udpIn, v.udpSeen)) {
 			out = append(out, Indicator{
 				Kind: "udp_flood", Target: ip,
-				Summary: fmt.Sprintf("UDP at %.0f packets/s to %s (%d recorded, %d seen); it sent %d back", udpRate, ip, v.udpIn, v.udpSeen, src.udpOut),
+				Summary: fmt.Sprintf("UDP at %.0f packets/s to %s (%d recorded, %d seen); it sent %d back", udpRate, ip, v.udpIn, v.udpSeen, vsrc.udpOut),
 				Evidence: []Fact{{"packets_per_second", udpRate}, {"peak_recorded_per_second", float64(v.udp.max)}, {"peak_second_unix", float64(v.udp.maxAt)},
 					{"udp_packets_recorded", float64(v.udpIn)}, {"udp_packets_seen", float64(v.udpSeen)}, {"udp_bytes_recorded", float64(v.udpBytesIn)},
-					{"udp_packets_out", float64(src.udpOut)}, {"distinct_sources", float64(r.sources)}},
+					{"udp_packets_out", float64(vsrc.udpOut)}, {"distinct_sources", float64(r.sources)}},
 				Threshold: fmt.Sprintf("packets_per_second >= %d and udp_packets_out < 0.1 × udp packets in", th.UDPFloodPPS),
 				Score:     round3(udpRate / float64(th.UDPFloodPPS)),
 			})
@@ -117,22 +119,21 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 				Score:     round3(icmpRate / float64(th.ICMPFloodPPS)),
 			})
 		}
-		if r.synAckIn >= th.ReflectSYNACKs && r.synAckIn > 0 && float64(src.synOut) < 0.1*float64(r.synAckIn) {
+		if r.synAckIn >= th.ReflectSYNACKs && r.synAckIn > 0 && float64(rsrc.synOut) < 0.1*float64(r.synAckIn) {
 			out = append(out, Indicator{
 				Kind: "tcp_reflection", Target: ip,
-				Summary:   fmt.Sprintf("%s received %d SYN-ACKs from %d sources but sent only %d SYNs", ip, r.synAckIn, r.sources, src.synOut),
-				Evidence:  []Fact{{"syn_acks_in", float64(r.synAckIn)}, {"syns_out", float64(src.synOut)}, {"distinct_sources", float64(r.sources)}},
+				Summary:   fmt.Sprintf("%s received %d SYN-ACKs from %d sources but sent only %d SYNs", ip, r.synAckIn, r.sources, rsrc.synOut),
+				Evidence:  []Fact{{"syn_acks_in", float64(r.synAckIn)}, {"syns_out", float64(rsrc.synOut)}, {"distinct_sources", float64(r.sources)}},
 				Threshold: fmt.Sprintf("syn_acks_in >= %d and syns_out < 0.1 × syn_acks_in", th.ReflectSYNACKs),
 				Score:     round3(float64(r.synAckIn) / float64(th.ReflectSYNACKs)),
 			})
 		}
 		if r.sources >= th.ManySources && r.sources > 0 {
-			ad := &a.addrs[id]
 			out = append(out, Indicator{
 				Kind: "many_to_one", Target: ip,
-				Summary: fmt.Sprintf("%d distinct sources sent to %s (%d packets)", r.sources, ip, ad.dstRecords),
-				Evidence: []Fact{{"distinct_sources", float64(r.sources)}, {"records_in", float64(ad.dstRecords)},
-					{"bytes_in", float64(ad.dstBytes)}, {"records_per_source", round3(float64(ad.dstRecords) / float64(r.sources))}},
+				Summary: fmt.Sprintf("%d distinct sources sent to %s (%d packets)", r.sources, ip, vsrc.dstRecords),
+				Evidence: []Fact{{"distinct_sources", float64(r.sources)}, {"records_in", float64(vsrc.dstRecords)},
+					{"bytes_in", float64(vsrc.dstBytes)}, {"records_per_source", round3(float64(vsrc.dstRecords) / float64(r.sources))}},
 				Threshold: fmt.Sprintf("distinct_sources >= %d", th.ManySources),
 				Score:     round3(float64(r.sources) / float64(th.ManySources)),
 			})
@@ -141,14 +142,14 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 
 	// Port scans: distinct probed ports per source.
 	ports := map[uint32][2]uint64{} // TCP, UDP
-	for k := range a.probes {
+	for k := range rs.probes {
 		c := ports[uint32(k>>17)]
 		c[(k>>16)&1]++
 		ports[uint32(k>>17)] = c
 	}
 	if th.ScanPorts <= 1 { // sources that probed a single port
-		for id := range a.addrs {
-			if p := a.addrs[id].firstProbe; p != 0 && !a.addrs[id].multiProbe {
+		for id := range rs.addrs {
+			if p := rs.addrs[id].firstProbe; p != 0 && !rs.addrs[id].multiProbe {
 				c := [2]uint64{}
 				c[((p-1)>>16)&1] = 1
 				ports[uint32(id)] = c
@@ -161,7 +162,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 			out = append(out, Indicator{
 				Kind: "port_scan", Target: ip,
 				Summary:   fmt.Sprintf("%s probed %d distinct destination ports (%d TCP with SYN, %d UDP)", ip, n, c[0], c[1]),
-				Evidence:  []Fact{{"ports_probed", float64(n)}, {"tcp_ports", float64(c[0])}, {"udp_ports", float64(c[1])}, {"records_sent", float64(a.addrs[id].srcRecords)}},
+				Evidence:  []Fact{{"ports_probed", float64(n)}, {"tcp_ports", float64(c[0])}, {"udp_ports", float64(c[1])}, {"records_sent", float64(vs.addrs[id].srcRecords)}},
 				Threshold: fmt.Sprintf("ports_probed >= %d (TCP SYN without ACK; UDP towards a lower port than its source port)", th.ScanPorts),
 				Score:     round3(float64(n) / float64(th.ScanPorts)),
 			})
@@ -169,8 +170,8 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 	}
 
 	// Amplification: responses from a service port vs requests to it.
-	for k, st := range a.ampResp {
-		req := a.ampReq[k]
+	for k, st := range vs.ampResp {
+		req := vs.ampReq[k]
 		factor := float64(st.bytes) / float64(max(req, 1))
 		if st.bytes >= th.AmpBytes && st.bytes > 0 && float64(st.bytes) >= th.AmpFactor*float64(req) {
 			ip, svc := name(k.id), ampPorts[int32(k.port)]
@@ -188,7 +189,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 	}
 
 	// Connection floods: many handshakes from one client to one service.
-	for k, c := range a.connections(th.ConnFlood) {
+	for k, c := range rs.connections(th.ConnFlood) {
 		if c.started >= th.ConnFlood && c.started > 0 {
 			src, dst := name(k.src), name(k.dst)
 			out = append(out, Indicator{
@@ -210,7 +211,12 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 		if out[i].Score != out[j].Score {
 			return out[i].Score > out[j].Score
 		}
-		return out[i].Target < out[j].Target
+		if out[i].Target != out[j].Target {
+			return out[i].Target < out[j].Target
+		}
+		// Connection floods of several sources to one service share a
+		// target: the summary names the source.
+		return out[i].Summary < out[j].Summary
 	})
 	return out
 }

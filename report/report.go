@@ -314,12 +314,13 @@ func share(n, of uint64) float64 {
 func round4(f float64) float64 { return float64(int64(f*10000+0.5)) / 10000 }
 
 func (a *aggregator) trafficReport() Traffic {
-	t := Traffic{Records: a.total.records, Packets: a.total.packets, Bytes: a.total.bytes, ByProtocol: []Breakup{}, ByDirection: []Breakup{}}
-	for k, v := range a.byProto {
-		t.ByProtocol = append(t.ByProtocol, Breakup{k, v.records, v.packets, v.bytes, share(v.records, a.total.records)})
+	vs := &a.vol
+	t := Traffic{Records: vs.total.records, Packets: vs.total.packets, Bytes: vs.total.bytes, ByProtocol: []Breakup{}, ByDirection: []Breakup{}}
+	for k, v := range vs.byProto {
+		t.ByProtocol = append(t.ByProtocol, Breakup{k, v.records, v.packets, v.bytes, share(v.records, vs.total.records)})
 	}
-	for id, v := range a.byDirection {
-		t.ByDirection = append(t.ByDirection, Breakup{a.names.names[id], v.records, v.packets, v.bytes, share(v.records, a.total.records)})
+	for id, v := range vs.byDirection {
+		t.ByDirection = append(t.ByDirection, Breakup{a.names.names[id], v.records, v.packets, v.bytes, share(v.records, vs.total.records)})
 	}
 	byRecords := func(s []Breakup) {
 		sort.Slice(s, func(i, j int) bool {
@@ -337,15 +338,16 @@ func (a *aggregator) trafficReport() Traffic {
 func (a *aggregator) topReport(n int, runs []*run) Top {
 	top := Top{N: n, Sessions: []Session{}, Sources: []Talker{}, Destinations: []Talker{}, DstPorts: []Port{}}
 	names := a.names.names
-	total := a.total.records
+	vs, rs := &a.vol, &a.rel
+	total := vs.total.records
 
 	// Distinct destinations per source.
-	peersOut := make([]uint64, len(a.addrs))
-	for pair := range a.pairs {
+	peersOut := make([]uint64, len(rs.addrs))
+	for pair := range rs.pairs {
 		peersOut[uint32(pair)]++
 	}
-	for id := range a.addrs {
-		if a.addrs[id].firstDst != 0 && !a.addrs[id].multiDst {
+	for id := range rs.addrs {
+		if rs.addrs[id].firstDst != 0 && !rs.addrs[id].multiDst {
 			peersOut[id] = 1
 		}
 	}
@@ -360,23 +362,23 @@ func (a *aggregator) topReport(n int, runs []*run) Top {
 		return names[x.id] < names[y.id]
 	}
 	srcs, dsts := newTopN(n, better), newTopN(n, better)
-	for id := range a.addrs {
-		if r := a.addrs[id].srcRecords; r > 0 {
+	for id := range vs.addrs {
+		if r := vs.addrs[id].srcRecords; r > 0 {
 			srcs.offer(ranked{uint32(id), r})
 		}
-		if r := a.addrs[id].dstRecords; r > 0 {
+		if r := vs.addrs[id].dstRecords; r > 0 {
 			dsts.offer(ranked{uint32(id), r})
 		}
 	}
 	for _, x := range srcs.sorted() {
-		ad := a.addrs[x.id]
+		ad := vs.addrs[x.id]
 		top.Sources = append(top.Sources, Talker{names[x.id], ad.srcRecords, ad.srcBytes, share(ad.srcRecords, total), peersOut[x.id]})
 	}
 	for _, x := range dsts.sorted() {
-		ad := a.addrs[x.id]
+		ad := vs.addrs[x.id]
 		var peers uint64
-		if ad.rel >= 0 {
-			peers = a.rels[ad.rel].sources
+		if d := rs.addrs[x.id].dest; d >= 0 {
+			peers = rs.dests[d].sources
 		}
 		top.Destinations = append(top.Destinations, Talker{names[x.id], ad.dstRecords, ad.dstBytes, share(ad.dstRecords, total), peers})
 	}
@@ -391,15 +393,15 @@ func (a *aggregator) topReport(n int, runs []*run) Top {
 		return x.Port < y.Port
 	})
 	for pi, proto := range []string{"tcp", "udp"} {
-		for p := range a.ports[pi] {
-			if t := a.ports[pi][p]; t.records > 0 {
+		for p := range vs.ports[pi] {
+			if t := vs.ports[pi][p]; t.records > 0 {
 				ports.offer(Port{proto, int32(p), t.records, t.bytes, share(t.records, total)})
 			}
 		}
 	}
 	top.DstPorts = append(top.DstPorts, ports.sorted()...)
 
-	for k, s := range a.sessions {
+	for k, s := range vs.sessions {
 		a.sessTop.offer(sessRow{k, *s})
 	}
 	for _, e := range a.sessTop.sorted() {
@@ -421,18 +423,19 @@ func (a *aggregator) topReport(n int, runs []*run) Top {
 }
 
 func (a *aggregator) tcpReport(n int) TCP {
-	t := TCP{Records: a.tcp.records, SYN: a.tcp.syn, SYNACK: a.tcp.synAck, RST: a.tcp.rst, FIN: a.tcp.fin, PerDestination: []TCPDest{}}
+	rs := &a.rel
+	t := TCP{Records: rs.tcp.records, SYN: rs.tcp.syn, SYNACK: rs.tcp.synAck, RST: rs.tcp.rst, FIN: rs.tcp.fin, PerDestination: []TCPDest{}}
 	names := a.names.names
 	best := newTopN(n, func(x, y *uint32) bool {
-		dx, dy := &a.rels[a.addrs[*x].rel], &a.rels[a.addrs[*y].rel]
+		dx, dy := &rs.dests[rs.addrs[*x].dest], &rs.dests[rs.addrs[*y].dest]
 		if dx.synIn != dy.synIn {
 			return dx.synIn > dy.synIn
 		}
 		return names[*x] < names[*y]
 	})
-	for id := range a.addrs {
-		if di := a.addrs[id].rel; di >= 0 {
-			d := &a.rels[di]
+	for id := range rs.addrs {
+		if di := rs.addrs[id].dest; di >= 0 {
+			d := &rs.dests[di]
 			t.Handshakes += d.handshakes
 			t.Completed += d.completed
 			if d.synIn > 0 || d.handshakes > 0 {
@@ -442,8 +445,9 @@ func (a *aggregator) tcpReport(n int) TCP {
 	}
 	t.HalfOpenRatio = halfOpen(t.Handshakes, t.Completed)
 	for _, id := range best.sorted() {
-		d := &a.rels[a.addrs[id].rel]
-		t.PerDestination = append(t.PerDestination, TCPDest{names[id], d.synIn, a.addrs[id].synAckOut, a.addrs[id].rstOut, d.handshakes, d.completed, halfOpen(d.handshakes, d.completed)})
+		ad := &rs.addrs[id]
+		d := &rs.dests[ad.dest]
+		t.PerDestination = append(t.PerDestination, TCPDest{names[id], d.synIn, ad.synAckOut, ad.rstOut, d.handshakes, d.completed, halfOpen(d.handshakes, d.completed)})
 	}
 	return t
 }
@@ -482,11 +486,20 @@ func listOrNone(s []string) string {
 func filterProblems(ps []Problem, r *run) []Problem {
 	var out []Problem
 	for _, p := range ps {
-		if strings.Contains(p.Path, r.id) || strings.Contains(p.Reason, r.id) || !strings.HasPrefix(filepath.Clean(p.Path), filepath.Clean(r.dataset)) {
+		if strings.Contains(p.Path, r.id) || strings.Contains(p.Reason, r.id) || !inFolder(p.Path, r.dataset) {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// inFolder reports whether path is folder or inside it. It compares the
+// cleaned paths lexically: /d/dump2 is not in /d/dump, everything is in /
+// and every relative path not above the working folder is in ".". A
+// relative path is never in an absolute folder nor the other way round.
+func inFolder(path, folder string) bool {
+	rel, err := filepath.Rel(folder, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func filterWarnings(ws []string, id string) []string {

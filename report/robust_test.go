@@ -249,3 +249,109 @@ func TestRunSelection(t *testing.T) {
 		}
 	}
 }
+
+// TestRunSelectionOtherFolders: with --run, the problems inside the chosen
+// run's dataset folder that are not its own are left out, and those of
+// any other folder are kept — also of a folder whose name merely starts
+// with the dataset's (dump2 beside dump).
+func TestRunSelectionOtherFolders(t *testing.T) {
+	const sel, other = "20260101T000000Z-se1ec7", "20260101T000000Z-07he42"
+	// stray puts a Parquet file not named by tacap into a dataset of root
+	// (made if absent) and returns its path.
+	stray := func(t *testing.T, root, ds string) string {
+		if _, err := os.Stat(filepath.Join(root, ds)); err != nil {
+			oneRun(t, filepath.Join(root, ds), "20260101T000000Z-fa2a3a")
+		}
+		p := filepath.Join(root, ds, "packets", "mine.parquet")
+		if err := os.WriteFile(p, []byte("junk"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		// setup damages root (which holds the dataset dump with runs sel
+		// and other) and returns the input folders and the path of the
+		// problem it makes.
+		setup func(t *testing.T, root string) (inputs []string, problem string)
+		kept  bool
+	}{
+		{"stray file in dump2 beside dump", func(t *testing.T, root string) ([]string, string) {
+			return []string{root}, stray(t, root, "dump2")
+		}, true},
+		{"stray file in a dataset of another name", func(t *testing.T, root string) ([]string, string) {
+			return []string{root}, stray(t, root, "zzz")
+		}, true},
+		{"stray file in dump", func(t *testing.T, root string) ([]string, string) {
+			return []string{root}, stray(t, root, "dump")
+		}, false},
+		{"missing input dump2 beside dump", func(t *testing.T, root string) ([]string, string) {
+			return []string{filepath.Join(root, "dump"), filepath.Join(root, "dump2")}, filepath.Join(root, "dump2")
+		}, true},
+		{"unreadable file of the chosen run", func(t *testing.T, root string) ([]string, string) {
+			files, _ := filepath.Glob(filepath.Join(root, "dump", "packets", "*", "*", "part-*-"+sel+".parquet"))
+			os.WriteFile(files[0], []byte("junk"), 0o640)
+			return []string{root}, files[0]
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			oneRun(t, filepath.Join(root, "dump"), sel)
+			oneRun(t, filepath.Join(root, "dump"), other)
+			inputs, problem := tc.setup(t, root)
+			r, err := Build(Options{Dirs: inputs, RunID: sel, Thresholds: DefaultThresholds()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Runs) != 1 || r.Runs[0].RunID != sel {
+				t.Fatalf("runs %+v, want %s only", r.Runs, sel)
+			}
+			kept := false
+			for _, p := range r.Problems {
+				if p.Path == problem {
+					kept = true
+				} else {
+					t.Errorf("unexpected problem %v", p)
+				}
+			}
+			if kept != tc.kept {
+				t.Errorf("problem of %s kept: %v, want %v (problems %v)", problem, kept, tc.kept, r.Problems)
+			}
+		})
+	}
+}
+
+func TestInFolder(t *testing.T) {
+	for _, tc := range []struct {
+		path, folder string
+		want         bool
+	}{
+		{"/d/dump2", "/d/dump", false},
+		{"/d/dump2/packets/part-00000-x.parquet", "/d/dump", false},
+		{"/d/dum", "/d/dump", false},
+		{"/d", "/d/dump", false},
+		{"/d/dump/x", "/d/dump", true},
+		{"/d/dump/packets/date=2026-01-01/x.parquet", "/d/dump", true},
+		{"/d/dump", "/d/dump", true},
+		{"/d/dump/", "/d/dump", true},
+		{"/d/dump/x", "/d/dump/", true},
+		{"/d/dump/../dump2/x", "/d/dump", false},
+		{"/d/dump/..x", "/d/dump", true}, // a file named ..x
+		{"/d/x", "/", true},
+		{"/", "/", true},
+		{"dump/x", "dump", true},
+		{"dump", "dump", true},
+		{"dump2/x", "dump", false},
+		{"dump/x", "./dump", true},
+		{"dump/x", ".", true},
+		{"../x", ".", false},
+		{"../x", "..", true},
+		{"../dump2/x", "../dump", false},
+		{"/abs/dump/x", "dump", false},
+		{"dump/x", "/abs/dump", false},
+	} {
+		if got := inFolder(tc.path, tc.folder); got != tc.want {
+			t.Errorf("inFolder(%q, %q) = %v, want %v", tc.path, tc.folder, got, tc.want)
+		}
+	}
+}
