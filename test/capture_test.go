@@ -504,6 +504,9 @@ func TestAttachModes(t *testing.T) {
 			if len(m.AttachModes) != 1 || m.AttachModes[0] != mode || m.Counters.Recorded < 50 {
 				t.Fatalf("attach modes %v, recorded %d", m.AttachModes, m.Counters.Recorded)
 			}
+			if wantHook := map[string]string{"tc": "tc", "xdp": "xdp"}[mode]; m.Hook != wantHook {
+				t.Fatalf("hook %q, want %q", m.Hook, wantHook)
+			}
 			assertDetached(t, l.b, true)
 		})
 	}

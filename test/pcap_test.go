@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tacap/tacap/capture"
 	"github.com/tacap/tacap/dataset"
 
 	"github.com/tacap/tacap/test/oracle"
@@ -102,6 +103,10 @@ func runPcap(t *testing.T, path string, wantExit int) ([]row, dataset.Manifest) 
 		t.Fatalf("tacap --pcap %s: exit %d (%v), want %d\n%s", path, code, err, wantExit, out)
 	}
 	m := readManifest(t, ds)
+	// The hook is the one that ran: the batched replay's XDP entry point.
+	if m.Hook != capture.ReplayHook || m.PcapInfo == nil || m.Pcap != path {
+		t.Fatalf("manifest of a file run: hook %q (want %q), pcap %q, pcap_file %v", m.Hook, capture.ReplayHook, m.Pcap, m.PcapInfo)
+	}
 	return readRows(t, ds, m), m
 }
 
