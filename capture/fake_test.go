@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/dataset"
@@ -89,6 +90,9 @@ type fakeSource struct {
 	leftover []bpf.Record
 	stopAs   string
 	stopped  bool
+	// untilWriterFails makes feed wait, as the live source's poll loop
+	// does, for the writer to fail, and stop with its error.
+	untilWriterFails bool
 }
 
 func (s *fakeSource) programs() (bpf.ProgramSet, bool) { return 0, true }
@@ -112,6 +116,14 @@ func (s *fakeSource) feed(ctx context.Context, r *run) (string, error) {
 		}
 	}
 	s.k.record(s.leftover...)
+	if s.untilWriterFails {
+		select {
+		case <-r.w.failure():
+			return dataset.StopError, r.w.err()
+		case <-time.After(10 * time.Second):
+			return dataset.StopDeadline, nil
+		}
+	}
 	if s.stopAs == "" {
 		return dataset.StopDeadline, nil
 	}

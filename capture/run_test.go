@@ -146,7 +146,7 @@ func TestWriterFailureStopsTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := newFakeKernel()
-	src := &fakeSource{k: k, steps: steps(recs(9000, 2, t0), recs(9000, 2, t0+1e9), recs(9000, 2, t0+2e9))}
+	src := &fakeSource{k: k, steps: steps(recs(9000, 2, t0), recs(9000, 2, t0+1e9), recs(9000, 2, t0+2e9)), untilWriterFails: true}
 	res, err := runFake(Config{Out: dir}, src)
 	if err == nil || !strings.Contains(err.Error(), "packets") {
 		t.Fatalf("got %v, want an error naming the packets folder", err)
