@@ -32,16 +32,21 @@ func Probe() []Check {
 	for _, h := range []struct {
 		pt   ebpf.ProgramType
 		fn   asm.BuiltinFunc
+		name string // the helper's name in the kernel's documentation
 		what string
 	}{
-		{ebpf.SchedCLS, asm.FnKtimeGetCoarseNs, "everything"},
-		{ebpf.SchedCLS, asm.FnSkbLoadBytes, "live capture"},
-		{ebpf.SchedCLS, asm.FnRingbufReserve, "everything"},
-		{ebpf.XDP, asm.FnXdpLoadBytes, "--attach xdp, --pcap"},
-		{ebpf.XDP, asm.FnLoop, "--pcap"},
-		{ebpf.XDP, asm.FnXdpGetBuffLen, "--pcap"},
+		{ebpf.SchedCLS, asm.FnKtimeGetCoarseNs, "bpf_ktime_get_coarse_ns", "everything"},
+		{ebpf.SchedCLS, asm.FnSkbLoadBytes, "bpf_skb_load_bytes", "live capture"},
+		{ebpf.SchedCLS, asm.FnRingbufReserve, "bpf_ringbuf_reserve", "everything"},
+		{ebpf.XDP, asm.FnXdpLoadBytes, "bpf_xdp_load_bytes", "--attach xdp, --pcap"},
+		{ebpf.XDP, asm.FnLoop, "bpf_loop", "--pcap"},
+		{ebpf.XDP, asm.FnXdpGetBuffLen, "bpf_xdp_get_buff_len", "--pcap"},
 	} {
-		add(fmt.Sprintf("helper %s in %s", h.fn, h.pt), h.what, features.HaveProgramHelper(h.pt, h.fn))
+		prog := "TC"
+		if h.pt == ebpf.XDP {
+			prog = "XDP"
+		}
+		add(fmt.Sprintf("%s() in %s programs", h.name, prog), h.what, features.HaveProgramHelper(h.pt, h.fn))
 	}
 	opts := DefaultOptions()
 	opts.Sessions, opts.BufferPackets = 16, 16

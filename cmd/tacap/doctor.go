@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"io"
 	"errors"
 	"fmt"
 	"os"
@@ -18,7 +19,7 @@ import (
 func doctorCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "doctor",
-		Usage: "check this machine: privileges, kernel features, attach modes; say what is missing",
+		Usage: "check this machine: privileges, kernel features, each attach mode (tried on a private namespace); say what is missing",
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usagef("doctor takes no arguments")
@@ -49,6 +50,39 @@ func effectiveCaps() (uint64, error) {
 		}
 	}
 	return 0, errors.New("no CapEff in /proc/self/status")
+}
+
+// attachModes tries each attach mode on the loopback of a private network
+// namespace (nothing on this host's interfaces is touched).
+func attachModes(w io.Writer, netAdmin bool, line func(ok bool, name, detail string)) {
+	if !netAdmin {
+		line(false, "attach modes", "not probed: attaching needs CAP_NET_ADMIN — run tacap doctor as root")
+		return
+	}
+	modes, err := attach.ProbeModes()
+	if err != nil {
+		line(false, "attach modes", "could not be probed: "+err.Error())
+		return
+	}
+	info := func(name, detail string) { fmt.Fprintf(w, "  info %-44s %s\n", name, detail) }
+	switch tcx, tc := modes[attach.TCX], modes[attach.TC]; {
+	case tcx == nil:
+		line(true, "TCX attach (Linux ≥ 6.6)", "--attach auto uses TCX")
+	case tc == nil:
+		info("TCX attach (Linux ≥ 6.6)", "absent: --attach auto uses legacy tc ("+tcx.Error()+")")
+	default:
+		line(false, "TCX attach (Linux ≥ 6.6)", tcx.Error())
+	}
+	if tc := modes[attach.TC]; tc == nil {
+		line(true, "legacy tc attach (clsact qdisc, bpf filter)", "--attach tc works")
+	} else {
+		line(modes[attach.TCX] == nil, "legacy tc attach (clsact qdisc, bpf filter)", "--attach tc will fail: "+tc.Error())
+	}
+	if xdp := modes[attach.XDP]; xdp == nil {
+		line(true, "XDP attach", "--attach xdp works (on drivers with XDP; generic mode elsewhere)")
+	} else {
+		info("XDP attach", "--attach xdp will fail: "+xdp.Error())
+	}
 }
 
 func doctor(c *cli.Context) error {
@@ -85,12 +119,7 @@ func doctor(c *cli.Context) error {
 		}
 		line(ch.Err == nil, ch.Name, detail)
 	}
-	tcx := attach.ProbeTCX()
-	if tcx == nil {
-		fmt.Fprintf(w, "  ok   %-44s %s\n", "TCX links (Linux ≥ 6.6)", "--attach auto uses TCX")
-	} else {
-		fmt.Fprintf(w, "  info %-44s %s\n", "TCX links (Linux ≥ 6.6)", "absent: --attach auto falls back to legacy tc ("+tcx.Error()+")")
-	}
+	attachModes(w, has(capNetAdmin), line)
 	if failed > 0 {
 		return fmt.Errorf("%d of the checks above failed: tacap capture will not work here until they pass", failed)
 	}
