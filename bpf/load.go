@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -233,8 +234,21 @@ func explainLoadError(err error) error {
 	if errors.As(err, &ve) {
 		return verifierError{ve}
 	}
-	return fmt.Errorf("load eBPF program: %w", err)
+	return loadError{err}
 }
+
+// memlockHint is the library's advice to its caller (tacap already lifts
+// the limit); a user gets tacap's own advice instead.
+const memlockHint = " (MEMLOCK may be too low, consider rlimit.RemoveMemlock)"
+
+// loadError is a failed load, said without the library's advice.
+type loadError struct{ err error }
+
+func (e loadError) Error() string {
+	return "load eBPF program: " + strings.ReplaceAll(e.err.Error(), memlockHint, "")
+}
+
+func (e loadError) Unwrap() error { return e.err }
 
 // verifierError shows the verifier's whole log, which a plain %w cuts.
 type verifierError struct{ ve *ebpf.VerifierError }

@@ -149,7 +149,7 @@ func runFake(cfg Config, src *fakeSource) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := prepareOut(cfg.Out); err != nil {
+	if _, err := prepareOut(cfg.Out); err != nil {
 		return nil, err
 	}
 	r := newRun(cfg, src.k, src)

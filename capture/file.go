@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -50,7 +51,11 @@ var ErrNoReadableFrames = errors.New("no frame has a link type tacap reads (Ethe
 func openFile(path string) (*fileSource, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // it names the path, as we do
+		}
+		return nil, fmt.Errorf("capture file %s: %w", path, err)
 	}
 	rd, err := pcapfile.NewReader(f)
 	if err != nil {

@@ -103,9 +103,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer src.close()
-	if err := prepareOut(cfg.Out); err != nil {
+	undo, err := prepareOut(cfg.Out)
+	if err != nil {
 		return nil, err
 	}
+	// Until the run starts, a failure leaves no trace in the dataset
+	// folder: the folders made for it go again.
+	started := false
+	defer func() {
+		if !started {
+			undo()
+		}
+	}()
 	opts := cfg.options
 	opts.Programs, opts.Replay = src.programs()
 	objs, err := bpf.Load(opts)
@@ -120,6 +129,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := src.start(objs, &r.m); err != nil {
 		return nil, err
 	}
+	started = true
 	if cfg.OnReady != nil {
 		ready := &Ready{RunID: r.m.RunID, MemoryBytes: objs.MemoryBytes}
 		if l, ok := src.(*liveSource); ok {
@@ -319,18 +329,33 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 var ErrOutput = errors.New("output folder not writable")
 
 // prepareOut makes the dataset folder and checks that a run can write it.
-func prepareOut(dir string) error {
+// undo removes the folders it made, if they are still empty.
+func prepareOut(dir string) (undo func(), err error) {
 	runs := filepath.Join(dir, dataset.RunsDir)
+	var made []string // deepest last
+	for d := runs; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		made = append([]string{d}, made...)
+	}
+	undo = func() {
+		for i := len(made) - 1; i >= 0; i-- {
+			_ = os.Remove(made[i]) // fails, harmlessly, once a folder is not empty
+		}
+	}
 	if err := os.MkdirAll(runs, 0o750); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrOutput, dir, err)
+		undo()
+		return nil, fmt.Errorf("%w: %s: %w", ErrOutput, dir, err)
 	}
 	f, err := os.CreateTemp(runs, ".probe-*")
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrOutput, dir, err)
+		undo()
+		return nil, fmt.Errorf("%w: %s: %w", ErrOutput, dir, err)
 	}
 	f.Close()
 	os.Remove(f.Name())
-	return nil
+	return undo, nil
 }
 
 func newRunID(start time.Time) string {

@@ -509,3 +509,33 @@ func (f *budgetFile) Write(b []byte) (int, error) {
 	f.left -= int64(len(b))
 	return f.File.Write(b)
 }
+
+// TestPrepareOutUndo: the folders made for a run that never started go
+// again; folders that were there, or that hold something, stay.
+func TestPrepareOutUndo(t *testing.T) {
+	base := t.TempDir()
+	out := filepath.Join(base, "a", "b", "ds")
+	undo, err := prepareOut(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, dataset.RunsDir)); err != nil {
+		t.Fatal(err)
+	}
+	undo()
+	if _, err := os.Stat(filepath.Join(base, "a")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("after undo: %v, want the folders made gone", err)
+	}
+	// An existing dataset keeps everything.
+	if err := os.MkdirAll(filepath.Join(out, dataset.RunsDir), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	undo, err = prepareOut(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	undo()
+	if _, err := os.Stat(filepath.Join(out, dataset.RunsDir)); err != nil {
+		t.Fatalf("undo removed a folder it did not make: %v", err)
+	}
+}

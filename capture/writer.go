@@ -59,7 +59,8 @@ func newWriter(cfg Config, runID, host string, meta map[string]string, k kernel)
 	}
 	w := &writer{
 		packets: sink.NewParts[dataset.Packet](sink.PartConfig{Dir: cfg.Out, Table: dataset.PacketsTable, Host: host, RunID: runID,
-			MaxRows: cfg.PartMaxRows, MaxAge: cfg.PartMaxAge, Metadata: partMeta, NoBounds: packetNoBounds, Create: cfg.createPart}),
+			MaxRows: cfg.PartMaxRows, MaxAge: cfg.PartMaxAge, FirstMaxAge: firstPartMaxAge, Metadata: partMeta, NoBounds: packetNoBounds,
+			Create: cfg.createPart}),
 		flowsOut: sink.NewParts[dataset.Flow](sink.PartConfig{Dir: cfg.Out, Table: dataset.FlowsTable, Host: host, RunID: runID,
 			Metadata: partMeta, Create: cfg.createPart}),
 		names: map[uint64]string{},
@@ -192,6 +193,10 @@ func (w *writer) files() dataset.Files {
 }
 
 const dayNs = int64(24 * time.Hour)
+
+// firstPartMaxAge closes the first packets/ part early (when --rotate-every
+// is longer), so that a run killed in its first minute leaves data.
+const firstPartMaxAge = 10 * time.Second
 
 // packetNoBounds are the packets/ columns written without page min/max
 // statistics: strings, filtered by equality (the dictionary serves that).

@@ -13,7 +13,10 @@ lab_up demo
 bin=$LAB_WORK
 
 echo "== building"
-go build -trimpath -o "$bin/tacap" ./cmd/tacap
+# Stamped like `make build`, so the dataset's manifest names this commit.
+version=$(git describe --tags --always --dirty 2>/dev/null || echo devel)
+commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+go build -trimpath -ldflags "-X main.version=$version -X main.commit=$commit" -o "$bin/tacap" ./cmd/tacap
 go build -o "$bin/trafficgen" ./test/trafficgen
 
 echo "== lab: $LAB_A (198.18.0.1, 2001:db8::1) <-veth-> $LAB_B (198.18.0.2, 2001:db8::2)"

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tacap/tacap/capture/sink"
 	"github.com/tacap/tacap/dataset"
@@ -76,5 +77,28 @@ func TestFailedPartLeavesNothing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFirstPartClosesSooner: the first part closes after FirstMaxAge, the
+// later ones after MaxAge.
+func TestFirstPartClosesSooner(t *testing.T) {
+	dir := t.TempDir()
+	p := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: dir, Table: "packets", Host: "h", RunID: "RUN",
+		MaxAge: time.Hour, FirstMaxAge: 20 * time.Millisecond})
+	for i, want := range []int{1, 1} {
+		if err := p.Write("2026-11-26", rows(3)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(40 * time.Millisecond)
+		if err := p.Rotate(); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(p.Files()); got != want {
+			t.Fatalf("after part %d and %v: %d parts published, want %d", i, 40*time.Millisecond, got, want)
+		}
+	}
+	if err := p.Close(); err != nil || len(p.Files()) != 2 {
+		t.Fatalf("close: %v, %d parts", err, len(p.Files()))
 	}
 }

@@ -32,6 +32,9 @@ type PartConfig struct {
 	// of writing, whichever comes first (0: no limit).
 	MaxRows int64
 	MaxAge  time.Duration
+	// FirstMaxAge, when shorter, closes the first part sooner, so a run
+	// killed early still leaves a readable part.
+	FirstMaxAge time.Duration
 	// RowGroupRows caps a row group (memory stays flat).
 	RowGroupRows int64
 	// Metadata is asked for each part's key-value metadata when it closes.
@@ -112,8 +115,12 @@ func (p *Parts[T]) Write(day string, rows []T) error {
 }
 
 func (p *Parts[T]) full() bool {
+	age := p.cfg.MaxAge
+	if first := p.cfg.FirstMaxAge; p.seq == 1 && first > 0 && (age == 0 || first < age) {
+		age = first
+	}
 	return (p.cfg.MaxRows > 0 && p.cur.rows >= p.cfg.MaxRows) ||
-		(p.cfg.MaxAge > 0 && time.Since(p.cur.opened) >= p.cfg.MaxAge)
+		(age > 0 && time.Since(p.cur.opened) >= age)
 }
 
 // Rotate closes the current part if it has grown too old, so that a quiet

@@ -33,13 +33,13 @@ func captureCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "iface", Aliases: []string{"i"}, Usage: "interface to attach to (repeatable)"},
 			&cli.StringFlag{Name: "pcap", Aliases: []string{"r"}, Usage: "read a pcap or pcapng file (gzip too) through the same kernel program instead"},
-			&cli.DurationFlag{Name: "for", Aliases: []string{"d"}, Usage: "stop after this long; without it, run until Ctrl-C"},
+			&cli.DurationFlag{Name: "for", Aliases: []string{"d"}, DefaultText: "until Ctrl-C", Usage: "stop after this long (a duration with a unit: 90s, 5m, 1h)"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "./dump", Usage: "dataset folder; runs add to it, never overwrite"},
 			&cli.StringFlag{Name: "direction", Value: "both", Usage: "ingress, egress or both"},
 			&cli.StringFlag{Name: "attach", Value: "auto", Usage: "auto (TCX, else legacy tc), tcx, tc or xdp (ingress only)"},
 			&cli.UintFlag{Name: "sessions", Value: 1024, Usage: "size of the kernel's session table (prototype: N_SESSION)"},
 			&cli.UintFlag{Name: "packets-per-session", Value: 100, Usage: "records per session before it pauses; 0 = no limit (N_PACKET_PER_SESSION)"},
-			&cli.UintFlag{Name: "buffer-packets", Usage: "kernel-to-user buffer capacity in records (default sessions × packets-per-session; N_PACKET_TOTAL)"},
+			&cli.UintFlag{Name: "buffer-packets", DefaultText: "sessions × max(packets-per-session, 100), at most 4473924", Usage: "kernel-to-user buffer capacity in records (N_PACKET_TOTAL)"},
 			&cli.DurationFlag{Name: "session-accept-restart", Value: 5 * time.Second, Usage: "table full: refuse new sessions this long after the last accepted one"},
 			&cli.DurationFlag{Name: "session-packet-restart", Value: time.Second, Usage: "quota reached: resume this long after the session's last record"},
 			&cli.DurationFlag{Name: "buffer-restart", Value: time.Second, Usage: "buffer full: pause recording this long"},
@@ -87,6 +87,8 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 	// A flag's zero value means "the default" to capture; given
 	// explicitly, these zeros are mistakes.
 	switch {
+	case c.IsSet("out") && c.String("out") == "":
+		return nil, usagef("--out must name a folder (it defaults to ./dump)")
 	case c.IsSet("for") && c.Duration("for") == 0:
 		return nil, usagef("--for must be a positive duration such as 60s or 5m")
 	case c.IsSet("buffer-packets") && c.Uint("buffer-packets") == 0:
@@ -144,7 +146,7 @@ func runCapture(c *cli.Context) error {
 		ringBytes, _ := bpf.RingBytes(opts.BufferPackets)
 		cfg.OnLoad = func(total uint64) {
 			fmt.Fprintf(stderr, "tacap: kernel maps take %s (ring buffer %s for ≥ %d records, session table of %d)\n",
-				mib(total), mib(uint64(ringBytes)), opts.BufferPackets, opts.Sessions)
+				size(total), size(uint64(ringBytes)), opts.BufferPackets, opts.Sessions)
 		}
 		cfg.OnReady = func(r *capture.Ready) {
 			var parts []string
@@ -158,7 +160,8 @@ func runCapture(c *cli.Context) error {
 		}
 	}
 	if live {
-		cfg.OnStatus = func(s capture.Status) { fmt.Fprint(stderr, "\r"+statusLine(s, cfg.For)+"\x1b[K") }
+		var rate rateMeter
+		cfg.OnStatus = func(s capture.Status) { fmt.Fprint(stderr, "\r"+statusLine(s, cfg.For, &rate)+"\x1b[K") }
 	}
 
 	// The first Ctrl-C or SIGTERM stops the capture, a second one skips
@@ -196,23 +199,43 @@ func runCapture(c *cli.Context) error {
 	return nil
 }
 
-func statusLine(s capture.Status, total time.Duration) string {
+// rateMeter turns cumulative counts into the rate over the last second or
+// so (the status line's packets/s is what is happening now, not the
+// average since the start).
+type rateMeter struct {
+	at    time.Duration
+	count uint64
+	rate  float64
+}
+
+func (m *rateMeter) update(now time.Duration, count uint64) float64 {
+	if m.at == 0 && m.count == 0 {
+		m.at, m.count = now, count
+		if now > 0 {
+			m.rate = float64(count) / now.Seconds()
+		}
+		return m.rate
+	}
+	if dt := now - m.at; dt >= time.Second {
+		m.rate = float64(count-m.count) / dt.Seconds()
+		m.at, m.count = now, count
+	}
+	return m.rate
+}
+
+func statusLine(s capture.Status, total time.Duration, rate *rateMeter) string {
 	if s.File != nil {
 		return fileStatusLine(s)
 	}
 	el := s.Elapsed.Truncate(100 * time.Millisecond).String()
 	if total > 0 {
-		el += "/" + total.String()
+		el += fmt.Sprintf(" (%s left)", max(total-s.Elapsed, 0).Truncate(time.Second))
 	}
 	if s.Draining {
 		el = "draining"
 	}
-	rate := 0.0
-	if s.Elapsed > 0 {
-		rate = float64(s.Counters.Seen) / s.Elapsed.Seconds()
-	}
 	line := fmt.Sprintf("%s  seen %d  recorded %d  flows %d  %s pkt/s  rows %d  %s written", el, s.Counters.Seen,
-		s.Counters.Recorded, s.Flows, human(rate), s.RowsWritten, mib(uint64(s.BytesWritten)))
+		s.Counters.Recorded, s.Flows, human(rate.update(s.Elapsed, s.Counters.Seen)), s.RowsWritten, size(uint64(s.BytesWritten)))
 	for _, r := range s.Counters.Reasons() {
 		if r.Count > 0 {
 			line += fmt.Sprintf("  %s %d", r.Name, r.Count)
@@ -228,7 +251,7 @@ func fileStatusLine(s capture.Status) string {
 		pct = 100 * float64(f.BytesRead) / float64(f.FileBytes)
 	}
 	return fmt.Sprintf("%s  %s of %s (%.0f %%)  frames %d  %s frames/s  recorded %d", s.Elapsed.Truncate(100*time.Millisecond),
-		mib(uint64(f.BytesRead)), mib(uint64(f.FileBytes)), pct, f.Frames, human(float64(f.Frames)/max(s.Elapsed.Seconds(), 1e-9)), s.Counters.Recorded)
+		size(uint64(f.BytesRead)), size(uint64(f.FileBytes)), pct, f.Frames, human(float64(f.Frames)/max(s.Elapsed.Seconds(), 1e-9)), s.Counters.Recorded)
 }
 
 func printSummary(w io.Writer, res *capture.Result, out string) {
@@ -258,8 +281,8 @@ func printSummary(w io.Writer, res *capture.Result, out string) {
 	for _, r := range c.Reasons() {
 		fmt.Fprintf(w, "    %-20s %12d %s\n", r.Name, r.Count, pct(r.Count))
 	}
-	if c.BufferFull > 0 {
-		fmt.Fprintf(w, "  warning: %d packets lost to a full buffer — raise --buffer-packets\n", c.BufferFull)
+	for _, h := range hints(m) {
+		fmt.Fprintf(w, "  warning: %s\n", h)
 	}
 	if m.RecordedNotWritten != 0 {
 		fmt.Fprintf(w, "  warning: %d recorded packets were not written (drain skipped or write failed)\n", m.RecordedNotWritten)
@@ -284,7 +307,18 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+// size says b bytes in the unit that suits it (B, KiB, MiB, GiB).
+func size(b uint64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", b)
+}
 
 func human(v float64) string {
 	switch {

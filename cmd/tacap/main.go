@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -56,14 +57,30 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// Errors are printed once, by run; usage mistakes exit 2.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err}
+			return usageError{explainFlagError(err)}
 		},
 		CommandNotFound: func(c *cli.Context, name string) {},
 		Before: func(c *cli.Context) error {
-			if name := c.Args().First(); name != "" && c.App.Command(name) == nil {
+			if c.Bool("version") {
+				return printVersion(c.App.Writer)
+			}
+			name := c.Args().First()
+			if name != "" && c.App.Command(name) == nil {
 				return usagef("unknown command %q — see `tacap help`", name)
 			}
+			if (name == "help" || name == "h") && c.Args().Len() > 1 && c.App.Command(c.Args().Get(1)) == nil {
+				return usagef("no command %q to help with — `tacap help` lists them", c.Args().Get(1))
+			}
 			return nil
+		},
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version, as tacap version does, and exit"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				return nil // printed by Before
+			}
+			return cli.ShowAppHelp(c)
 		},
 		HideVersion: true,
 		Commands: []*cli.Command{
@@ -74,7 +91,24 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 	}
 	for _, c := range app.Commands {
-		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{explainFlagError(err)} }
 	}
 	return app
+}
+
+// flagValueError matches the flag package's "invalid value" message.
+var flagValueError = regexp.MustCompile(`^invalid value "(.*)" for flag -([a-z-]+): parse error$`)
+
+// durationFlags are the flags that take a duration.
+var durationFlags = map[string]bool{"for": true, "d": true, "session-accept-restart": true, "session-packet-restart": true,
+	"buffer-restart": true, "rotate-every": true}
+
+// explainFlagError says what a duration needs, where the flag package only
+// says "parse error".
+func explainFlagError(err error) error {
+	m := flagValueError.FindStringSubmatch(err.Error())
+	if m == nil || !durationFlags[m[2]] {
+		return err
+	}
+	return fmt.Errorf("--%s %q is not a duration: write it with a unit, such as 90s, 5m or 1h30m", m[2], m[1])
 }

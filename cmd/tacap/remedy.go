@@ -54,7 +54,7 @@ func withRemedy(err error, cfg *capture.Config) error {
 	case errors.Is(err, fs.ErrNotExist):
 		remedy = "check the path"
 	case errors.Is(err, os.ErrPermission):
-		remedy = "run as root or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN"
+		remedy = "run as root, or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (before Linux 5.11 also raise the locked-memory limit, ulimit -l)"
 	case errors.Is(err, ebpf.ErrNotSupported):
 		remedy = "this kernel lacks it: see `tacap doctor` (TCX needs Linux 6.6: try --attach tc)"
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"regexp"
 	"runtime"
 	"runtime/debug"
@@ -68,11 +69,15 @@ func versionCommand() *cli.Command {
 			if c.Args().Present() {
 				return usagef("version takes no arguments")
 			}
-			b := readBuildInfo()
-			fmt.Fprintf(c.App.Writer, "tacap %s\ncommit %s\n%s\nbpf object sha256 %s\n", b.Version, b.Commit, b.GoVersion, b.BPFObject)
-			return nil
+			return printVersion(c.App.Writer)
 		},
 	}
+}
+
+func printVersion(w io.Writer) error {
+	b := readBuildInfo()
+	_, err := fmt.Fprintf(w, "tacap %s\ncommit %s\n%s\nbpf object sha256 %s\n", b.Version, b.Commit, b.GoVersion, b.BPFObject)
+	return err
 }
 
 var pseudoVersion = regexp.MustCompile(`-\d{14}-([0-9a-f]{12})(\+dirty)?$`)
