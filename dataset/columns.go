@@ -7,6 +7,7 @@ package dataset
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -47,24 +48,26 @@ var PacketColumns = []string{
 	"tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "udp_payload_len", "icmp_type", "icmp_code",
 }
 
-// AppendCSV appends p as one CSV line (ts as RFC 3339 with microseconds, UTC).
-// No field can hold a comma or a quote, so nothing needs quoting.
+// AppendCSV appends p as one CSV line (ts as RFC 3339 with microseconds,
+// UTC). Text fields are quoted as RFC 4180 (and encoding/csv) read them when
+// they hold a comma, a quote or a line break: an interface or capture-file
+// name can hold anything.
 func (p *Packet) AppendCSV(b []byte) []byte {
 	b = time.UnixMicro(p.Ts).UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
 	b = append(b, ',')
 	b = strconv.AppendInt(b, p.TsNs, 10)
 	b = append(b, ',')
-	b = append(b, p.Iface...)
+	b = AppendCSVField(b, p.Iface)
 	b = append(b, ',')
-	b = append(b, p.Direction...)
+	b = AppendCSVField(b, p.Direction)
 	for _, v := range [...]int32{p.VlanID, p.IPVersion} {
 		b = append(b, ',')
 		b = strconv.AppendInt(b, int64(v), 10)
 	}
 	b = append(b, ',')
-	b = append(b, p.SrcIP...)
+	b = AppendCSVField(b, p.SrcIP)
 	b = append(b, ',')
-	b = append(b, p.DstIP...)
+	b = AppendCSVField(b, p.DstIP)
 	for _, v := range [...]int64{int64(p.Protocol), int64(p.SrcPort), int64(p.DstPort), int64(p.IPLen),
 		int64(p.GSOSegs), int64(p.IPFlagsFrag), int64(p.TTL), int64(p.TCPPayloadLen), p.TCPSeq, p.TCPAck,
 		int64(p.TCPFlags), int64(p.TCPWindow), int64(p.UDPPayloadLen), int64(p.ICMPType), int64(p.ICMPCode)} {
@@ -72,6 +75,23 @@ func (p *Packet) AppendCSV(b []byte) []byte {
 		b = strconv.AppendInt(b, v, 10)
 	}
 	return append(b, '\n')
+}
+
+// AppendCSVField appends s as one CSV field: as it is, or in double quotes
+// with quotes doubled when it holds a comma, a quote, a line break or
+// leading space.
+func AppendCSVField(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, ",\"\r\n") && (s == "" || s[0] != ' ') {
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
 }
 
 // Flow is one row of flows/: one session (docs/dataset.md, "flows/").
