@@ -149,10 +149,12 @@ func runFake(cfg Config, src *fakeSource) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if _, err := prepareOut(cfg.Out); err != nil {
+	root, _, err := prepareOut(cfg.Out)
+	if err != nil {
 		return nil, err
 	}
-	r := newRun(cfg, src.k, src)
+	defer root.Close()
+	r := newRun(cfg, root, src.k, src)
 	if err := src.start(nil, &r.m); err != nil {
 		return nil, err
 	}

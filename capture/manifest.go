@@ -3,7 +3,6 @@ package capture
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,16 +26,16 @@ func clockOf(a Anchor) dataset.Clock {
 		Anchor: time.Unix(0, a.WallNs).UTC(), AnchorNs: a.MonoNs, ErrorNs: a.ErrorNs}
 }
 
-func writeManifest(dir string, m *dataset.Manifest) (string, error) {
+func writeManifest(root *sink.Root, m *dataset.Manifest) (string, error) {
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, dataset.ManifestPath(m.RunID))
-	if err := sink.WriteFileNew(path, append(data, '\n')); err != nil {
+	rel := dataset.ManifestPath(m.RunID)
+	if err := sink.WriteFileNew(root, rel, append(data, '\n')); err != nil {
 		return "", fmt.Errorf("write manifest: %w", err)
 	}
-	return path, nil
+	return root.Abs(rel), nil
 }
 
 func processUsage() dataset.Process {

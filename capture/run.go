@@ -20,6 +20,7 @@ import (
 
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/capture/attach"
+	"github.com/tacap/tacap/capture/sink"
 	"github.com/tacap/tacap/dataset"
 )
 
@@ -103,10 +104,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer src.close()
-	undo, err := prepareOut(cfg.Out)
+	root, undo, err := prepareOut(cfg.Out)
 	if err != nil {
 		return nil, err
 	}
+	defer root.Close()
 	// Until the run starts, a failure leaves no trace in the dataset
 	// folder: the folders made for it go again.
 	started := false
@@ -125,7 +127,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.OnLoad != nil {
 		cfg.OnLoad(objs.MemoryBytes)
 	}
-	r := newRun(cfg, loaded{objs}, src)
+	r := newRun(cfg, root, loaded{objs}, src)
 	if err := src.start(objs, &r.m); err != nil {
 		return nil, err
 	}
@@ -149,6 +151,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // except the writer, which owns its files on its own goroutine.
 type run struct {
 	cfg     Config
+	root    *sink.Root // the dataset folder: everything is written below it
 	k       kernel
 	src     source
 	m       dataset.Manifest
@@ -168,10 +171,10 @@ const maxBatchAge = 100 * time.Millisecond
 // statusEvery throttles OnStatus.
 const statusEvery = 250 * time.Millisecond
 
-func newRun(cfg Config, k kernel, src source) *run {
+func newRun(cfg Config, root *sink.Root, k kernel, src source) *run {
 	host, _ := os.Hostname()
 	start := time.Now().UTC()
-	r := &run{cfg: cfg, k: k, src: src, started: start}
+	r := &run{cfg: cfg, root: root, k: k, src: src, started: start}
 	r.m = dataset.Manifest{
 		Tacap: cfg.Build, RunID: newRunID(start), Host: sanitize(host), KernelRelease: kernelRelease(),
 		Start: start, Parameters: parametersOf(cfg.options),
@@ -184,7 +187,7 @@ func newRun(cfg Config, k kernel, src source) *run {
 func (r *run) execute(ctx context.Context) (*Result, error) {
 	// The writer's copy of the part metadata is its own: fixed now, with
 	// the counters asked of the kernel when a part closes.
-	r.w = newWriter(r.cfg, r.m.RunID, r.m.Host, partMetadata(&r.m), r.k)
+	r.w = newWriter(r.cfg, r.root, r.m.RunID, r.m.Host, partMetadata(&r.m), r.k)
 	r.b, r.batchStart = r.w.get(), time.Now()
 	stop, runErr := r.src.feed(ctx, r)
 	// Stop the input first, so nothing new arrives, then drain what is left.
@@ -309,7 +312,7 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 	m.RowsWritten = r.w.packets.Rows()
 	m.RecordedNotWritten = int64(counters.Recorded) - m.RowsWritten
 	if r.w.csv != nil {
-		m.CSV = &dataset.CSVInfo{Dir: relTo(r.cfg.Out, r.w.csv.Dir()), Files: r.w.csvFiles, MaxFiles: r.cfg.CSVMaxFiles,
+		m.CSV = &dataset.CSVInfo{Dir: r.w.csv.Dir(), Files: r.w.csvFiles, MaxFiles: r.cfg.CSVMaxFiles,
 			SkippedFlows: r.w.csv.SkippedFlows, SkippedRows: r.w.csv.SkippedRows}
 	}
 	m.Flows = int64(r.conv.flows.count())
@@ -321,19 +324,19 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 		}
 	}
 	m.Process = processUsage()
-	path, merr := writeManifest(r.cfg.Out, m)
+	path, merr := writeManifest(r.root, m)
 	return &Result{Manifest: *m, ManifestPath: path}, errors.Join(append(failures, merr)...)
 }
 
 // ErrOutput marks a dataset folder that cannot be written.
 var ErrOutput = errors.New("output folder not writable")
 
-// prepareOut makes the dataset folder and checks that a run can write it.
-// undo removes the folders it made, if they are still empty.
-func prepareOut(dir string) (undo func(), err error) {
-	runs := filepath.Join(dir, dataset.RunsDir)
+// prepareOut makes the dataset folder, refuses one with a symbolic link
+// anywhere below it, and checks that a run can write it. undo removes the
+// folders it made, if they are still empty.
+func prepareOut(dir string) (root *sink.Root, undo func(), err error) {
 	var made []string // deepest last
-	for d := runs; ; d = filepath.Dir(d) {
+	for d := filepath.Join(dir, dataset.RunsDir); ; d = filepath.Dir(d) {
 		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
 			break
 		}
@@ -344,18 +347,33 @@ func prepareOut(dir string) (undo func(), err error) {
 			_ = os.Remove(made[i]) // fails, harmlessly, once a folder is not empty
 		}
 	}
-	if err := os.MkdirAll(runs, 0o750); err != nil {
+	fail := func(err error) (*sink.Root, func(), error) {
+		if root != nil {
+			root.Close()
+		}
 		undo()
-		return nil, fmt.Errorf("%w: %s: %w", ErrOutput, dir, err)
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrOutput, dir, err)
 	}
-	f, err := os.CreateTemp(runs, ".probe-*")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fail(err)
+	}
+	if root, err = sink.OpenRoot(dir); err != nil {
+		return fail(err)
+	}
+	if err := root.CheckNoSymlinks(); err != nil {
+		return fail(err)
+	}
+	if err := root.MkdirAll(dataset.RunsDir, 0o750); err != nil {
+		return fail(err)
+	}
+	probe := filepath.Join(dataset.RunsDir, ".probe-"+newRunID(time.Now()))
+	f, err := root.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		undo()
-		return nil, fmt.Errorf("%w: %s: %w", ErrOutput, dir, err)
+		return fail(err)
 	}
 	f.Close()
-	os.Remove(f.Name())
-	return undo, nil
+	root.Remove(probe)
+	return root, undo, nil
 }
 
 func newRunID(start time.Time) string {
@@ -383,13 +401,6 @@ func kernelRelease() string {
 		return "unknown"
 	}
 	return unix.ByteSliceToString(u.Release[:])
-}
-
-func relTo(base, path string) string {
-	if r, err := filepath.Rel(base, path); err == nil {
-		return r
-	}
-	return path
 }
 
 // partMetadata is the key-value metadata of every Parquet part, fixed at

@@ -359,8 +359,13 @@ func TestPumpOnEmptyRingAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &fakeSource{k: newFakeKernel()}
-	r := newRun(cfg, src.k, src)
-	r.w = newWriter(r.cfg, r.m.RunID, r.m.Host, partMetadata(&r.m), r.k)
+	root, _, err := prepareOut(cfg.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	r := newRun(cfg, root, src.k, src)
+	r.w = newWriter(r.cfg, root, r.m.RunID, r.m.Host, partMetadata(&r.m), r.k)
 	defer r.w.close(nil)
 	r.b, r.batchStart = r.w.get(), time.Now()
 	if a := testing.AllocsPerRun(100, func() { r.pump(false) }); a != 0 {
@@ -515,10 +520,11 @@ func (f *budgetFile) Write(b []byte) (int, error) {
 func TestPrepareOutUndo(t *testing.T) {
 	base := t.TempDir()
 	out := filepath.Join(base, "a", "b", "ds")
-	undo, err := prepareOut(out)
+	root, undo, err := prepareOut(out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	root.Close()
 	if _, err := os.Stat(filepath.Join(out, dataset.RunsDir)); err != nil {
 		t.Fatal(err)
 	}
@@ -530,12 +536,55 @@ func TestPrepareOutUndo(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(out, dataset.RunsDir), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	undo, err = prepareOut(out)
+	root, undo, err = prepareOut(out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	root.Close()
 	undo()
 	if _, err := os.Stat(filepath.Join(out, dataset.RunsDir)); err != nil {
 		t.Fatalf("undo removed a folder it did not make: %v", err)
 	}
+}
+
+// TestSymlinksRefused: a dataset folder with a symbolic link below it is
+// refused before anything is loaded, naming the link; one planted while a
+// run writes is not followed either, and the link's target stays empty.
+func TestSymlinksRefused(t *testing.T) {
+	for _, link := range []string{"_runs", "packets", "csv", "packets/date=2026-11-26"} {
+		t.Run("before "+link, func(t *testing.T) {
+			dir, target := t.TempDir(), t.TempDir()
+			planted := filepath.Join(dir, link)
+			os.MkdirAll(filepath.Dir(planted), 0o750)
+			if err := os.Symlink(target, planted); err != nil {
+				t.Fatal(err)
+			}
+			_, err := runFake(Config{Out: dir}, &fakeSource{k: newFakeKernel(), steps: steps(recs(10, 1, t0))})
+			if !errors.Is(err, sink.ErrSymlink) || !errors.Is(err, ErrOutput) || !strings.Contains(err.Error(), planted) {
+				t.Fatalf("got %v, want a refusal naming %s", err, planted)
+			}
+			if ents, _ := os.ReadDir(target); len(ents) != 0 {
+				t.Fatalf("target got %d entries", len(ents))
+			}
+		})
+	}
+	t.Run("planted during the run", func(t *testing.T) {
+		dir, target := t.TempDir(), t.TempDir()
+		plant := func(*fakeKernel) {
+			if err := os.Symlink(target, filepath.Join(dir, "csv")); err != nil {
+				t.Error(err)
+			}
+		}
+		src := &fakeSource{k: newFakeKernel(), steps: append([]func(*fakeKernel){plant}, steps(recs(10, 1, t0))...)}
+		res, err := runFake(Config{Out: dir, CSV: true}, src)
+		if !errors.Is(err, sink.ErrSymlink) {
+			t.Fatalf("got %v, want the planted link refused", err)
+		}
+		if m := readManifest(t, dir, res); m.Complete || m.RowsWritten != 10 {
+			t.Fatalf("manifest: complete %v rows %d", m.Complete, m.RowsWritten)
+		}
+		if ents, _ := os.ReadDir(target); len(ents) != 0 {
+			t.Fatalf("target got %d entries", len(ents))
+		}
+	})
 }

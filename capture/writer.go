@@ -49,7 +49,7 @@ type writer struct {
 
 // newWriter starts the writer. meta is the parts' fixed metadata; the
 // counters are asked of k when each part closes.
-func newWriter(cfg Config, runID, host string, meta map[string]string, k kernel) *writer {
+func newWriter(cfg Config, root *sink.Root, runID, host string, meta map[string]string, k kernel) *writer {
 	partMeta := func() map[string]string {
 		md := maps.Clone(meta)
 		cnt, _ := k.Counters()
@@ -58,10 +58,10 @@ func newWriter(cfg Config, runID, host string, meta map[string]string, k kernel)
 		return md
 	}
 	w := &writer{
-		packets: sink.NewParts[dataset.Packet](sink.PartConfig{Dir: cfg.Out, Table: dataset.PacketsTable, Host: host, RunID: runID,
+		packets: sink.NewParts[dataset.Packet](sink.PartConfig{Root: root, Table: dataset.PacketsTable, Host: host, RunID: runID,
 			MaxRows: cfg.PartMaxRows, MaxAge: cfg.PartMaxAge, FirstMaxAge: firstPartMaxAge, Metadata: partMeta, NoBounds: packetNoBounds,
 			Create: cfg.createPart}),
-		flowsOut: sink.NewParts[dataset.Flow](sink.PartConfig{Dir: cfg.Out, Table: dataset.FlowsTable, Host: host, RunID: runID,
+		flowsOut: sink.NewParts[dataset.Flow](sink.PartConfig{Root: root, Table: dataset.FlowsTable, Host: host, RunID: runID,
 			Metadata: partMeta, Create: cfg.createPart}),
 		names: map[uint64]string{},
 		in:    make(chan *batch, 8),
@@ -69,7 +69,7 @@ func newWriter(cfg Config, runID, host string, meta map[string]string, k kernel)
 		done:  make(chan struct{}),
 	}
 	if cfg.CSV {
-		w.csv = sink.NewCSVs(cfg.Out, runID, cfg.CSVMaxFiles)
+		w.csv = sink.NewCSVs(root, runID, cfg.CSVMaxFiles)
 	}
 	w.pool.New = func() any {
 		return &batch{rows: make([]dataset.Packet, 0, batchRows), flowIDs: make([]uint64, 0, batchRows)}

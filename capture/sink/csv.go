@@ -15,7 +15,8 @@ import (
 // every file into place. At most MaxFiles files are made; rows of further
 // flows are counted in Skipped.
 type CSVs struct {
-	dir      string
+	root     *Root
+	dir      string // relative to root
 	maxFiles int
 	flows    map[uint64]*csvFile
 	order    []*csvFile
@@ -38,10 +39,11 @@ const (
 	csvBuffered = 64 << 20 // all buffers are flushed beyond this total
 )
 
-// NewCSVs prepares DIR/csv/RUNID.
-func NewCSVs(dir, runID string, maxFiles int) *CSVs {
+// NewCSVs prepares csv/RUNID below root.
+func NewCSVs(root *Root, runID string, maxFiles int) *CSVs {
 	return &CSVs{
-		dir:      filepath.Join(dir, "csv", runID),
+		root:     root,
+		dir:      filepath.Join(dataset.CSVDir, runID),
 		maxFiles: maxFiles,
 		flows:    map[uint64]*csvFile{},
 		header:   []byte(strings.Join(dataset.PacketColumns, ",") + "\n"),
@@ -88,8 +90,8 @@ func (c *CSVs) flush(f *csvFile) error {
 		return nil
 	}
 	if !f.started {
-		if err := os.MkdirAll(c.dir, 0o750); err != nil {
-			return fmt.Errorf("create %s: %w", c.dir, err)
+		if err := c.root.MkdirAll(c.dir, 0o750); err != nil {
+			return err
 		}
 	}
 	n := len(f.buf)
@@ -106,7 +108,7 @@ func (c *CSVs) write(f *csvFile) error {
 	if !f.started {
 		flags |= os.O_CREATE | os.O_EXCL
 	}
-	h, err := os.OpenFile(c.hidden(f), flags, FileMode)
+	h, err := c.root.OpenFile(c.hidden(f), flags, FileMode)
 	if err != nil {
 		return fmt.Errorf("write flow csv: %w", err)
 	}
@@ -125,8 +127,10 @@ func (c *CSVs) write(f *csvFile) error {
 // flushAll writes every buffer, several files at once: creating a file is
 // most of the cost, and it waits on the file system more than on the CPU.
 func (c *CSVs) flushAll() error {
-	if err := os.MkdirAll(c.dir, 0o750); err != nil && len(c.order) > 0 {
-		return fmt.Errorf("create %s: %w", c.dir, err)
+	if len(c.order) > 0 {
+		if err := c.root.MkdirAll(c.dir, 0o750); err != nil {
+			return err
+		}
 	}
 	var (
 		wg    sync.WaitGroup
@@ -182,20 +186,17 @@ func (c *CSVs) Close() (files int, err error) {
 			continue
 		}
 		// Link, not rename: a link never replaces an existing file.
-		if err := os.Link(c.hidden(f), filepath.Join(c.dir, f.name)); err != nil {
-			return files, fmt.Errorf("publish %s: %w", f.name, err)
+		if err := c.root.Link(c.hidden(f), filepath.Join(c.dir, f.name)); err != nil {
+			return files, fmt.Errorf("publish: %w", err)
 		}
-		if err := os.Remove(c.hidden(f)); err != nil {
+		if err := c.root.Remove(c.hidden(f)); err != nil {
 			return files, err
 		}
 		files++
 	}
-	if d, err := os.Open(c.dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	_ = c.root.SyncDir(c.dir)
 	return files, nil
 }
 
-// Dir is the folder the files go to.
+// Dir is the folder the files go to, relative to the dataset folder.
 func (c *CSVs) Dir() string { return c.dir }

@@ -6,6 +6,7 @@
 package sink
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,7 +25,8 @@ const FileMode = 0o640
 
 // PartConfig places and bounds the parts of one table.
 type PartConfig struct {
-	Dir   string // the dataset folder (--out)
+	Root  *Root  // the dataset folder (--out)
+	Dir   string // or its path, opened (made if missing) with the first part
 	Table string // "packets" or "flows"
 	Host  string
 	RunID string
@@ -43,8 +45,9 @@ type PartConfig struct {
 	// (dictionary strings nobody filters by range: computing them is a
 	// large share of the encoding time).
 	NoBounds []string
-	// Create makes a part's hidden file, failing if it exists (nil: an
-	// *os.File opened with O_EXCL). Tests give it files that fail.
+	// Create makes a part's hidden file (given its absolute path),
+	// failing if it exists (nil: opened below Root with O_EXCL). Tests give
+	// it files that fail.
 	Create func(path string) (Output, error)
 }
 
@@ -56,8 +59,9 @@ type Output interface {
 	Stat() (os.FileInfo, error)
 }
 
-func createFile(path string) (Output, error) {
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
+// createNew creates rel below root, failing if it exists.
+func createNew(root *Root, rel string) (*os.File, error) {
+	return root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
 }
 
 // Parts writes rows of T to rotating Parquet part files:
@@ -73,7 +77,7 @@ type Parts[T any] struct {
 type part[T any] struct {
 	f          Output
 	w          *parquet.GenericWriter[T]
-	tmp, final string // absolute paths
+	tmp, final string // relative to the dataset folder
 	rel        string
 	day        string
 	rows       int64
@@ -133,22 +137,38 @@ func (p *Parts[T]) Rotate() error {
 }
 
 func (p *Parts[T]) openPart(day string) error {
-	dir := filepath.Join(p.cfg.Dir, dataset.PartDir(p.cfg.Table, day, p.cfg.Host))
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
+	if p.cfg.Root == nil {
+		if err := os.MkdirAll(p.cfg.Dir, 0o750); err != nil {
+			return err
+		}
+		root, err := OpenRoot(p.cfg.Dir)
+		if err != nil {
+			return err
+		}
+		p.cfg.Root = root
+	}
+	root := p.cfg.Root
+	dir := dataset.PartDir(p.cfg.Table, day, p.cfg.Host)
+	if err := root.MkdirAll(dir, 0o750); err != nil {
+		return err
 	}
 	name := dataset.PartName(p.seq, p.cfg.RunID)
 	p.seq++
 	final := filepath.Join(dir, name)
 	tmp := filepath.Join(dir, "."+name+".tmp")
-	if _, err := os.Lstat(final); err == nil {
-		return fmt.Errorf("%s already exists: tacap never overwrites data", final)
+	if exists, err := root.Exists(final); err != nil || exists {
+		if err == nil {
+			err = errors.New("already exists: tacap never overwrites data")
+		}
+		return fmt.Errorf("%s: %w", root.Abs(final), err)
 	}
-	create := p.cfg.Create
-	if create == nil {
-		create = createFile
+	var f Output
+	var err error
+	if p.cfg.Create != nil {
+		f, err = p.cfg.Create(root.Abs(tmp))
+	} else {
+		f, err = createNew(root, tmp)
 	}
-	f, err := create(tmp)
 	if err != nil {
 		return fmt.Errorf("create part: %w", err)
 	}
@@ -161,8 +181,7 @@ func (p *Parts[T]) openPart(day string) error {
 		opts = append(opts, parquet.SkipPageBounds(c))
 	}
 	w := parquet.NewGenericWriter[T](f, opts...)
-	rel, _ := filepath.Rel(p.cfg.Dir, final)
-	p.cur = &part[T]{f: f, w: w, tmp: tmp, final: final, rel: rel, day: day, opened: time.Now()}
+	p.cur = &part[T]{f: f, w: w, tmp: tmp, final: final, rel: final, day: day, opened: time.Now()}
 	return nil
 }
 
@@ -173,11 +192,11 @@ func (p *Parts[T]) closePart() error {
 	p.cur = nil
 	if c.rows == 0 {
 		c.f.Close()
-		return os.Remove(c.tmp)
+		return p.cfg.Root.Remove(c.tmp)
 	}
 	if err := p.finishPart(c); err != nil {
 		c.f.Close()
-		os.Remove(c.tmp)
+		p.cfg.Root.Remove(c.tmp)
 		return err
 	}
 	p.files = append(p.files, dataset.File{Path: c.rel, Rows: c.rows})
@@ -204,7 +223,7 @@ func (p *Parts[T]) finishPart(c *part[T]) error {
 	if st, err := c.f.Stat(); err == nil {
 		p.doneBytes += st.Size()
 	}
-	return publish(c.f, c.tmp, c.final)
+	return publish(p.cfg.Root, c.f, c.tmp, c.final)
 }
 
 // Close finishes the current part. Files lists every part written.
@@ -220,7 +239,7 @@ func (p *Parts[T]) Close() error {
 func (p *Parts[T]) Abort() {
 	if p.cur != nil {
 		p.cur.f.Close()
-		os.Remove(p.cur.tmp)
+		p.cfg.Root.Remove(p.cur.tmp)
 		p.cur = nil
 	}
 }
@@ -249,47 +268,45 @@ func (p *Parts[T]) Rows() int64 {
 	return n
 }
 
-// publish syncs f, closes it and renames tmp to final without replacing an
-// existing file (a hard link fails if final exists), then syncs the folder.
-func publish(f Output, tmp, final string) error {
+// publish syncs f, closes it and gives tmp its final name without
+// replacing an existing file (a hard link fails if final exists), then
+// syncs the folder. Both names are below root, in one folder.
+func publish(root *Root, f Output, tmp, final string) error {
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("sync %s: %w", tmp, err)
+		return fmt.Errorf("sync %s: %w", root.Abs(tmp), err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
+		return fmt.Errorf("close %s: %w", root.Abs(tmp), err)
 	}
-	if err := os.Link(tmp, final); err != nil {
-		return fmt.Errorf("publish %s: %w", final, err)
+	if err := root.Link(tmp, final); err != nil {
+		return fmt.Errorf("publish: %w", err)
 	}
-	if err := os.Remove(tmp); err != nil {
-		return fmt.Errorf("remove %s: %w", tmp, err)
+	if err := root.Remove(tmp); err != nil {
+		return err
 	}
-	if d, err := os.Open(filepath.Dir(final)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	_ = root.SyncDir(filepath.Dir(final))
 	return nil
 }
 
-// WriteFileNew writes data to path through a hidden temporary file, failing
-// if path exists.
-func WriteFileNew(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+// WriteFileNew writes data to rel below root through a hidden temporary
+// file, failing if rel exists.
+func WriteFileNew(root *Root, rel string, data []byte) error {
+	if err := root.MkdirAll(filepath.Dir(rel), 0o750); err != nil {
 		return err
 	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
+	tmp := filepath.Join(filepath.Dir(rel), "."+filepath.Base(rel)+".tmp")
+	f, err := createNew(root, tmp)
 	if err != nil {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
-		os.Remove(tmp)
+		root.Remove(tmp)
 		return err
 	}
-	if err := publish(f, tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := publish(root, f, tmp, rel); err != nil {
+		root.Remove(tmp)
 		return err
 	}
 	return nil

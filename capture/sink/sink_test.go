@@ -121,14 +121,14 @@ func TestPartsNeverOverwrite(t *testing.T) {
 	if b, _ := os.ReadFile(existing); string(b) != "precious" {
 		t.Fatal("existing file changed")
 	}
-	if err := sink.WriteFileNew(existing, []byte("x")); err == nil {
+	if err := sink.WriteFileNew(mustRoot(t, filepath.Dir(existing)), filepath.Base(existing), []byte("x")); err == nil {
 		t.Fatal("WriteFileNew replaced an existing file")
 	}
 }
 
 func TestCSVs(t *testing.T) {
 	dir := t.TempDir()
-	c := sink.NewCSVs(dir, "RUN", 2)
+	c := sink.NewCSVs(mustRoot(t, dir), "RUN", 2)
 	r := rows(3)
 	names := []string{
 		dataset.CSVName("198.18.0.1", 1234, "198.18.0.2", 80, 1700000000000000000),
@@ -175,4 +175,14 @@ func assertNoHidden(t *testing.T, dir string) {
 		}
 		return nil
 	})
+}
+
+func mustRoot(t *testing.T, dir string) *sink.Root {
+	t.Helper()
+	r, err := sink.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tacap/tacap/capture"
 	"github.com/tacap/tacap/capture/attach"
+	"github.com/tacap/tacap/capture/sink"
 )
 
 // Library errors say what failed and why; this is where the command line
@@ -49,6 +50,8 @@ func withRemedy(err error, cfg *capture.Config) error {
 			name = cfg.Interfaces[0]
 		}
 		remedy = fmt.Sprintf("bring it up with `ip link set %s up`", name)
+	case errors.Is(err, sink.ErrSymlink):
+		remedy = "remove the link, or choose another folder with --out"
 	case errors.Is(err, capture.ErrOutput):
 		remedy = "choose another folder with --out"
 	case errors.Is(err, fs.ErrNotExist):

@@ -209,7 +209,12 @@ func runHost(w *world, cfg config, h int, quota int64) (*hostResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := sink.WriteFileNew(filepath.Join(cfg.out, "_runs", runID+".json"), append(data, '\n')); err != nil {
+	root, err := sink.OpenRoot(cfg.out)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	if err := sink.WriteFileNew(root, filepath.Join("_runs", runID+".json"), append(data, '\n')); err != nil {
 		return nil, fmt.Errorf("%s: manifest: %w", host, err)
 	}
 

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCaptureRefusesPlantedSymlink: a symbolic link below --out makes
+// capture refuse at once, naming the link (exit 1), before it loads or
+// attaches anything — so this needs no privileges.
+func TestCaptureRefusesPlantedSymlink(t *testing.T) {
+	dir, target := t.TempDir(), t.TempDir()
+	link := filepath.Join(dir, "packets")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"tacap", "capture", "-i", "lo", "--for", "1s", "-o", dir, "-q"}, &out, &errb)
+	msg := strings.TrimSpace(errb.String())
+	if code != 1 || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, link+" is a symbolic link") || !strings.Contains(msg, "remove the link") {
+		t.Fatalf("exit %d, stderr %q; want 1 and one line naming %s", code, msg, link)
+	}
+	if ents, _ := os.ReadDir(target); len(ents) != 0 {
+		t.Fatalf("the link's target got %d entries", len(ents))
+	}
+}
