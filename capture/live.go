@@ -3,9 +3,14 @@ package capture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/capture/attach"
@@ -19,7 +24,17 @@ type liveSource struct {
 	names  map[uint32]string
 	anchor Anchor
 	atts   []*attach.Attachment
+
+	// Link notifications (netlink), read by feed: what happened to the
+	// interfaces, and how each is now.
+	links     chan netlink.LinkUpdate
+	linksDone chan struct{}
+	state     map[uint32]string // ifindex -> up, down or gone
+	events    []dataset.Event
 }
+
+// ErrInterfacesGone marks a live run whose interfaces all went away.
+var ErrInterfacesGone = errors.New("every interface the capture was attached to is gone")
 
 // openLive resolves the interfaces (before anything is loaded, so a typo
 // costs nothing).
@@ -53,6 +68,10 @@ func (s *liveSource) start(objs *bpf.Objects, m *dataset.Manifest) error {
 			return err
 		}
 		s.atts = append(s.atts, a...)
+	}
+	if err := s.watchLinks(); err != nil {
+		_ = s.stop()
+		return err
 	}
 	m.Interfaces, m.Directions = s.cfg.Interfaces, s.cfg.Directions
 	m.Hook = hookOf(s.cfg.Attach)
@@ -122,6 +141,11 @@ func (s *liveSource) feed(ctx context.Context, r *run) (string, error) {
 		case <-ctx.Done():
 		case <-r.w.failure():
 			return dataset.StopError, r.w.err()
+		case u := <-s.links:
+			if s.linkChanged(u) {
+				return dataset.StopNoIfaces, nil
+			}
+			continue
 		case <-timer.C:
 			continue
 		}
@@ -144,6 +168,74 @@ func (s *liveSource) stop() error {
 	return errors.Join(errs...)
 }
 
-func (s *liveSource) finish(*dataset.Manifest, string) (bool, error, error) { return true, nil, nil }
-func (s *liveSource) progress(*Status)                                      {}
-func (s *liveSource) close() error                                          { return s.stop() }
+// watchLinks subscribes to link notifications of this network namespace.
+func (s *liveSource) watchLinks() error {
+	s.state = map[uint32]string{}
+	for _, i := range s.ifaces {
+		s.state[uint32(i.Index)] = dataset.IfaceUp // Interface checked it is up
+	}
+	s.links, s.linksDone = make(chan netlink.LinkUpdate, 64), make(chan struct{})
+	if err := netlink.LinkSubscribe(s.links, s.linksDone); err != nil {
+		return fmt.Errorf("watch the interfaces (netlink): %w", err)
+	}
+	return nil
+}
+
+// linkChanged records what a link notification says of an attached
+// interface, and reports whether none of them is left.
+func (s *liveSource) linkChanged(u netlink.LinkUpdate) (noneLeft bool) {
+	idx := uint32(u.Index)
+	old, ours := s.state[idx]
+	if !ours || old == dataset.IfaceGone {
+		return false
+	}
+	now := dataset.IfaceUp
+	switch {
+	case u.Header.Type == unix.RTM_DELLINK:
+		now = dataset.IfaceGone
+	case u.IfInfomsg.Flags&unix.IFF_UP == 0:
+		now = dataset.IfaceDown
+	}
+	if now == old {
+		return false
+	}
+	s.state[idx] = now
+	s.events = append(s.events, dataset.Event{Time: time.Now().UTC(), Iface: s.names[idx], What: now})
+	for _, st := range s.state {
+		if st != dataset.IfaceGone {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *liveSource) finish(m *dataset.Manifest, stopped string) (bool, error, error) {
+	m.Events = s.events
+	if stopped == dataset.StopNoIfaces {
+		var gone []string
+		for _, e := range s.events {
+			if e.What == dataset.IfaceGone {
+				gone = append(gone, fmt.Sprintf("%s at %s", e.Iface, e.Time.Format("15:04:05.000")))
+			}
+		}
+		return true, nil, fmt.Errorf("%w (%s): the dataset holds what came before", ErrInterfacesGone, strings.Join(gone, ", "))
+	}
+	return true, nil, nil
+}
+
+// progress names the interfaces that are down or gone.
+func (s *liveSource) progress(st *Status) {
+	for _, i := range s.ifaces {
+		if now := s.state[uint32(i.Index)]; now != dataset.IfaceUp {
+			st.Interfaces = append(st.Interfaces, i.Name+" "+now)
+		}
+	}
+}
+
+func (s *liveSource) close() error {
+	if s.linksDone != nil {
+		close(s.linksDone)
+		s.linksDone = nil
+	}
+	return s.stop()
+}

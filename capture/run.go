@@ -42,6 +42,8 @@ type Status struct {
 	Draining     bool
 	// Capture files: how far the replay is.
 	File *FileProgress
+	// Live runs: attached interfaces that are down or gone ("eth0 down").
+	Interfaces []string
 }
 
 // FileProgress is how far a capture file has been read.

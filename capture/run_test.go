@@ -6,6 +6,7 @@ package capture
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -23,6 +24,7 @@ import (
 	"github.com/tacap/tacap/capture/sink"
 	"github.com/tacap/tacap/dataset"
 	"github.com/tacap/tacap/test/pqcheck"
+	"github.com/vishvananda/netlink"
 )
 
 // t0 is 2026-11-26 12:00:00 UTC in ns.
@@ -587,4 +589,44 @@ func TestSymlinksRefused(t *testing.T) {
 			t.Fatalf("target got %d entries", len(ents))
 		}
 	})
+}
+
+// TestLinkChanges: link notifications become events; the run is over only
+// when every attached interface is gone (down ones may come back).
+func TestLinkChanges(t *testing.T) {
+	upd := func(idx int, typ uint16, flags uint32) netlink.LinkUpdate {
+		var u netlink.LinkUpdate
+		u.Index, u.Header.Type, u.IfInfomsg.Flags = int32(idx), typ, flags
+		return u
+	}
+	up, down, gone := upd(0, unix.RTM_NEWLINK, unix.IFF_UP), upd(0, unix.RTM_NEWLINK, 0), upd(0, unix.RTM_DELLINK, 0)
+	at := func(u netlink.LinkUpdate, idx int) netlink.LinkUpdate { u.Index = int32(idx); return u }
+	for _, tc := range []struct {
+		name    string
+		updates []netlink.LinkUpdate
+		events  []string // iface:what
+		over    bool
+	}{
+		{"one goes down and up", []netlink.LinkUpdate{at(down, 2), at(down, 2), at(up, 2)}, []string{"a:down", "a:up"}, false},
+		{"one of two gone", []netlink.LinkUpdate{at(gone, 3)}, []string{"b:gone"}, false},
+		{"both gone", []netlink.LinkUpdate{at(down, 2), at(gone, 2), at(gone, 3)}, []string{"a:down", "a:gone", "b:gone"}, true},
+		{"other interfaces", []netlink.LinkUpdate{at(gone, 9), at(down, 1)}, nil, false},
+		{"gone stays gone", []netlink.LinkUpdate{at(gone, 2), at(up, 2)}, []string{"a:gone"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &liveSource{ifaces: []*net.Interface{{Index: 2, Name: "a"}, {Index: 3, Name: "b"}}, names: map[uint32]string{2: "a", 3: "b"}}
+			s.state = map[uint32]string{2: dataset.IfaceUp, 3: dataset.IfaceUp}
+			over := false
+			for _, u := range tc.updates {
+				over = s.linkChanged(u)
+			}
+			var got []string
+			for _, e := range s.events {
+				got = append(got, e.Iface+":"+e.What)
+			}
+			if !slices.Equal(got, tc.events) || over != tc.over {
+				t.Fatalf("events %v over %v; want %v %v", got, over, tc.events, tc.over)
+			}
+		})
+	}
 }

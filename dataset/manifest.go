@@ -4,23 +4,25 @@ import "time"
 
 // Manifest is a run's _runs/RUNID.json (docs/dataset.md, "The run manifest").
 type Manifest struct {
-	Tacap         BuildInfo  `json:"tacap"`
-	RunID         string     `json:"run_id"`
-	Host          string     `json:"host"`
-	Interfaces    []string   `json:"interfaces,omitempty"`
-	Pcap          string     `json:"pcap,omitempty"`
-	PcapInfo      *PcapInfo  `json:"pcap_file,omitempty"`
-	ReplayCPU     *int       `json:"replay_cpu,omitempty"` // the CPU a file was replayed on
-	Directions    []string   `json:"directions,omitempty"`
-	Hook          string     `json:"hook"`
-	AttachModes   []string   `json:"attach_modes,omitempty"`
-	KernelRelease string     `json:"kernel_release"`
-	Start         time.Time  `json:"start"`
-	End           time.Time  `json:"end"`
-	StopReason    string     `json:"stop_reason"` // one of the Stop* constants
-	Parameters    Parameters `json:"parameters"`
-	Clock         Clock      `json:"clock"`
-	Counters      Counters   `json:"counters"`
+	Tacap         BuildInfo `json:"tacap"`
+	RunID         string    `json:"run_id"`
+	Host          string    `json:"host"`
+	Interfaces    []string  `json:"interfaces,omitempty"`
+	Pcap          string    `json:"pcap,omitempty"`
+	PcapInfo      *PcapInfo `json:"pcap_file,omitempty"`
+	ReplayCPU     *int      `json:"replay_cpu,omitempty"` // the CPU a file was replayed on
+	Directions    []string  `json:"directions,omitempty"`
+	Hook          string    `json:"hook"`
+	AttachModes   []string  `json:"attach_modes,omitempty"`
+	KernelRelease string    `json:"kernel_release"`
+	Start         time.Time `json:"start"`
+	End           time.Time `json:"end"`
+	StopReason    string    `json:"stop_reason"` // one of the Stop* constants
+	// Events are what happened to the interfaces during a live run.
+	Events     []Event    `json:"events,omitempty"`
+	Parameters Parameters `json:"parameters"`
+	Clock      Clock      `json:"clock"`
+	Counters   Counters   `json:"counters"`
 	// RowsWritten is the number of rows in the run's packets/ files; it
 	// equals Counters.Recorded unless RecordedNotWritten says otherwise.
 	RowsWritten        int64    `json:"rows_written"`
@@ -36,10 +38,25 @@ type Manifest struct {
 
 // Why a run stopped (Manifest.StopReason).
 const (
-	StopDeadline  = "deadline"    // --for elapsed
-	StopSignal    = "signal"      // Ctrl-C or SIGTERM
-	StopError     = "error"       // a failure ended the run early
-	StopEndOfFile = "end of file" // a capture file was read to its end
+	StopDeadline  = "deadline"        // --for elapsed
+	StopSignal    = "signal"          // Ctrl-C or SIGTERM
+	StopError     = "error"           // a failure ended the run early
+	StopEndOfFile = "end of file"     // a capture file was read to its end
+	StopNoIfaces  = "interfaces gone" // every interface the run was attached to went away
+)
+
+// Event is something that happened to an interface during a live run.
+type Event struct {
+	Time  time.Time `json:"time"`
+	Iface string    `json:"iface"`
+	What  string    `json:"what"` // one of the Iface* constants
+}
+
+// What happened to an interface (Event.What).
+const (
+	IfaceDown = "down" // it lost IFF_UP: attached, but it carries no traffic
+	IfaceUp   = "up"   // it came back up
+	IfaceGone = "gone" // it was deleted (or moved to another namespace)
 )
 
 // BuildInfo names the tacap that wrote a dataset.

@@ -241,6 +241,9 @@ func statusLine(s capture.Status, total time.Duration, rate *rateMeter) string {
 			line += fmt.Sprintf("  %s %d", r.Name, r.Count)
 		}
 	}
+	for _, i := range s.Interfaces {
+		line += "  !" + i
+	}
 	return line
 }
 
