@@ -8,7 +8,7 @@ set -euo pipefail
 case ${1:-build} in
 build) want=(clang llvm) ;;
 demo) want=(iproute2) ;;
-test) want=(clang llvm tshark tcpdump iproute2 bpftool) ;;
+test) want=(clang llvm tshark tcpdump iproute2 bpftool libcap2-bin) ;;
 *) echo "deps: unknown target $1" >&2; exit 2 ;;
 esac
 

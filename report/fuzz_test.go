@@ -1,0 +1,80 @@
+package report
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// fuzzDataset writes one small run (four TCP handshakes) and returns the
+// dataset folder, its packets part and its manifest.
+func fuzzDataset(tb testing.TB) (dir, part, manifest string) {
+	tb.Helper()
+	dir = tb.TempDir()
+	var ps []pkt
+	for i := 0; i < 4; i++ {
+		ps = append(ps, handshake(10*i, "198.18.0.1", int32(2000+i), "198.18.0.2", 80)...)
+	}
+	p := rows(ps...)
+	writeRun(tb, dir, fixtureRun{id: "fuzz", host: "h", iface: "eth0", start: t0, packets: p, flows: flowsOf(p)})
+	parts, _ := filepath.Glob(filepath.Join(dir, "packets", "*", "*", "part-*-fuzz.parquet"))
+	if len(parts) != 1 {
+		tb.Fatalf("packets parts: %v", parts)
+	}
+	return dir, parts[0], filepath.Join(dir, "_runs", "fuzz.json")
+}
+
+// buildMustNotPanic reports on dir; a panic fails, problems are fine.
+func buildMustNotPanic(t *testing.T, dir string) {
+	defer func() {
+		if p := recover(); p != nil {
+			t.Fatalf("report panicked: %v", p)
+		}
+	}()
+	_, _ = Build(Options{Dirs: []string{dir}, Thresholds: DefaultThresholds()})
+}
+
+// FuzzParquetFile: whatever bytes stand in a packets part, the report
+// never panics: it reads the file or says why it cannot. Seed: a part
+// tacap wrote.
+//
+//	go test ./report -run '^$' -fuzz FuzzParquetFile -fuzztime 10m
+func FuzzParquetFile(f *testing.F) {
+	_, part, _ := fuzzDataset(f)
+	seed, err := os.ReadFile(part)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte("PAR1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir, part, _ := fuzzDataset(t)
+		if err := os.WriteFile(part, data, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		buildMustNotPanic(t, dir)
+	})
+}
+
+// FuzzManifest: whatever a run manifest holds, the report never panics.
+// Seed: a manifest as tacap writes it, and hostile ones.
+//
+//	go test ./report -run '^$' -fuzz FuzzManifest -fuzztime 10m
+func FuzzManifest(f *testing.F) {
+	_, _, manifest := fuzzDataset(f)
+	seed, err := os.ReadFile(manifest)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte(`{"run_id":"fuzz","counters":{"seen":1}}`))
+	f.Add([]byte(`{"run_id":"fuzz","counters":{"seen":18446744073709551615,"recorded":18446744073709551615},"files":{"packets":[{"path":"../../etc/passwd","rows":-5}]}}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir, _, manifest := fuzzDataset(t)
+		if err := os.WriteFile(manifest, data, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		buildMustNotPanic(t, dir)
+	})
+}
