@@ -24,6 +24,46 @@ func fuzzDataset(tb testing.TB) (dir, part, manifest string) {
 	return dir, parts[0], filepath.Join(dir, "_runs", "fuzz.json")
 }
 
+// snapshot is a dataset folder's files, to lay out again cheaply (no
+// fsync) for each fuzz input.
+type snapshot map[string][]byte
+
+func snapshotOf(tb testing.TB, dir string) snapshot {
+	tb.Helper()
+	s := snapshot{}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		rel, _ := filepath.Rel(dir, path)
+		s[rel] = b
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// layOut writes the snapshot into a new folder, with file rel holding data.
+func (s snapshot) layOut(t *testing.T, rel string, data []byte) string {
+	dir := t.TempDir()
+	for name, b := range s {
+		if name == rel {
+			b = data
+		}
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // buildMustNotPanic reports on dir; a panic fails, problems are fine.
 func buildMustNotPanic(t *testing.T, dir string) {
 	defer func() {
@@ -40,19 +80,13 @@ func buildMustNotPanic(t *testing.T, dir string) {
 //
 //	go test ./report -run '^$' -fuzz FuzzParquetFile -fuzztime 10m
 func FuzzParquetFile(f *testing.F) {
-	_, part, _ := fuzzDataset(f)
-	seed, err := os.ReadFile(part)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(seed)
+	dir, part, _ := fuzzDataset(f)
+	snap := snapshotOf(f, dir)
+	rel, _ := filepath.Rel(dir, part)
+	f.Add(snap[rel])
 	f.Add([]byte("PAR1"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir, part, _ := fuzzDataset(t)
-		if err := os.WriteFile(part, data, 0o640); err != nil {
-			t.Fatal(err)
-		}
-		buildMustNotPanic(t, dir)
+		buildMustNotPanic(t, snap.layOut(t, rel, data))
 	})
 }
 
@@ -61,20 +95,14 @@ func FuzzParquetFile(f *testing.F) {
 //
 //	go test ./report -run '^$' -fuzz FuzzManifest -fuzztime 10m
 func FuzzManifest(f *testing.F) {
-	_, _, manifest := fuzzDataset(f)
-	seed, err := os.ReadFile(manifest)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(seed)
+	dir, _, manifest := fuzzDataset(f)
+	snap := snapshotOf(f, dir)
+	rel, _ := filepath.Rel(dir, manifest)
+	f.Add(snap[rel])
 	f.Add([]byte(`{"run_id":"fuzz","counters":{"seen":1}}`))
 	f.Add([]byte(`{"run_id":"fuzz","counters":{"seen":18446744073709551615,"recorded":18446744073709551615},"files":{"packets":[{"path":"../../etc/passwd","rows":-5}]}}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir, _, manifest := fuzzDataset(t)
-		if err := os.WriteFile(manifest, data, 0o640); err != nil {
-			t.Fatal(err)
-		}
-		buildMustNotPanic(t, dir)
+		buildMustNotPanic(t, snap.layOut(t, rel, data))
 	})
 }
