@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tmp
-go test -count=1 -v "${@:-./...}" >.tmp/test.log 2>&1
+go test -count=1 -timeout 40m -v "${@:-./...}" >.tmp/test.log 2>&1
 status=$?
 # The engine's and the report's unit tests need no privileges: prove it by
 # running them again as an unprivileged user (root bypasses permission

@@ -39,11 +39,13 @@ func TestPcapMatchesTshark(t *testing.T) {
 	tacap, _ := binaries(t)
 	files, _ := filepath.Glob(filepath.Join(shared, "pcaps", "*", "*.pcap*"))
 	sort.Strings(files)
+	checked := 0
 	for _, path := range files {
 		name := filepath.Base(path)
 		if unsupportedLinkTypes[name] {
 			continue
 		}
+		checked++
 		t.Run(filepath.Base(filepath.Dir(path))+"/"+name, func(t *testing.T) {
 			ds := filepath.Join(t.TempDir(), "ds")
 			out, err := exec.Command(tacap, "capture", "--pcap", path, "-o", ds, "--packets-per-session", "0",
@@ -89,6 +91,10 @@ func TestPcapMatchesTshark(t *testing.T) {
 			}
 			t.Logf("%d frames, %d rows match tshark; counters %+v", len(frames), len(got), m.Counters)
 		})
+	}
+	// Nothing compared is a failure, not a pass.
+	if checked == 0 {
+		t.Fatalf("no capture tacap reads under %s: nothing was compared", filepath.Join(shared, "pcaps"))
 	}
 }
 

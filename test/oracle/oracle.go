@@ -277,12 +277,13 @@ func Decode(frame []byte, wireLen int) Result {
 		if !ok {
 			return skip("udp header cut (truncated)")
 		}
+		// Checked before gopacket, which refuses such a header outright.
+		if n := binary.BigEndian.Uint16(b[4:]); n < 8 {
+			return skip("udp length %d (malformed)", n)
+		}
 		var udp layers.UDP
 		if err := udp.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
 			return unsure("gopacket udp: %v", err)
-		}
-		if udp.Length < 8 {
-			return skip("udp length %d (malformed)", udp.Length)
 		}
 		f.SrcPort, f.DstPort = uint16(udp.SrcPort), uint16(udp.DstPort)
 		f.UDPPayloadLen = udp.Length - 8

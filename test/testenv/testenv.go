@@ -45,7 +45,10 @@ func Privileged(t testing.TB) {
 }
 
 // SharedDir returns the ../shared folder beside the repository (the public
-// captures and the dataset contract), skipping or failing t when absent.
+// captures and the dataset contract). When its pcaps folder is absent, t
+// skips, or fails where privileged tests are required (CI); when the folder
+// is there but holds no capture file, t fails everywhere: a test over "every
+// shared capture" must not pass by checking none.
 func SharedDir(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
@@ -59,6 +62,9 @@ func SharedDir(t testing.TB) string {
 			t.Fatalf("shared captures not found at %s (set TACAP_SHARED): %v", dir, err)
 		}
 		t.Skipf("skipped: shared captures not found at %s (set TACAP_SHARED to their folder)", dir)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "pcaps", "*", "*.pcap*")); len(files) == 0 {
+		t.Fatalf("no capture file under %s (pcaps/*/*.pcap*): the shared captures are missing from the folder", filepath.Join(dir, "pcaps"))
 	}
 	return dir
 }
