@@ -700,4 +700,16 @@ func TestDoctor(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "everything tacap needs is here") || strings.Contains(string(out), "MISS") {
 		t.Fatalf("tacap doctor: %v\n%s", err, out)
 	}
+	// It probes every attach mode it names, in plain words (no library
+	// identifiers such as FnKtimeGetCoarseNs or SchedCLS).
+	for _, want := range []string{"ok   TCX attach", "ok   legacy tc attach (clsact qdisc, bpf filter)", "ok   XDP attach", "bpf_loop() in XDP programs"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("doctor does not say %q:\n%s", want, out)
+		}
+	}
+	for _, jargon := range []string{"Fn", "SchedCLS"} {
+		if strings.Contains(string(out), jargon) {
+			t.Errorf("doctor speaks the library's names (%s):\n%s", jargon, out)
+		}
+	}
 }
