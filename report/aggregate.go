@@ -35,6 +35,7 @@ type relAddr struct {
 	dest                 int32  // index into relationState.dests, -1 until needed
 	firstDst             uint32 // the first destination + 1; 0: none yet
 	firstProbe           uint32 // the first probed port | udp<<16, + 1; 0: none yet
+	firstKinds           uint8  // what it sent to the first destination (kindAny ...)
 	multiDst, multiProbe bool   // it has more than one: see relationState.pairs / probes
 }
 
@@ -55,7 +56,51 @@ type volDest struct {
 type relDest struct {
 	synIn, synAckIn       uint64
 	handshakes, completed uint64
-	sources               uint64 // distinct sources
+	sources               uint64 // distinct sources, any protocol
+	// Distinct sources of each kind of traffic an indicator is about, by
+	// kind bit (kindSYN is [0] ...): the senders of TCP SYNs, SYN-ACKs, UDP
+	// and ICMP/ICMPv6. An address ID is a uint32, so they fit.
+	kindSources [kindBits - 1]uint32
+}
+
+// sourcesOf is d's distinct sources of one kind (kindSYN ...).
+func (d *relDest) sourcesOf(kind uint8) uint64 {
+	for k := 1; k < kindBits; k++ {
+		if kind == 1<<k {
+			return uint64(d.kindSources[k-1])
+		}
+	}
+	return d.sources
+}
+
+// What a source sent to a destination, as bits: kindAny for every row,
+// and one more for the traffic of an indicator. A source is counted once
+// per destination and bit.
+const (
+	kindAny    = 1 << 0
+	kindSYN    = 1 << 1 // TCP SYN without ACK
+	kindSYNACK = 1 << 2 // TCP SYN with ACK
+	kindUDP    = 1 << 3
+	kindICMP   = 1 << 4 // ICMP or ICMPv6
+	kindBits   = 5
+)
+
+// kindOf is the kind bits of a row.
+func kindOf(proto, flags int32) uint8 {
+	switch proto {
+	case 6:
+		switch flags & (flagSYN | flagACK) {
+		case flagSYN:
+			return kindAny | kindSYN
+		case flagSYN | flagACK:
+			return kindAny | kindSYNACK
+		}
+	case 17:
+		return kindAny | kindUDP
+	case 1, 58:
+		return kindAny | kindICMP
+	}
+	return kindAny
 }
 
 // span is a time interval in µs; zero until something is added.
@@ -120,7 +165,8 @@ type ampKey struct {
 
 type ampStat struct {
 	packets, bytes uint64
-	reflectors     uint64
+	reflectors     uint64 // distinct sources from the port to the victim
+	idx            uint32 // dense number of this (victim, port), for reflector keys
 }
 
 type traffic struct{ records, packets, bytes uint64 }
@@ -161,6 +207,18 @@ func (c *pairCache) seen(k uint64) bool {
 	return false
 }
 
+// kindCache is pairCache for the pairs of relationState.pairs, with the
+// kind bits the map holds for each: a row whose kind is already there
+// needs no map operation.
+type kindCache [1 << 14]kindSlot
+
+type kindSlot struct {
+	k     uint64 // the pair + 1; 0: empty
+	kinds uint8
+}
+
+func (c *kindCache) slot(k uint64) *kindSlot { return &c[(k*0x9E3779B97F4A7C15)>>50] }
+
 // aggregator is the report's state. While a batch of packets is added,
 // vol belongs to the goroutine running addVolume and rel to the one
 // running addRelations, and nothing else is touched; between batches (add
@@ -187,8 +245,8 @@ type volumeState struct {
 
 	secCounts  map[secKey]uint64
 	ampResp    map[ampKey]*ampStat
-	ampReq     map[ampKey]uint64 // bytes requested from a service port
-	reflectors map[uint64]struct{}
+	ampReq     map[ampKey]uint64   // bytes requested from a service port
+	reflectors map[uint64]struct{} // ampStat.idx<<32 | src
 	reflCache  pairCache
 
 	sessions map[sessKey]*sessAgg // from packets, for runs without a flows file
@@ -204,8 +262,8 @@ type relationState struct {
 
 	handshakes map[tcpKey]uint8
 	hsCache    [1 << hsCacheBits]hsSlot
-	pairs      map[uint64]struct{} // dst<<32 | src, of sources sending to several destinations
-	pairCache  pairCache
+	pairs      map[uint64]uint8 // dst<<32 | src → kind bits, of sources sending to several destinations
+	pairCache  kindCache
 	probes     map[uint64]struct{} // src<<17 | udp<<16 | port: sources probing several ports
 	probeCache pairCache
 	conns      map[connKey]*connStat // handshakes per client and service
@@ -239,7 +297,7 @@ func newAggregator(names *interner, top int) *aggregator {
 	v.reflectors = map[uint64]struct{}{}
 	v.sessions = map[sessKey]*sessAgg{}
 	r.handshakes = map[tcpKey]uint8{}
-	r.pairs = map[uint64]struct{}{}
+	r.pairs = map[uint64]uint8{}
 	r.probes = map[uint64]struct{}{}
 	r.conns = map[connKey]*connStat{}
 	a.sessTop = newTopN(top, a.betterSession)
@@ -496,12 +554,14 @@ func (v *volumeState) addVolume(b *batch, run int32, rt *runTally, sessions bool
 				k := ampKey{d, uint16(sp)}
 				st := v.ampResp[k]
 				if st == nil {
-					st = &ampStat{}
+					st = &ampStat{idx: uint32(len(v.ampResp))}
 					v.ampResp[k] = st
 				}
 				st.packets += segs
 				st.bytes += by
-				if r := uint64(s)<<32 | uint64(d); !v.reflCache.seen(r) {
+				// A reflector of this victim and port: one that sent
+				// from another port to the victim is another one here.
+				if r := uint64(st.idx)<<32 | uint64(s); !v.reflCache.seen(r) {
 					if _, ok := v.reflectors[r]; !ok {
 						v.reflectors[r] = struct{}{}
 						st.reflectors++
@@ -558,13 +618,13 @@ func (r *relationState) addRelations(b *batch) {
 	flags := b.i32[pTCPFlags]
 	for i := 0; i < b.rows; i++ {
 		s, d, p := src[i], dst[i], proto[i]
-		r.pair(s, d)
+		f := flags[i]
+		r.pair(s, d, kindOf(p, f))
 		sp, dp := sport[i], dport[i]
 		switch p {
 		case 6:
 			r.tcp.records++
 			as := &r.addrs[s]
-			f := flags[i]
 			k := tcpKey{s, d, uint16(sp), uint16(dp)}
 			switch {
 			case f&(flagSYN|flagACK) == flagSYN:
@@ -605,24 +665,49 @@ func (r *relationState) addRelations(b *batch) {
 	}
 }
 
-// pair notes that s sent to d, counting d's distinct sources.
-func (r *relationState) pair(s, d uint32) {
+// pair notes that s sent d a row of kind (kindAny | ...), counting d's
+// distinct sources of each kind. The kinds of s's first destination are
+// kept in s itself (also once s has others: the map's entry for it is
+// then only there to be counted as a peer).
+func (r *relationState) pair(s, d uint32, kind uint8) {
 	as := &r.addrs[s]
 	switch {
 	case as.firstDst == d+1:
+		if as.firstKinds&kind != kind {
+			r.countSources(d, kind&^as.firstKinds)
+			as.firstKinds |= kind
+		}
 		return
 	case as.firstDst == 0:
-		as.firstDst = d + 1
-		r.dest(d).sources++
+		as.firstDst, as.firstKinds = d+1, kind
+		r.countSources(d, kind)
 		return
 	case !as.multiDst:
 		as.multiDst = true
-		r.pairs[uint64(as.firstDst-1)<<32|uint64(s)] = struct{}{}
+		r.pairs[uint64(as.firstDst-1)<<32|uint64(s)] = as.firstKinds
 	}
-	if pair := uint64(d)<<32 | uint64(s); !r.pairCache.seen(pair) {
-		if _, ok := r.pairs[pair]; !ok {
-			r.pairs[pair] = struct{}{}
-			r.dest(d).sources++
+	pair := uint64(d)<<32 | uint64(s)
+	c := r.pairCache.slot(pair)
+	if c.k == pair+1 && c.kinds&kind == kind {
+		return
+	}
+	old := r.pairs[pair]
+	if old&kind != kind {
+		r.pairs[pair] = old | kind
+		r.countSources(d, kind&^old)
+	}
+	*c = kindSlot{pair + 1, old | kind}
+}
+
+// countSources counts one more source of d for each of the kind bits.
+func (r *relationState) countSources(d uint32, bits uint8) {
+	dd := r.dest(d)
+	if bits&kindAny != 0 {
+		dd.sources++
+	}
+	for k := 1; k < kindBits; k++ {
+		if bits&(1<<k) != 0 {
+			dd.kindSources[k-1]++
 		}
 	}
 }

@@ -27,6 +27,7 @@ type run struct {
 	manifest *dataset.Manifest
 	packets  []dataFile
 	flows    []dataFile
+	hidden   []dataFile // unfinished parts: .part-NNNNN-RUNID.parquet.tmp, never read
 }
 
 type dataFile struct {
@@ -35,6 +36,7 @@ type dataFile struct {
 	rows int64  // rows the manifest promises; -1 when not listed
 	host string // from the host= folder
 	date string // from the date= folder
+	size int64  // bytes (of hidden parts only)
 }
 
 // Problem is something the report could not read or that does not add up.
@@ -195,11 +197,23 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 				}
 				return nil
 			}
+			rel, _ := filepath.Rel(ds, path)
+			rel = filepath.ToSlash(rel)
+			if id := hiddenRunIDOf(name); id != "" {
+				// A part being written, or left by a capture that was
+				// killed: never read, but it tells of the run.
+				f := dataFile{path: path, rel: rel, rows: -1}
+				f.date, f.host = partitions(rel)
+				if info, err := d.Info(); err == nil {
+					f.size = info.Size()
+				}
+				r := get(id)
+				r.hidden = append(r.hidden, f)
+				return nil
+			}
 			if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || !strings.HasSuffix(name, ".parquet") {
 				return nil // being written, or not data
 			}
-			rel, _ := filepath.Rel(ds, path)
-			rel = filepath.ToSlash(rel)
 			onDisk[rel] = true
 			id := runIDOf(name)
 			if id == "" {
@@ -221,9 +235,21 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 	// Agreement between manifests and files.
 	for _, r := range byID {
 		m := r.manifest
-		if m == nil {
-			warnings = append(warnings, fmt.Sprintf("%s: run %s has files but no manifest (the capture was killed or is still running); its counters are unknown", ds, r.id))
+		sort.Slice(r.hidden, func(i, j int) bool { return r.hidden[i].rel < r.hidden[j].rel })
+		switch {
+		case m == nil && len(r.packets)+len(r.flows) == 0:
+			warnings = append(warnings, fmt.Sprintf("%s: run %s has no manifest and nothing readable: the capture was killed (kill -9, a crash) "+
+				"before it published a part, or is still running; %s", ds, r.id, hiddenText(r.hidden)))
 			continue
+		case m == nil:
+			w := fmt.Sprintf("%s: run %s has files but no manifest (the capture was killed or is still running); its counters are unknown", ds, r.id)
+			if len(r.hidden) > 0 {
+				w += "; " + hiddenText(r.hidden)
+			}
+			warnings = append(warnings, w)
+			continue
+		case len(r.hidden) > 0:
+			warnings = append(warnings, fmt.Sprintf("%s: run %s left %s", ds, r.id, hiddenText(r.hidden)))
 		}
 		if !m.Complete {
 			warnings = append(warnings, fmt.Sprintf("%s: run %s ended early (%s)", ds, r.id, firstNonEmpty(strings.Join(m.Errors, "; "), m.StopReason)))
@@ -289,6 +315,29 @@ func runIDOf(name string) string {
 		return ""
 	}
 	return id
+}
+
+// hiddenRunIDOf returns RUNID from .part-NNNNN-RUNID.parquet.tmp (a part
+// being written), or "".
+func hiddenRunIDOf(name string) string {
+	s, ok := strings.CutPrefix(name, ".")
+	if !ok {
+		return ""
+	}
+	s, ok = strings.CutSuffix(s, ".tmp")
+	if !ok {
+		return ""
+	}
+	return runIDOf(s)
+}
+
+// hiddenText lists unfinished parts with their sizes.
+func hiddenText(hidden []dataFile) string {
+	list := make([]string, len(hidden))
+	for i, f := range hidden {
+		list[i] = fmt.Sprintf("%s (%s)", f.rel, bytesText(uint64(max(f.size, 0))))
+	}
+	return "unfinished hidden parts: " + listOrNone(list)
 }
 
 // partitions returns the date= and host= values of a file's folders.

@@ -88,9 +88,13 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 		"complete":             complete,
 	}
 	if r.pcap != "" {
+		// A replay takes milliseconds; its packets keep the file's time.
 		m["pcap"] = r.pcap
-		m["hook"] = "tc (BPF_PROG_TEST_RUN replay)"
+		m["pcap_file"] = map[string]any{"path": r.pcap, "bytes": 1000 + 100*len(r.packets), "frames": c.Seen}
+		m["replay_cpu"] = 0
+		m["hook"] = "replay (BPF_PROG_TEST_RUN of tacap_replay_batch, XDP)"
 		m["stop_reason"] = "end of file"
+		m["end"] = r.start.Add(20 * time.Millisecond).UTC()
 	} else {
 		m["interfaces"] = []string{r.iface}
 		m["attach_modes"] = []string{"tcx"}

@@ -86,7 +86,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 					Summary: fmt.Sprintf("%d TCP handshakes towards %s started, %d never completed (%.0f %%)", r.handshakes, ip, half, 100*ratio),
 					Evidence: []Fact{{"syn_packets", float64(r.synIn)}, {"handshakes_started", float64(r.handshakes)},
 						{"handshakes_completed", float64(r.completed)}, {"half_open_ratio", round3(ratio)},
-						{"syn_ack_sent", float64(rsrc.synAckOut)}, {"rst_sent", float64(rsrc.rstOut)}, {"distinct_sources", float64(r.sources)}},
+						{"syn_ack_sent", float64(rsrc.synAckOut)}, {"rst_sent", float64(rsrc.rstOut)}, {"distinct_sources", float64(r.sourcesOf(kindSYN))}},
 					Threshold: fmt.Sprintf("handshakes_started >= %d and half_open_ratio >= %g", th.SYNFloodSYNs, th.SYNFloodHalfOpen),
 					Score:     round3(min(float64(r.handshakes)/float64(th.SYNFloodSYNs), ratio/th.SYNFloodHalfOpen)),
 				})
@@ -102,7 +102,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 				Summary: fmt.Sprintf("UDP at %.0f packets/s to %s (%d recorded, %d seen); it sent %d back", udpRate, ip, v.udpIn, v.udpSeen, vsrc.udpOut),
 				Evidence: []Fact{{"packets_per_second", udpRate}, {"peak_recorded_per_second", float64(v.udp.max)}, {"peak_second_unix", float64(v.udp.maxAt)},
 					{"udp_packets_recorded", float64(v.udpIn)}, {"udp_packets_seen", float64(v.udpSeen)}, {"udp_bytes_recorded", float64(v.udpBytesIn)},
-					{"udp_packets_out", float64(vsrc.udpOut)}, {"distinct_sources", float64(r.sources)}},
+					{"udp_packets_out", float64(vsrc.udpOut)}, {"distinct_sources", float64(r.sourcesOf(kindUDP))}},
 				Threshold: fmt.Sprintf("packets_per_second >= %d and udp_packets_out < 0.1 × udp packets in", th.UDPFloodPPS),
 				Score:     round3(udpRate / float64(th.UDPFloodPPS)),
 			})
@@ -114,16 +114,17 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 				Summary: fmt.Sprintf("ICMP at %.0f packets/s to %s (%d recorded: %d echo requests, %d errors; %d seen)", icmpRate, ip, v.icmpIn, v.icmpEchoIn, v.icmpErrIn, v.icmpSeen),
 				Evidence: []Fact{{"packets_per_second", icmpRate}, {"peak_recorded_per_second", float64(v.icmp.max)}, {"peak_second_unix", float64(v.icmp.maxAt)},
 					{"icmp_packets_recorded", float64(v.icmpIn)}, {"icmp_packets_seen", float64(v.icmpSeen)}, {"echo_requests_recorded", float64(v.icmpEchoIn)},
-					{"errors_recorded", float64(v.icmpErrIn)}, {"distinct_sources", float64(r.sources)}},
+					{"errors_recorded", float64(v.icmpErrIn)}, {"distinct_sources", float64(r.sourcesOf(kindICMP))}},
 				Threshold: fmt.Sprintf("packets_per_second >= %d (echo requests and errors alike)", th.ICMPFloodPPS),
 				Score:     round3(icmpRate / float64(th.ICMPFloodPPS)),
 			})
 		}
 		if r.synAckIn >= th.ReflectSYNACKs && r.synAckIn > 0 && float64(rsrc.synOut) < 0.1*float64(r.synAckIn) {
+			senders := r.sourcesOf(kindSYNACK)
 			out = append(out, Indicator{
 				Kind: "tcp_reflection", Target: ip,
-				Summary:   fmt.Sprintf("%s received %d SYN-ACKs from %d sources but sent only %d SYNs", ip, r.synAckIn, r.sources, rsrc.synOut),
-				Evidence:  []Fact{{"syn_acks_in", float64(r.synAckIn)}, {"syns_out", float64(rsrc.synOut)}, {"distinct_sources", float64(r.sources)}},
+				Summary:   fmt.Sprintf("%s received %d SYN-ACKs from %d sources but sent only %d SYNs", ip, r.synAckIn, senders, rsrc.synOut),
+				Evidence:  []Fact{{"syn_acks_in", float64(r.synAckIn)}, {"syns_out", float64(rsrc.synOut)}, {"distinct_sources", float64(senders)}},
 				Threshold: fmt.Sprintf("syn_acks_in >= %d and syns_out < 0.1 × syn_acks_in", th.ReflectSYNACKs),
 				Score:     round3(float64(r.synAckIn) / float64(th.ReflectSYNACKs)),
 			})
@@ -131,10 +132,10 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 		if r.sources >= th.ManySources && r.sources > 0 {
 			out = append(out, Indicator{
 				Kind: "many_to_one", Target: ip,
-				Summary: fmt.Sprintf("%d distinct sources sent to %s (%d packets)", r.sources, ip, vsrc.dstRecords),
+				Summary: fmt.Sprintf("%d distinct sources sent to %s (any protocol; %d packets)", r.sources, ip, vsrc.dstRecords),
 				Evidence: []Fact{{"distinct_sources", float64(r.sources)}, {"records_in", float64(vsrc.dstRecords)},
 					{"bytes_in", float64(vsrc.dstBytes)}, {"records_per_source", round3(float64(vsrc.dstRecords) / float64(r.sources))}},
-				Threshold: fmt.Sprintf("distinct_sources >= %d", th.ManySources),
+				Threshold: fmt.Sprintf("distinct_sources >= %d (any protocol)", th.ManySources),
 				Score:     round3(float64(r.sources) / float64(th.ManySources)),
 			})
 		}
@@ -202,14 +203,16 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 		}
 	}
 
+	// Highest score first (Build keeps the --top first), then in the
+	// order of the kinds above.
 	order := map[string]int{"syn_flood": 0, "udp_flood": 1, "icmp_flood": 2, "amplification": 3, "tcp_reflection": 4,
 		"connection_flood": 5, "many_to_one": 6, "port_scan": 7}
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Kind != out[j].Kind {
-			return order[out[i].Kind] < order[out[j].Kind]
-		}
 		if out[i].Score != out[j].Score {
 			return out[i].Score > out[j].Score
+		}
+		if out[i].Kind != out[j].Kind {
+			return order[out[i].Kind] < order[out[j].Kind]
 		}
 		if out[i].Target != out[j].Target {
 			return out[i].Target < out[j].Target

@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion names the shape of the JSON output (documented in
 // docs/report-json.md). A change that removes or renames a field bumps it.
-const SchemaVersion = "tacap.report/v1"
+const SchemaVersion = "tacap.report/v2"
 
 // Report is everything `tacap report` prints; --format json writes it as is.
 type Report struct {
@@ -19,37 +19,45 @@ type Report struct {
 	Traffic    Traffic     `json:"traffic"`
 	Top        Top         `json:"top"`
 	TCP        TCP         `json:"tcp"`
-	Indicators []Indicator `json:"indicators"`
-	Thresholds Thresholds  `json:"thresholds"`
-	Warnings   []string    `json:"warnings"`
-	Problems   []Problem   `json:"problems"`
+	Indicators []Indicator `json:"indicators"` // the --top highest scores
+	// IndicatorsOmitted counts the indicators that fired but are not
+	// listed (beyond --top).
+	IndicatorsOmitted int        `json:"indicators_omitted"`
+	Thresholds        Thresholds `json:"thresholds"`
+	Warnings          []string   `json:"warnings"`
+	Problems          []Problem  `json:"problems"`
 }
 
 // Run describes one capture run.
 type Run struct {
-	RunID         string              `json:"run_id"`
-	Dataset       string              `json:"dataset"`
-	Host          string              `json:"host"`
-	Interfaces    []string            `json:"interfaces"`
-	Pcap          string              `json:"pcap"`
-	Hook          string              `json:"hook"`
-	AttachModes   []string            `json:"attach_modes"`
-	Start         *time.Time          `json:"start"` // nil without a manifest
-	End           *time.Time          `json:"end"`
-	DurationSec   float64             `json:"duration_seconds"`
-	StopReason    string              `json:"stop_reason"`
-	Complete      bool                `json:"complete"`
-	HasManifest   bool                `json:"has_manifest"`
-	TacapVersion  string              `json:"tacap_version"`
-	KernelRelease string              `json:"kernel_release"`
-	Parameters    *dataset.Parameters `json:"parameters"` // as in the manifest; null without one
-	Counters      *dataset.Counters   `json:"counters"`   // null without a manifest
-	PacketFiles   int                 `json:"packet_files"`
-	FlowFiles     int                 `json:"flow_files"`
-	RowsRead      int64               `json:"rows_read"`
-	FirstPacket   *time.Time          `json:"first_packet"` // ts of the earliest row read
-	LastPacket    *time.Time          `json:"last_packet"`
-	Timeline      Timeline            `json:"timeline"`
+	RunID       string     `json:"run_id"`
+	Dataset     string     `json:"dataset"`
+	Host        string     `json:"host"`
+	Interfaces  []string   `json:"interfaces"`
+	Pcap        string     `json:"pcap"`
+	Hook        string     `json:"hook"`
+	AttachModes []string   `json:"attach_modes"`
+	Start       *time.Time `json:"start"` // nil without a manifest
+	End         *time.Time `json:"end"`
+	DurationSec float64    `json:"duration_seconds"`
+	// A capture-file run's own time: the ts of its first and last packet
+	// (nil for a live run, or without packets).
+	FileStart       *time.Time          `json:"file_start"`
+	FileEnd         *time.Time          `json:"file_end"`
+	FileDurationSec *float64            `json:"file_duration_seconds"`
+	StopReason      string              `json:"stop_reason"`
+	Complete        bool                `json:"complete"`
+	HasManifest     bool                `json:"has_manifest"`
+	TacapVersion    string              `json:"tacap_version"`
+	KernelRelease   string              `json:"kernel_release"`
+	Parameters      *dataset.Parameters `json:"parameters"` // as in the manifest; null without one
+	Counters        *dataset.Counters   `json:"counters"`   // null without a manifest
+	PacketFiles     int                 `json:"packet_files"`
+	FlowFiles       int                 `json:"flow_files"`
+	RowsRead        int64               `json:"rows_read"`
+	FirstPacket     *time.Time          `json:"first_packet"` // ts of the earliest row read
+	LastPacket      *time.Time          `json:"last_packet"`
+	Timeline        Timeline            `json:"timeline"`
 }
 
 // Timeline counts the run's recorded packets per time bucket.
@@ -121,7 +129,7 @@ type Session struct {
 	First           time.Time `json:"first"`
 	Last            time.Time `json:"last"`
 	DurationSec     float64   `json:"duration_seconds"`
-	RatePPS         float64   `json:"packets_per_second"` // seen / duration; 0 when it lasted under a second
+	RatePPS         *float64  `json:"packets_per_second"` // seen / duration; nil when it lasted under a second
 	QuotaLimited    bool      `json:"quota_limited"`
 	Source          string    `json:"source"` // "flows", or "packets" for a run without a flows file
 }

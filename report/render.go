@@ -102,84 +102,40 @@ func (t *textWriter) table(header []string, right []int, rows [][]string) {
 }
 
 func (t *textWriter) write(r *Report) {
-	datasets := map[string]bool{}
-	for _, run := range r.Runs {
-		datasets[run.Dataset] = true
-	}
 	if t.md {
 		t.printf("# tacap report\n\n")
 	} else {
 		t.printf("tacap report\n")
 	}
-	t.para("%s in %s under %s.", plural(len(r.Runs), "run"), plural(len(datasets), "dataset"), strings.Join(r.Inputs, ", "))
+	t.para("%s", introText(r))
 
 	// The answers first: was anything lost, does it look like an attack.
 	t.heading("Summary")
-	acc := r.Accounting
-	if acc.Runs > 0 {
-		line := fmt.Sprintf("- recorded %d of %d packets seen (%s)", acc.Recorded, acc.Seen, pct(share(acc.Recorded, acc.Seen)))
-		var lost []string
-		for _, rs := range acc.Reasons {
-			if rs.Packets > 0 {
-				lost = append(lost, fmt.Sprintf("%s %d", rs.Reason, rs.Packets))
-			}
-		}
-		if len(lost) > 0 {
-			line += "; not recorded: " + strings.Join(lost, ", ")
-		}
-		t.printf("%s\n", line)
-	} else {
-		t.printf("- %d rows read; no manifest, so the packets not recorded are unknown\n", acc.RowsRead)
-	}
-	if acc.BufferFullWarning != "" {
-		t.printf("- WARNING: packets were lost to a full buffer (see Accounting)\n")
-	}
-	if len(r.Indicators) == 0 {
-		t.printf("- no attack indicator fired\n")
-	} else {
-		var fired []string
-		for _, in := range r.Indicators {
-			fired = append(fired, in.Kind+" "+in.Target)
-		}
-		t.printf("- %s fired: %s\n", plural(len(r.Indicators), "attack indicator"), strings.Join(fired, "; "))
-	}
-	if n := len(r.Problems); n > 0 {
-		t.printf("- %s reading the dataset (see Problems)\n", plural(n, "problem"))
+	for _, line := range summaryLines(r) {
+		t.printf("- %s\n", line)
 	}
 
 	// Runs.
 	t.heading("Runs")
 	var rows [][]string
 	for _, run := range r.Runs {
-		input := strings.Join(run.Interfaces, ",")
-		if run.Pcap != "" {
-			input = "pcap " + run.Pcap
-		}
-		if !run.HasManifest {
-			input = "(no manifest)"
-		}
-		start, dur := "-", "-"
-		if run.Start != nil {
-			start = run.Start.Format("2006-01-02 15:04:05")
-			dur = seconds(run.DurationSec)
-		}
-		stop := run.StopReason
-		if !run.HasManifest {
-			stop = "unknown (no manifest)"
-		} else if !run.Complete {
-			stop += " (incomplete)"
-		}
-		rows = append(rows, []string{run.RunID, run.Host, input, start, dur, stop, paramSummary(run.Parameters),
+		c := runCellsOf(&run)
+		rows = append(rows, []string{run.RunID, run.Host, c.Input, c.Start, c.Duration, c.Stop, paramSummary(run.Parameters),
 			strconv.FormatInt(run.RowsRead, 10), firstNonEmpty(run.TacapVersion, "-"), firstNonEmpty(run.KernelRelease, "-")})
 	}
 	t.table([]string{"run", "host", "input", "start (UTC)", "duration", "stopped by", "sampling", "rows", "tacap", "kernel"}, []int{4, 7}, rows)
-	t.para("sampling: sessions × packets per session, buffer records, restart times (accept/packet/buffer); \"all\" = no per-session limit.")
+	t.para("%s", samplingLegend)
+	for _, run := range r.Runs {
+		if note := fileTimeNote(&run); note != "" {
+			t.para("%s", note)
+		}
+	}
 
 	// Accounting.
 	a := r.Accounting
 	t.heading("Accounting")
 	if a.Runs == 0 {
-		t.para("No run has a manifest, so nothing is known of the packets that were not recorded; %d rows were read.", a.RowsRead)
+		t.para("%s", noCountersText(a))
 	} else {
 		rows = [][]string{{"seen", u(a.Seen), "100.0 %"}, {"recorded", u(a.Recorded), pct(share(a.Recorded, a.Seen))},
 			{"not recorded", u(a.NotRecorded), pct(share(a.NotRecorded, a.Seen))}}
@@ -187,11 +143,8 @@ func (t *textWriter) write(r *Report) {
 			rows = append(rows, []string{"  " + rs.Reason, u(rs.Packets), pct(rs.Share)})
 		}
 		t.table([]string{"packets", "count", "share of seen"}, []int{1, 2}, rows)
-		if a.Runs < len(r.Runs) {
-			t.para("Counters cover %d of %d runs (the others have no manifest).", a.Runs, len(r.Runs))
-		}
-		if a.RecordedNotWritten > 0 {
-			t.para("%d recorded packets were not written (the run was stopped before the drain finished).", a.RecordedNotWritten)
+		for _, note := range accountingNotes(r) {
+			t.para("%s", note)
 		}
 	}
 	if a.BufferFullWarning != "" {
@@ -227,17 +180,14 @@ func (t *textWriter) write(r *Report) {
 			if s.QuotaLimited {
 				quota = "yes"
 			}
-			rate := "-"
-			if s.RatePPS > 0 && s.DurationSec >= 1 {
-				rate = fmt.Sprintf("%.1f/s", s.RatePPS)
-			}
 			rows = append(rows, []string{endpoint(s.SrcIP, s.SrcPort, s.Protocol), endpoint(s.DstIP, s.DstPort, s.Protocol), s.Protocol,
 				strconv.FormatInt(s.PacketsSeen, 10), strconv.FormatInt(s.PacketsRecorded, 10), bytesText(uint64(max(s.BytesSeen, 0))),
-				seconds(s.DurationSec), rate, quota})
+				seconds(s.DurationSec), rateText(s.RatePPS, "-"), quota})
 		}
 		t.table([]string{"source", "destination", "proto", "packets seen", "recorded", "bytes seen", "duration", "rate", "quota-limited"}, []int{3, 4, 5, 6, 7}, rows)
-		if slices.ContainsFunc(top.Sessions, func(s Session) bool { return s.Source == "packets" }) {
-			t.para("Sessions of runs without a flows file are counted from their recorded packets (seen = recorded).")
+		t.para("%s", rateLegend)
+		if fromPackets(top.Sessions) {
+			t.para("%s", fromPacketsNote)
 		}
 	}
 	talkers := func(title, peers string, list []Talker) {
@@ -286,24 +236,11 @@ func (t *textWriter) write(r *Report) {
 			t.para("%s: no packets.", run.RunID)
 			continue
 		}
-		var peak uint64
-		peakAt := 0
-		for i, c := range tl.Records {
-			if c > peak {
-				peak, peakAt = c, i
-			}
-		}
-		at := tl.Start.Add(time.Duration(int64(peakAt)*tl.BucketSeconds) * time.Second)
-		unit := "1 s"
-		if tl.BucketSeconds > 1 {
-			unit = fmt.Sprintf("%d s", tl.BucketSeconds)
-		}
 		line := sparkline(tl.Records, 60)
 		if t.md {
 			line = "`" + line + "`"
 		}
-		t.para("%s from %s UTC, %s of %s, peak %d records at %s:", run.RunID, tl.Start.Format("2006-01-02 15:04:05"),
-			plural(len(tl.Records), "bucket"), unit, peak, at.Format("15:04:05"))
+		t.para("%s:", timelineText(&run))
 		t.para("  %s", line)
 	}
 
@@ -313,21 +250,20 @@ func (t *textWriter) write(r *Report) {
 		t.para("None fired. Thresholds: %s.", thresholdsText(r.Thresholds))
 	}
 	for _, in := range r.Indicators {
-		var ev []string
-		for _, f := range in.Evidence {
-			ev = append(ev, f.Name+"="+strconv.FormatFloat(f.Value, 'f', -1, 64))
-		}
 		if t.md {
-			t.printf("- **%s** `%s` (score %.2f): %s.  \n  evidence: %s  \n  rule: %s\n", in.Kind, in.Target, in.Score, in.Summary, strings.Join(ev, ", "), in.Threshold)
+			t.printf("- **%s** `%s` (score %.2f): %s.  \n  evidence: %s  \n  rule: %s\n", in.Kind, in.Target, in.Score, in.Summary, evidenceText(in, ", "), in.Threshold)
 		} else {
-			t.printf("* %s  %s  (score %.2f)\n    %s\n    evidence: %s\n    rule: %s\n", in.Kind, in.Target, in.Score, in.Summary, strings.Join(ev, " "), in.Threshold)
+			t.printf("* %s  %s  (score %.2f)\n    %s\n    evidence: %s\n    rule: %s\n", in.Kind, in.Target, in.Score, in.Summary, evidenceText(in, " "), in.Threshold)
 		}
 	}
 	if len(r.Indicators) > 0 && t.md {
 		t.printf("\n")
 	}
-	if len(r.Indicators) > 0 && r.Accounting.NotRecorded > 0 {
-		t.para("Indicators count recorded packets; %s of the packets seen were not recorded, so their figures are lower bounds.", pct(share(r.Accounting.NotRecorded, r.Accounting.Seen)))
+	if more := omittedText(r); more != "" {
+		t.para("%s", more)
+	}
+	if c := lowerBoundsCaveat(r); c != "" {
+		t.para("%s", c)
 	}
 
 	if len(r.Warnings) > 0 {
@@ -342,6 +278,191 @@ func (t *textWriter) write(r *Report) {
 			t.printf("- %s\n", p)
 		}
 	}
+}
+
+// The sentences and cells every format shares, so that they say the same.
+
+// introText says what the report covers.
+func introText(r *Report) string {
+	datasets := map[string]bool{}
+	for _, run := range r.Runs {
+		datasets[run.Dataset] = true
+	}
+	return fmt.Sprintf("%s in %s under %s.", plural(len(r.Runs), "run"), plural(len(datasets), "dataset"), strings.Join(r.Inputs, ", "))
+}
+
+// summaryLines are the report's answers, one line each: what was recorded
+// of what was seen, whether buffers overflowed, which indicators fired,
+// whether anything needs a look.
+func summaryLines(r *Report) []string {
+	var lines []string
+	acc := r.Accounting
+	if acc.Runs > 0 {
+		line := fmt.Sprintf("recorded %d of %d packets seen (%s)", acc.Recorded, acc.Seen, pct(share(acc.Recorded, acc.Seen)))
+		var lost []string
+		for _, rs := range acc.Reasons {
+			if rs.Packets > 0 {
+				lost = append(lost, fmt.Sprintf("%s %d", rs.Reason, rs.Packets))
+			}
+		}
+		if len(lost) > 0 {
+			line += "; not recorded: " + strings.Join(lost, ", ")
+		}
+		lines = append(lines, line)
+	} else {
+		lines = append(lines, fmt.Sprintf("%d rows read; no manifest, so the packets not recorded are unknown", acc.RowsRead))
+	}
+	if acc.BufferFullWarning != "" {
+		lines = append(lines, "WARNING: packets were lost to a full buffer (see Accounting)")
+	}
+	if fired := len(r.Indicators) + r.IndicatorsOmitted; fired == 0 {
+		lines = append(lines, "no attack indicator fired")
+	} else {
+		var list []string
+		for _, in := range r.Indicators {
+			list = append(list, in.Kind+" "+in.Target)
+		}
+		line := fmt.Sprintf("%s fired: %s", plural(fired, "attack indicator"), strings.Join(list, "; "))
+		if r.IndicatorsOmitted > 0 {
+			line += fmt.Sprintf("; … and %d more", r.IndicatorsOmitted)
+		}
+		lines = append(lines, line)
+	}
+	if n := len(r.Warnings); n > 0 {
+		lines = append(lines, plural(n, "warning")+" (see Warnings)")
+	}
+	if n := len(r.Problems); n > 0 {
+		lines = append(lines, plural(n, "problem")+" reading the dataset (see Problems)")
+	}
+	return lines
+}
+
+// runCells are a run's cells of the runs table. A capture-file run is
+// placed in the file's own time (fileTimeNote says so and gives the
+// replay's wall time).
+type runCells struct{ Input, Start, Duration, Stop string }
+
+func runCellsOf(run *Run) runCells {
+	c := runCells{Input: strings.Join(run.Interfaces, ","), Start: "-", Duration: "-", Stop: run.StopReason}
+	if run.Pcap != "" {
+		c.Input = "pcap " + run.Pcap
+	}
+	switch {
+	case !run.HasManifest:
+		c.Input, c.Stop = "(no manifest)", "killed or still running (no manifest)"
+	case !run.Complete:
+		c.Stop += " (incomplete)"
+	}
+	switch {
+	case run.FileStart != nil && run.FileDurationSec != nil:
+		c.Start = run.FileStart.Format(timeFormat) + " (file)"
+		c.Duration = seconds(*run.FileDurationSec) + " (file)"
+	case run.Pcap != "":
+		// A replay without packets has no file time to give.
+	case run.Start != nil:
+		c.Start = run.Start.Format(timeFormat)
+		c.Duration = seconds(run.DurationSec)
+	}
+	return c
+}
+
+// timeFormat is how the report prints a time (UTC, to the second).
+const timeFormat = "2006-01-02 15:04:05"
+
+// fileTimeNote says, for a capture-file run, that its times are the
+// file's, and when and how fast it was replayed; "" for a live run.
+func fileTimeNote(run *Run) string {
+	if run.Pcap == "" || !run.HasManifest {
+		return ""
+	}
+	what := "its start and duration are the file's own time (first to last packet)"
+	if run.FileStart == nil {
+		what = "it recorded no packet, so the file's own time is unknown"
+	}
+	replayed := ""
+	if run.Start != nil {
+		replayed = fmt.Sprintf("; it was replayed %s UTC in %s", run.Start.Format(timeFormat), seconds(run.DurationSec))
+	}
+	return fmt.Sprintf("%s read the capture file %s: %s%s.", run.RunID, run.Pcap, what, replayed)
+}
+
+const samplingLegend = `sampling: sessions × packets per session, buffer records, restart times (accept/packet/buffer); "all" = no per-session limit.`
+
+func noCountersText(a Accounting) string {
+	return fmt.Sprintf("No run has a manifest, so nothing is known of the packets that were not recorded; %d rows were read.", a.RowsRead)
+}
+
+func accountingNotes(r *Report) []string {
+	var notes []string
+	a := r.Accounting
+	if a.Runs < len(r.Runs) {
+		notes = append(notes, fmt.Sprintf("Counters cover %d of %d runs (the others have no manifest).", a.Runs, len(r.Runs)))
+	}
+	if a.RecordedNotWritten > 0 {
+		notes = append(notes, fmt.Sprintf("%d recorded packets were not written (the run was stopped before the drain finished).", a.RecordedNotWritten))
+	}
+	return notes
+}
+
+// rateText is a session's rate, or none for one shorter than a second.
+func rateText(rate *float64, none string) string {
+	if rate == nil {
+		return none
+	}
+	return fmt.Sprintf("%.1f/s", *rate)
+}
+
+const rateLegend = "rate: packets seen ÷ duration; - for a session shorter than a second."
+
+const fromPacketsNote = "Sessions of runs without a flows file are counted from their recorded packets (seen = recorded)."
+
+func fromPackets(ss []Session) bool {
+	return slices.ContainsFunc(ss, func(s Session) bool { return s.Source == "packets" })
+}
+
+// timelineText introduces a run's timeline: its start, buckets and peak.
+func timelineText(run *Run) string {
+	tl := run.Timeline
+	var peak uint64
+	peakAt := 0
+	for i, c := range tl.Records {
+		if c > peak {
+			peak, peakAt = c, i
+		}
+	}
+	at := tl.Start.Add(time.Duration(int64(peakAt)*tl.BucketSeconds) * time.Second)
+	unit := "1 s"
+	if tl.BucketSeconds > 1 {
+		unit = fmt.Sprintf("%d s", tl.BucketSeconds)
+	}
+	return fmt.Sprintf("%s from %s UTC, %s of %s, peak %d records at %s", run.RunID, tl.Start.Format(timeFormat),
+		plural(len(tl.Records), "bucket"), unit, peak, at.Format("15:04:05"))
+}
+
+// omittedText says how many indicators fired beyond those listed.
+func omittedText(r *Report) string {
+	if r.IndicatorsOmitted == 0 {
+		return ""
+	}
+	return fmt.Sprintf("… and %d more, not listed: --top %d lists the highest scores only.", r.IndicatorsOmitted, r.Top.N)
+}
+
+// lowerBoundsCaveat: under sampling, the indicators' counts are lower
+// bounds.
+func lowerBoundsCaveat(r *Report) string {
+	if len(r.Indicators) == 0 || r.Accounting.NotRecorded == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Indicators count recorded packets; %s of the packets seen were not recorded, so their figures are lower bounds.",
+		pct(share(r.Accounting.NotRecorded, r.Accounting.Seen)))
+}
+
+func evidenceText(in Indicator, sep string) string {
+	ev := make([]string, 0, len(in.Evidence))
+	for _, f := range in.Evidence {
+		ev = append(ev, f.Name+"="+strconv.FormatFloat(f.Value, 'f', -1, 64))
+	}
+	return strings.Join(ev, sep)
 }
 
 func paramSummary(p *dataset.Parameters) string {

@@ -174,6 +174,9 @@ func Build(o Options) (*Report, error) {
 	rep.Top = agg.topReport(o.Top, runs)
 	rep.TCP = agg.tcpReport(o.Top)
 	rep.Indicators = agg.indicators(o.Thresholds)
+	if n := len(rep.Indicators); n > o.Top {
+		rep.Indicators, rep.IndicatorsOmitted = rep.Indicators[:o.Top:o.Top], n-o.Top
+	}
 	if rep.Indicators == nil {
 		rep.Indicators = []Indicator{}
 	}
@@ -244,7 +247,7 @@ func runOf(r *run, t *runTally, rows int64) Run {
 		params, counters := m.Parameters, m.Counters
 		out.Parameters, out.Counters = &params, &counters
 	} else {
-		for _, f := range append(append([]dataFile{}, r.packets...), r.flows...) {
+		for _, f := range append(append(append([]dataFile{}, r.packets...), r.flows...), r.hidden...) {
 			if f.host != "" {
 				out.Host = f.host
 				break
@@ -254,6 +257,13 @@ func runOf(r *run, t *runTally, rows int64) Run {
 	if t.rows > 0 {
 		f, l := time.Unix(0, t.first).UTC(), time.Unix(0, t.last).UTC()
 		out.FirstPacket, out.LastPacket = &f, &l
+		// A capture file's packets carry the file's own time: its span
+		// says when the traffic was, the manifest's start and end only
+		// when and how fast it was replayed.
+		if m := r.manifest; m != nil && (m.PcapInfo != nil || m.Pcap != "") {
+			d := round3(l.Sub(f).Seconds())
+			out.FileStart, out.FileEnd, out.FileDurationSec = &f, &l, &d
+		}
 		start := time.Unix(t.base, 0).UTC()
 		out.Timeline = Timeline{Start: &start, BucketSeconds: 1, Records: t.counts}
 		// Long runs: at most maxBuckets buckets.
@@ -408,9 +418,10 @@ func (a *aggregator) topReport(n int, runs []*run) Top {
 		s := e.s
 		first, last := time.UnixMicro(s.first).UTC(), time.UnixMicro(s.last).UTC()
 		dur := last.Sub(first).Seconds()
-		var rate float64
+		var rate *float64 // no rate for a burst shorter than a second
 		if dur >= 1 {
-			rate = round3(float64(s.seen) / dur)
+			r := round3(float64(s.seen) / dur)
+			rate = &r
 		}
 		src := "flows"
 		if s.fromPackets {

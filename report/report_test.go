@@ -2,10 +2,12 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -24,9 +26,10 @@ func build(t *testing.T, dirs ...string) *Report {
 	return r
 }
 
-// goldenDataset is two runs on two hosts: ordinary traffic (handshakes,
-// DNS, ping, a TSO super-packet) plus a SYN flood, and a file replay
-// without a flows file.
+// goldenDataset is three runs on three hosts: ordinary traffic
+// (handshakes, DNS, ping, a TSO super-packet) plus a SYN flood, a file
+// replay without a flows file, and a capture killed before it published
+// anything.
 func goldenDataset(t *testing.T, dir string) {
 	var live []pkt
 	for i := 0; i < 3; i++ {
@@ -56,6 +59,15 @@ func goldenDataset(t *testing.T, dir string) {
 	}
 	writeRun(t, dir, fixtureRun{id: "20260314T100000Z-bbbbbb", host: "sensor-b", pcap: "lab.pcap", start: t0.Add(time.Hour),
 		packets: replay, noFlows: true})
+
+	// A capture killed with -9 in its first minute: an empty hidden part.
+	part := filepath.Join(dir, "packets", "date=2026-03-14", "host=sensor-c")
+	if err := os.MkdirAll(part, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(part, ".part-00000-20260314T110000Z-cccccc.parquet.tmp"), nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestGolden checks every output format against files in testdata/ (run
@@ -201,7 +213,9 @@ func TestFigures(t *testing.T) {
 			eq(t, "recorded", s.PacketsRecorded, 1)
 			eq(t, "quota", s.QuotaLimited, true)
 			eq(t, "duration", s.DurationSec, 2.0)
-			eq(t, "rate", s.RatePPS, 2500.0)
+			if s.RatePPS == nil || *s.RatePPS != 2500 {
+				t.Errorf("rate = %v, want 2500", s.RatePPS)
+			}
 			eq(t, "source", s.Source, "flows")
 		}},
 		{"peak second adds up two runs", func(string) []fixtureRun {
@@ -281,4 +295,137 @@ func kinds(r *Report) []string {
 		k = append(k, in.Kind+" "+in.Target)
 	}
 	return k
+}
+
+// TestSessionRate: a session shorter than a second has no rate — null in
+// JSON, "-" in the text and Markdown tables, "–" in HTML — rather than 0;
+// one of a second or more has seen ÷ duration in every format.
+func TestSessionRate(t *testing.T) {
+	dir := t.TempDir()
+	ps := rows(
+		pkt{t: at(0), src: "198.18.0.1", dst: "198.18.0.2", proto: 17, sport: 5, dport: 6, ipLen: 128},
+		pkt{t: at(0), src: "198.18.0.3", dst: "198.18.0.2", proto: 17, sport: 7, dport: 8, ipLen: 128})
+	fl := flowsOf(ps)
+	fl[0].PacketsSeen, fl[0].LastTs = 693, at(498).UnixMicro()  // 0.498 s
+	fl[1].PacketsSeen, fl[1].LastTs = 500, at(2000).UnixMicro() // 2 s: 250/s
+	writeRun(t, dir, fixtureRun{id: "r", host: "h", iface: "eth0", start: t0, packets: ps, flows: fl})
+	r := build(t, dir)
+
+	var js bytes.Buffer
+	if err := WriteJSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Top struct {
+			Sessions []map[string]any `json:"sessions"`
+		} `json:"top"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	rates := map[string]any{}
+	for _, s := range got.Top.Sessions {
+		v, ok := s["packets_per_second"]
+		if !ok {
+			t.Fatalf("session without packets_per_second: %v", s)
+		}
+		rates[s["src_ip"].(string)] = v
+	}
+	if v := rates["198.18.0.1"]; v != nil {
+		t.Errorf("JSON packets_per_second of a 0.498 s session = %v, want null", v)
+	}
+	if v := rates["198.18.0.3"]; v != 250.0 {
+		t.Errorf("JSON packets_per_second of a 2 s session = %v, want 250", v)
+	}
+
+	for _, f := range []struct {
+		name        string
+		write       func(*bytes.Buffer) error
+		short, long *regexp.Regexp // a table row of each session
+	}{
+		{"text", func(b *bytes.Buffer) error { return WriteText(b, r, false) },
+			regexp.MustCompile(`198\.18\.0\.1:5 .*│ +- │ no`), regexp.MustCompile(`198\.18\.0\.3:7 .*│ +250\.0/s │ no`)},
+		{"markdown", func(b *bytes.Buffer) error { return WriteText(b, r, true) },
+			regexp.MustCompile(`198\.18\.0\.1:5 .*\| +- \| no`), regexp.MustCompile(`198\.18\.0\.3:7 .*\| +250\.0/s \| no`)},
+		{"html", func(b *bytes.Buffer) error { return WriteHTML(b, r) },
+			regexp.MustCompile(`198\.18\.0\.1:5<.*<td class="n">–</td><td>no`), regexp.MustCompile(`198\.18\.0\.3:7<.*<td class="n">250\.0/s</td><td>no`)},
+	} {
+		var b bytes.Buffer
+		if err := f.write(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !f.short.Match(b.Bytes()) || !f.long.Match(b.Bytes()) {
+			t.Errorf("%s: session rates not shown as -/– and 250.0/s:\n%s", f.name, b.String())
+		}
+	}
+}
+
+// TestCaptureFileTimes: a capture-file run is placed in the file's own
+// time (its first to last packet), said to be file time, beside the wall
+// time the replay took; a live run has no file times.
+func TestCaptureFileTimes(t *testing.T) {
+	dir := t.TempDir()
+	live := rows(pkt{t: at(0), src: "198.18.0.1", dst: "198.18.0.2", proto: 17, sport: 5, dport: 6, ipLen: 128})
+	writeRun(t, dir, fixtureRun{id: "20260314T092653Z-live00", host: "h", iface: "eth0", start: t0, packets: live, flows: flowsOf(live)})
+	// Packets of 2019, replayed in 20 ms an hour after t0.
+	old := time.Date(2019, 5, 1, 12, 0, 0, 250_000_000, time.UTC)
+	file := rows(
+		pkt{t: old, src: "198.18.0.1", dst: "198.18.0.2", proto: 17, sport: 5, dport: 6, ipLen: 128},
+		pkt{t: old.Add(2500 * time.Millisecond), src: "198.18.0.1", dst: "198.18.0.2", proto: 17, sport: 5, dport: 6, ipLen: 128})
+	replayed := t0.Add(time.Hour)
+	writeRun(t, dir, fixtureRun{id: "20260314T102653Z-file00", host: "h", pcap: "old.pcap", start: replayed, packets: file, flows: flowsOf(file),
+		edit: func(m map[string]any) { m["end"] = replayed.Add(20 * time.Millisecond) }})
+	r := build(t, dir)
+
+	var js bytes.Buffer
+	if err := WriteJSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Runs []map[string]any `json:"runs"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]map[string]any{}
+	for _, run := range got.Runs {
+		byID[run["run_id"].(string)] = run
+	}
+	fr, lr := byID["20260314T102653Z-file00"], byID["20260314T092653Z-live00"]
+	for k, want := range map[string]any{"file_start": "2019-05-01T12:00:00.25Z", "file_end": "2019-05-01T12:00:02.75Z", "file_duration_seconds": 2.5,
+		"duration_seconds": 0.02} {
+		if fr[k] != want {
+			t.Errorf("capture-file run: %s = %v, want %v", k, fr[k], want)
+		}
+	}
+	for _, k := range []string{"file_start", "file_end", "file_duration_seconds"} {
+		if v, ok := lr[k]; !ok || v != nil {
+			t.Errorf("live run: %s = %v (present %v), want null", k, v, ok)
+		}
+	}
+
+	for _, f := range []struct {
+		name  string
+		write func(*bytes.Buffer) error
+		row   *regexp.Regexp
+	}{
+		{"text", func(b *bytes.Buffer) error { return WriteText(b, r, false) },
+			regexp.MustCompile(`20260314T102653Z-file00 .*2019-05-01 12:00:00 \(file\) +│ +2\.5 s \(file\) │`)},
+		{"markdown", func(b *bytes.Buffer) error { return WriteText(b, r, true) },
+			regexp.MustCompile(`20260314T102653Z-file00 .*2019-05-01 12:00:00 \(file\) +\| +2\.5 s \(file\) \|`)},
+		{"html", func(b *bytes.Buffer) error { return WriteHTML(b, r) },
+			regexp.MustCompile(`20260314T102653Z-file00<.*\n?.*2019-05-01 12:00:00 \(file\)</td><td class="n">2\.5 s \(file\)</td>`)},
+	} {
+		var b bytes.Buffer
+		if err := f.write(&b); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		if !f.row.MatchString(out) {
+			t.Errorf("%s: the capture-file run's row does not show the file's time span:\n%s", f.name, out)
+		}
+		if !strings.Contains(out, "replayed 2026-03-14 10:26:53 UTC in 0.020 s") {
+			t.Errorf("%s: the replay's wall time is not given", f.name)
+		}
+	}
 }

@@ -115,6 +115,17 @@ func TestBrokenDatasets(t *testing.T) {
 			os.Remove(filepath.Join(dir, "_runs", "bad.json"))
 			return []string{dir}
 		}, "", "", "run bad has files but no manifest"},
+		{"killed in its first minute: only a hidden, empty part", func(t *testing.T, dir, bad string) []string {
+			killEarly(t, dir, "bad", bad)
+			return []string{dir}
+		}, "", "", "run bad has no manifest and nothing readable"},
+		{"killed later: published parts and a hidden one", func(t *testing.T, dir, bad string) []string {
+			os.Remove(filepath.Join(dir, "_runs", "bad.json"))
+			hidden := filepath.Join(filepath.Dir(bad), ".part-00001-bad.parquet.tmp")
+			os.WriteFile(hidden, make([]byte, 1500), 0o640)
+			return []string{dir}
+		}, "", "", "run bad has files but no manifest (the capture was killed or is still running); its counters are unknown; " +
+			"unfinished hidden parts: packets/date=2026-03-14/host=h/.part-00001-bad.parquet.tmp (1.5 KiB)"},
 		{"file name not tacap's", func(t *testing.T, dir, bad string) []string {
 			data, _ := os.ReadFile(bad)
 			os.WriteFile(filepath.Join(filepath.Dir(bad), "mine.parquet"), data, 0o640)
@@ -169,6 +180,52 @@ func TestBrokenDatasets(t *testing.T) {
 				t.Fatalf("run good: %+v", good)
 			}
 		})
+	}
+}
+
+// killEarly leaves of run id what a capture killed with -9 in its first
+// minute leaves: no manifest, no published part, only the hidden part
+// being written (empty: its rows were still buffered), beside bad.
+func killEarly(t *testing.T, dir, id, bad string) string {
+	t.Helper()
+	os.Remove(filepath.Join(dir, "_runs", id+".json"))
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*", "part-*-"+id+".parquet"))
+	for _, f := range files {
+		os.Remove(f)
+	}
+	hidden := filepath.Join(filepath.Dir(bad), ".part-00000-"+id+".parquet.tmp")
+	if err := os.WriteFile(hidden, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return hidden
+}
+
+// TestKilledEarly: a dataset whose only run was killed before it published
+// anything is reported — the run, with no manifest and no rows, and a
+// warning naming its hidden parts and their sizes — not "no tacap runs
+// found".
+func TestKilledEarly(t *testing.T) {
+	dir := t.TempDir()
+	bad := oneRun(t, dir, "20260314T092653Z-dead00")
+	killEarly(t, dir, "20260314T092653Z-dead00", bad)
+	r, err := Build(Options{Dirs: []string{dir}, Thresholds: DefaultThresholds()})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if len(r.Runs) != 1 || r.Runs[0].RunID != "20260314T092653Z-dead00" || r.Runs[0].HasManifest || r.Runs[0].RowsRead != 0 || len(r.Problems) != 0 {
+		t.Fatalf("runs %+v problems %v", r.Runs, r.Problems)
+	}
+	want := dir + ": run 20260314T092653Z-dead00 has no manifest and nothing readable: the capture was killed (kill -9, a crash) " +
+		"before it published a part, or is still running; unfinished hidden parts: packets/date=2026-03-14/host=h/.part-00000-20260314T092653Z-dead00.parquet.tmp (0 B)"
+	if len(r.Warnings) != 1 || r.Warnings[0] != want {
+		t.Fatalf("warnings %q, want [%q]", r.Warnings, want)
+	}
+	var b strings.Builder
+	if err := WriteText(&b, r, false); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "killed") || !strings.Contains(out, ".part-00000-20260314T092653Z-dead00.parquet.tmp (0 B)") {
+		t.Errorf("text report does not show the killed run:\n%s", out)
 	}
 }
 

@@ -79,7 +79,10 @@ func TestJSONSchema(t *testing.T) {
 		}
 		p := rows(ps...)
 		writeRun(t, dir, fixtureRun{id: "r", host: "h", iface: "eth0", start: t0, packets: p, flows: flowsOf(p)})
-		r := build(t, dir)
+		r, err := Build(Options{Dirs: []string{dir}, Top: 50, Thresholds: DefaultThresholds()}) // list them all
+		if err != nil {
+			t.Fatal(err)
+		}
 		seen := map[string]bool{}
 		for _, in := range r.Indicators {
 			seen[in.Kind] = true

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -64,6 +66,78 @@ func TestExitCodes(t *testing.T) {
 				last := lines[len(lines)-1]
 				if !strings.HasPrefix(last, "tacap: ") || !strings.Contains(last, tc.msg) {
 					t.Fatalf("last stderr line %q, want a 'tacap: ' reason containing %q", last, tc.msg)
+				}
+			}
+		})
+	}
+}
+
+// TestReportCLI: what `tacap report` writes where, and its exit codes, on
+// small datasets made here: a run that recorded nothing (a manifest and
+// no files) and a run killed in its first minute (only an empty hidden
+// part, no manifest).
+func TestReportCLI(t *testing.T) {
+	tmp := t.TempDir()
+	t.Chdir(tmp)
+	const quiet, killed = "20260314T092653Z-0000aa", "20260314T092653Z-dead00"
+	if err := os.MkdirAll(filepath.Join("quiet", "_runs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := `{"tacap": {"version": "v0.test"}, "run_id": "` + quiet + `", "host": "h", "interfaces": ["eth0"], "hook": "tc",
+		"start": "2026-03-14T09:26:53Z", "end": "2026-03-14T09:27:03Z", "stop_reason": "deadline",
+		"counters": {"seen": 0, "recorded": 0}, "rows_written": 0, "files": {"packets": null, "flows": null}, "complete": true}`
+	if err := os.WriteFile(filepath.Join("quiet", "_runs", quiet+".json"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join("killed", "packets", "date=2026-03-14", "host=h")
+	if err := os.MkdirAll(part, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(part, ".part-00000-"+killed+".parquet.tmp"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stdout []string // contains each
+		not    []string // contains none
+		files  []string // these exist afterwards
+		absent []string // these do not
+	}{
+		{args: []string{"report", "--html", "-", "quiet"}, code: 0,
+			stdout: []string{"<!doctype html>", "<h2>Summary</h2>"}, not: []string{"SUMMARY", "┌"}, absent: []string{"-"}},
+		{args: []string{"report", "--format", "json", "--html", "-", "quiet"}, code: 2, absent: []string{"-"}},
+		{args: []string{"report", "--html", "page.html", "quiet"}, code: 0,
+			stdout: []string{"SUMMARY"}, not: []string{"<!doctype html>"}, files: []string{"page.html"}},
+		{args: []string{"report", "killed"}, code: 0,
+			stdout: []string{"run " + killed + " has no manifest and nothing readable", ".part-00000-" + killed + ".parquet.tmp (0 B)"}},
+		{args: []string{"report", "--format", "json", "killed"}, code: 0, stdout: []string{`"has_manifest": false`}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(append([]string{"tacap"}, tc.args...), &out, &errb); code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.code, errb.String())
+			}
+			for _, s := range tc.stdout {
+				if !strings.Contains(out.String(), s) {
+					t.Errorf("stdout lacks %q:\n%s", s, out.String())
+				}
+			}
+			for _, s := range tc.not {
+				if strings.Contains(out.String(), s) {
+					t.Errorf("stdout has %q:\n%s", s, out.String())
+				}
+			}
+			for _, f := range tc.files {
+				if _, err := os.Stat(f); err != nil {
+					t.Errorf("%s not written: %v", f, err)
+				}
+			}
+			for _, f := range tc.absent {
+				if _, err := os.Stat(f); err == nil {
+					t.Errorf("%s written", f)
+					os.Remove(f)
 				}
 			}
 		})

@@ -19,16 +19,17 @@ func reportCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "report",
 		Usage:     "summarise datasets: accounting, traffic, top talkers, TCP, timeline, attack indicators",
-		UsageText: "tacap report [--format table|json|markdown] [--html FILE] [--top N] [--run RUNID] [thresholds] DIR...",
+		UsageText: "tacap report [--format table|json|markdown] [--html FILE|-] [--top N] [--run RUNID] [thresholds] DIR...",
 		Description: "Finds every run under the folders (datasets written by tacap capture, any number of hosts and\n" +
 			"dates), reads the manifests and only the Parquet columns it needs, and prints what happened: what\n" +
 			"was lost and why, the traffic, the largest sessions and talkers, TCP handshakes, a timeline per run\n" +
-			"and the attack indicators that fired with their evidence. Needs no privileges. Exit 1 when a file\n" +
-			"cannot be read or a manifest disagrees with its files (the report of the rest is still printed).",
+			"and the attack indicators that fired with their evidence (the --top highest scores). Needs no\n" +
+			"privileges. --html - writes only the HTML page, to standard output. Exit 1 when a file cannot be\n" +
+			"read or a manifest disagrees with its files (the report of the rest is still printed).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table, json (documented in docs/report-json.md) or markdown"},
-			&cli.StringFlag{Name: "html", Usage: "also write the report as a self-contained HTML page to this file"},
-			&cli.IntFlag{Name: "top", Aliases: []string{"n"}, Value: 10, Usage: "rows in each top-N table"},
+			&cli.StringFlag{Name: "html", Usage: "also write the report as a self-contained HTML page to this file; - writes only the page, to standard output"},
+			&cli.IntFlag{Name: "top", Aliases: []string{"n"}, Value: 10, Usage: "rows in each top-N table, and attack indicators listed (highest scores)"},
 			&cli.StringFlag{Name: "run", Usage: "only this run (its ID or a unique prefix of it)"},
 			&cli.Uint64Flag{Name: "syn-flood-syns", Value: th.SYNFloodSYNs, Usage: "SYN flood: handshakes started towards one destination"},
 			&cli.Float64Flag{Name: "syn-flood-half-open", Value: th.SYNFloodHalfOpen, Usage: "SYN flood: share of those never completed"},
@@ -62,6 +63,10 @@ func runReport(c *cli.Context) error {
 	if format != "table" && format != "json" && format != "markdown" {
 		return usagef("--format %q: want table, json or markdown", format)
 	}
+	htmlPath := c.String("html")
+	if htmlPath == "-" && c.IsSet("format") {
+		return usagef("--html - writes the page to standard output, which leaves no room for --format %s: give --html a file name", format)
+	}
 	if c.Int("top") < 1 {
 		return usagef("--top %d: want 1 or more", c.Int("top"))
 	}
@@ -91,8 +96,10 @@ func runReport(c *cli.Context) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	out := bufio.NewWriterSize(c.App.Writer, 64<<10)
-	switch format {
-	case "json":
+	switch {
+	case htmlPath == "-": // standard output carries the page alone
+		err = report.WriteHTML(out, rep)
+	case format == "json":
 		err = report.WriteJSON(out, rep)
 	default:
 		err = report.WriteText(out, rep, format == "markdown")
@@ -103,8 +110,8 @@ func runReport(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("report: write output: %w", err)
 	}
-	if path := c.String("html"); path != "" {
-		if err := writeHTML(path, rep); err != nil {
+	if htmlPath != "" && htmlPath != "-" {
+		if err := writeHTML(htmlPath, rep); err != nil {
 			return err
 		}
 	}
