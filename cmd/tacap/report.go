@@ -64,6 +64,11 @@ func runReport(c *cli.Context) error {
 		return usagef("--format %q: want table, json or markdown", format)
 	}
 	htmlPath := c.String("html")
+	if htmlPath != "" && htmlPath != "-" {
+		if err := refuseLink(htmlPath); err != nil {
+			return err // before reading anything
+		}
+	}
 	if htmlPath == "-" && c.IsSet("format") {
 		return usagef("--html - writes the page to standard output, which leaves no room for --format %s: give --html a file name", format)
 	}
@@ -121,19 +126,43 @@ func runReport(c *cli.Context) error {
 	return nil
 }
 
-// writeHTML writes the page under a hidden name and renames it into place.
+// writeHTML writes the page under a hidden, unguessable name beside path
+// and renames it into place. A symbolic link at path is refused, never
+// written through (someone else may own the folder).
 func writeHTML(path string, rep *report.Report) error {
+	if err := refuseLink(path); err != nil {
+		return err
+	}
 	var buf bytes.Buffer
 	if err := report.WriteHTML(&buf, rep); err != nil {
 		return fmt.Errorf("report: render HTML: %w", err)
 	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp") // O_EXCL: a planted name fails
+	if err != nil {
 		return fmt.Errorf("report: write %s: %w", path, unwrapPath(err))
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	tmp := f.Name()
+	_, err = f.Write(buf.Bytes())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("report: write %s: %w", path, unwrapPath(err))
+	}
+	return nil
+}
+
+// refuseLink fails when path is a symbolic link.
+func refuseLink(path string) error {
+	if st, err := os.Lstat(path); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("report: %s is a symbolic link: tacap does not write through links — remove it or choose another --html file", path)
 	}
 	return nil
 }
