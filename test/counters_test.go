@@ -8,7 +8,6 @@ package test
 // rows each flow must have (sessions_test.go).
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -21,7 +20,6 @@ import (
 	"time"
 
 	"github.com/tacap/tacap/dataset"
-	"github.com/tacap/tacap/report"
 	"github.com/tacap/tacap/test/frames"
 	"github.com/tacap/tacap/test/oracle"
 	"github.com/tacap/tacap/test/testenv"
@@ -601,17 +599,7 @@ func TestReportAddsUpRuns(t *testing.T) {
 	if sum.SessionQuota == 0 || sum.SessionTableFull == 0 || sum.NotIP == 0 || sum.OtherProtocol == 0 || sum.Malformed == 0 || sum.Truncated == 0 {
 		t.Fatalf("the runs leave a reason at 0: %+v", sum)
 	}
-	cmd := exec.Command(tacap, "report", "--format", "json", ds)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tacap report: %v\n%s", err, stderr.String())
-	}
-	var r report.Report
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatal(err)
-	}
+	r := reportJSON(t, tacap, ds)
 	a := r.Accounting
 	if a.Runs != len(runs) || a.Seen != sum.Seen || a.Recorded != sum.Recorded || a.NotRecorded != sum.Seen-sum.Recorded {
 		t.Errorf("report accounting: %d runs, seen %d, recorded %d, not recorded %d; the runs add up to %d, %d, %d, %d",

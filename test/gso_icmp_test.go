@@ -25,6 +25,16 @@ import (
 	"github.com/tacap/tacap/test/tshark"
 )
 
+// stopDump ends tcpdump and fails the test if it lost packets.
+func stopDump(t *testing.T, dump *exec.Cmd, dropped func() int) {
+	t.Helper()
+	_ = dump.Process.Signal(syscall.SIGINT)
+	_ = dump.Wait()
+	if lost := dropped(); lost > 0 {
+		t.Fatalf("tcpdump lost %d packets", lost)
+	}
+}
+
 // reportJSON runs `tacap report --format json` on ds.
 func reportJSON(t *testing.T, tacap, ds string) report.Report {
 	t.Helper()
@@ -137,11 +147,7 @@ func TestUDPGSOLive(t *testing.T) {
 			t.Fatalf("tacap: %v", err)
 		}
 	}
-	_ = dump.Process.Signal(syscall.SIGINT)
-	_ = dump.Wait()
-	if lost := dumpDropped(); lost > 0 {
-		t.Fatalf("tcpdump lost %d packets", lost)
-	}
+	stopDump(t, dump, dumpDropped)
 
 	// tcpdump's copy on b: what the wire carried, one frame per datagram.
 	frames, err := tshark.Decode(pcap)
@@ -272,11 +278,7 @@ func TestICMPErrorsFloodLive(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("tacap: %v", err)
 	}
-	_ = dump.Process.Signal(syscall.SIGINT)
-	_ = dump.Wait()
-	if lost := dumpDropped(); lost > 0 {
-		t.Fatalf("tcpdump lost %d packets", lost)
-	}
+	stopDump(t, dump, dumpDropped)
 
 	frames, err := tshark.Decode(pcap)
 	if err != nil {

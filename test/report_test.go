@@ -1,8 +1,6 @@
 package test
 
 import (
-	"bytes"
-	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -59,17 +57,7 @@ func TestReportOnSharedCaptures(t *testing.T) {
 					t.Fatalf("tacap report --format %s: %v\n%s", format, err, out)
 				}
 			}
-			cmd := exec.Command(tacap, "report", "--format", "json", ds)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("tacap report --format json: %v\n%s", err, stderr.String())
-			}
-			var r report.Report
-			if err := json.Unmarshal(out, &r); err != nil {
-				t.Fatal(err)
-			}
+			r := reportJSON(t, tacap, ds)
 			// The kinds that fired, in any order: the report lists the
 			// highest scores first.
 			var kinds []string
