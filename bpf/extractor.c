@@ -580,7 +580,7 @@ static __always_inline void commit(struct record *slot, const struct record *r, 
 }
 
 /*
- * sample applies the prototype's algorithm (contract section 5) to a parsed
+ * sample applies the prototype's algorithm (docs/dataset.md, "Sampling") to a parsed
  * packet and, when it is to be recorded, hands the record to user space.
  * A session is charged only for what was actually recorded: the ring slot is
  * reserved before the session's quota moves.

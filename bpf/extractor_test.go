@@ -34,7 +34,7 @@ func reasonOf(t *testing.T, c bpf.Counters) string {
 	return moved[0]
 }
 
-// TestPacketShapes runs every packet shape of contract section 2 through the
+// TestPacketShapes runs every packet shape of docs/dataset.md ("packets/") through the
 // TC program (replay mode, so time is the frame's own) and checks the counter
 // that moved and every field of the record.
 func TestPacketShapes(t *testing.T) {

@@ -32,7 +32,7 @@ const (
 	DirectionEgress  = uint8(extractorDirectionDIRECTION_EGRESS)
 )
 
-// Options are the sampling parameters (contract section 5), fixed at load time.
+// Options are the sampling parameters (docs/dataset.md, "Sampling"), fixed at load time.
 type Options struct {
 	Sessions             uint32        // size of the session table (--sessions)
 	PacketsPerSession    uint32        // records per session before it pauses; 0 = no limit

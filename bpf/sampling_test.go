@@ -11,7 +11,7 @@ import (
 )
 
 // step is one packet of a scripted sequence: which session, when, and the
-// counter the sampling algorithm (contract section 5) must move.
+// counter the sampling algorithm (docs/dataset.md, "Sampling") must move.
 type step struct {
 	session int           // session number; negative: the reverse direction of -session
 	at      time.Duration // time since the start of the script

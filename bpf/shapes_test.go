@@ -8,7 +8,7 @@ import (
 	"github.com/tacap/tacap/test/frames"
 )
 
-// shape is one packet shape of contract section 2: the frame, the one
+// shape is one packet shape of docs/dataset.md ("packets/"): the frame, the one
 // counter it must move and, when recorded, every field of the record.
 type shape struct {
 	name    string

@@ -38,7 +38,7 @@ type flow struct {
 	quotaRefused   int64
 }
 
-// flows aggregates records into sessions (contract section 3).
+// flows aggregates records into sessions (docs/dataset.md, "flows/").
 type flows struct {
 	bidirectional bool
 	byKey         map[flowKey]*flow

@@ -12,7 +12,7 @@ import (
 	"github.com/tacap/tacap/test/pqcheck"
 )
 
-// The contract's columns and the Arrow types readers must see (section 2).
+// The contract's columns and the Arrow types readers must see (docs/dataset.md, "packets/").
 var packetFields = []string{
 	"ts timestamp[us, tz=UTC]", "ts_ns int64", "iface utf8", "direction utf8",
 	"vlan_id int32", "ip_version int32", "src_ip utf8", "dst_ip utf8",

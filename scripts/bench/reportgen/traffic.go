@@ -55,7 +55,7 @@ var (
 	ampWindow   = window{0.63, 0.77}
 )
 
-// TCP flags as in tcp_flags (contract section 2).
+// TCP flags as in tcp_flags (docs/dataset.md, "packets/").
 const (
 	fin = 0x01
 	syn = 0x02
