@@ -185,6 +185,16 @@ func openParquet(path string, cols []colSpec, table string) (pf *parquetFile, er
 		}
 		p.index[i] = leaf.ColumnIndex
 	}
+	for g, rg := range file.Metadata().RowGroups {
+		for i, c := range cols {
+			if idx := p.index[i]; idx < len(rg.Columns) {
+				if err := checkPages(f, st.Size(), &rg.Columns[idx].MetaData); err != nil {
+					f.Close()
+					return nil, fmt.Errorf("corrupt Parquet file: column %s of row group %d: %v", c.name, g, err)
+				}
+			}
+		}
+	}
 	return p, nil
 }
 

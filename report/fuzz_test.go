@@ -1,8 +1,11 @@
 package report
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -105,4 +108,39 @@ func FuzzManifest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		buildMustNotPanic(t, snap.layOut(t, rel, data))
 	})
+}
+
+// TestHostilePageSize: a part whose page header claims 1.9 GB (found by
+// FuzzParquetFile; testdata/fuzz) is refused as corrupt, and the report
+// does not allocate anything like the claim on the way.
+func TestHostilePageSize(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzParquetFile", "950b442186203bbe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The corpus file holds the input as a Go literal after its header.
+	var input []byte
+	if _, err := fmt.Sscanf(strings.SplitN(string(data), "\n", 2)[1], "[]byte(%q)", &input); err != nil {
+		t.Fatalf("corpus file: %v", err)
+	}
+	dir, part, _ := fuzzDataset(t)
+	rel, _ := filepath.Rel(dir, part)
+	dir = snapshotOf(t, dir).layOut(t, rel, input)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rep, err := Build(Options{Dirs: []string{dir}, Thresholds: DefaultThresholds()})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 256<<20 {
+		t.Fatalf("the report allocated %d MiB for a 20 KB file", got>>20)
+	}
+	found := false
+	for _, p := range rep.Problems {
+		found = found || strings.Contains(p.Reason, "claims")
+	}
+	if !found {
+		t.Fatalf("problems %v, want the page that claims too much named", rep.Problems)
+	}
 }
