@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tacap/tacap/report"
+	"github.com/tacap/tacap/test/oracle"
 	"github.com/tacap/tacap/test/testenv"
 )
 
@@ -169,6 +170,37 @@ func checkAgainstArrow(t *testing.T, ds string, r *report.Report) {
 	}
 	topCheck("source", r.Top.Sources, src)
 	topCheck("destination", r.Top.Destinations, dst)
+	checkIndicatorSources(t, rows, r)
+}
+
+// checkIndicatorSources: each indicator's distinct_sources counts the
+// senders of the traffic it is about, as arrow-go's rows say.
+func checkIndicatorSources(t *testing.T, rows []row, r *report.Report) {
+	t.Helper()
+	about := map[string]func(f oracle.Fields) bool{
+		"syn_flood":      func(f oracle.Fields) bool { return f.Protocol == 6 && f.TCPFlags&0x12 == 0x02 },
+		"tcp_reflection": func(f oracle.Fields) bool { return f.Protocol == 6 && f.TCPFlags&0x12 == 0x12 },
+		"udp_flood":      func(f oracle.Fields) bool { return f.Protocol == 17 },
+		"icmp_flood":     func(f oracle.Fields) bool { return f.Protocol == 1 || f.Protocol == 58 },
+		"many_to_one":    func(oracle.Fields) bool { return true },
+	}
+	for _, in := range r.Indicators {
+		match, ok := about[in.Kind]
+		if !ok {
+			continue
+		}
+		senders := map[string]bool{}
+		for _, row := range rows {
+			if row.f.Dst.String() == in.Target && match(row.f) {
+				senders[row.f.Src.String()] = true
+			}
+		}
+		for _, e := range in.Evidence {
+			if e.Name == "distinct_sources" && int(e.Value) != len(senders) {
+				t.Errorf("%s %s: distinct_sources %v, arrow-go's rows have %d senders of that traffic", in.Kind, in.Target, e.Value, len(senders))
+			}
+		}
+	}
 }
 
 func get[T any](m map[string]*T, k string) *T {
