@@ -1,37 +1,15 @@
 package attach
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"runtime"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
-
-// ProbeTCX reports whether the kernel has TCX links. It asks for a link on
-// no interface at all, so nothing is ever attached: the kernel refuses, and
-// the library tells a missing feature from a bad interface.
-func ProbeTCX() error {
-	prog, err := probeProgram(ebpf.SchedCLS, -1)
-	if err != nil {
-		return err
-	}
-	defer prog.Close()
-	l, err := link.AttachTCX(link.TCXOptions{Program: prog, Interface: 0, Attach: ebpf.AttachTCXIngress})
-	if err == nil {
-		l.Close()
-		return nil
-	}
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		return err
-	}
-	return nil // refused for the missing interface: TCX itself is there
-}
 
 // ProbeModes attaches a do-nothing program with each mode (TCX, legacy tc
 // with a clsact qdisc, XDP) to the loopback interface of a private network

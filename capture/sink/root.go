@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -64,7 +65,9 @@ func (r *Root) CheckNoSymlinks() error {
 	})
 }
 
-var haveOpenat2 = true
+// noOpenat2 is set once a kernel says it has no openat2; the CSV flush
+// opens files from several goroutines, so it is an atomic.
+var noOpenat2 atomic.Bool
 
 // open resolves rel below the folder, refusing links and escapes.
 func (r *Root) open(rel string, flags int, mode uint32) (int, error) {
@@ -78,7 +81,7 @@ func (r *Root) open(rel string, flags int, mode uint32) (int, error) {
 	if flags&(unix.O_CREAT|unix.O_TMPFILE) == 0 {
 		mode = 0 // openat2 refuses a mode it would not use
 	}
-	if haveOpenat2 {
+	if !noOpenat2.Load() {
 		fd, err := unix.Openat2(r.fd, rel, &unix.OpenHow{
 			Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode),
 			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
@@ -87,7 +90,7 @@ func (r *Root) open(rel string, flags int, mode uint32) (int, error) {
 		case err == nil:
 			return fd, nil
 		case errors.Is(err, unix.ENOSYS):
-			haveOpenat2 = false
+			noOpenat2.Store(true)
 		case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
 			return -1, r.whichLink(rel, err)
 		default:
