@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -57,7 +58,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// Errors are printed once, by run; usage mistakes exit 2.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{explainFlagError(err)}
+			return usageError{err}
 		},
 		CommandNotFound: func(c *cli.Context, name string) {},
 		Before: func(c *cli.Context) error {
@@ -91,7 +92,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 	}
 	for _, c := range app.Commands {
-		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{explainFlagError(err)} }
+		flags := c.Flags
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{explainFlagError(err, flags)} }
 	}
 	return app
 }
@@ -99,16 +101,27 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // flagValueError matches the flag package's "invalid value" message.
 var flagValueError = regexp.MustCompile(`^invalid value "(.*)" for flag -([a-z-]+): parse error$`)
 
-// durationFlags are the flags that take a duration.
-var durationFlags = map[string]bool{"for": true, "d": true, "session-accept-restart": true, "session-packet-restart": true,
-	"buffer-restart": true, "rotate-every": true}
-
 // explainFlagError says what a duration needs, where the flag package only
-// says "parse error".
-func explainFlagError(err error) error {
+// says "parse error"; flags are the command's, to tell which take one.
+func explainFlagError(err error, flags []cli.Flag) error {
 	m := flagValueError.FindStringSubmatch(err.Error())
-	if m == nil || !durationFlags[m[2]] {
+	name, ok := durationFlag(flags, m)
+	if !ok {
 		return err
 	}
-	return fmt.Errorf("--%s %q is not a duration: write it with a unit, such as 90s, 5m or 1h30m", m[2], m[1])
+	return fmt.Errorf("--%s %q is not a duration: write it with a unit, such as 90s, 5m or 1h30m", name, m[1])
+}
+
+// durationFlag finds the duration flag the message m names (by any of
+// its names) and returns its long name.
+func durationFlag(flags []cli.Flag, m []string) (string, bool) {
+	if m == nil {
+		return "", false
+	}
+	for _, f := range flags {
+		if d, ok := f.(*cli.DurationFlag); ok && slices.Contains(d.Names(), m[2]) {
+			return d.Name, true
+		}
+	}
+	return "", false
 }
