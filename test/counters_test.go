@@ -23,7 +23,6 @@ import (
 	"github.com/tacap/tacap/test/frames"
 	"github.com/tacap/tacap/test/oracle"
 	"github.com/tacap/tacap/test/testenv"
-	"github.com/tacap/tacap/test/tshark"
 )
 
 // sampleKey is the contract's directional session key.
@@ -344,9 +343,7 @@ func sharedCaptures(t *testing.T) []string {
 //     packets/.
 func TestReplaySampling(t *testing.T) {
 	testenv.Privileged(t)
-	if !tshark.Available() {
-		testenv.Unavailable(t, "tshark is not installed (make test installs it)")
-	}
+	requireTshark(t)
 	type input struct {
 		name string
 		path string

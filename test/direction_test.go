@@ -20,7 +20,6 @@ import (
 	"github.com/tacap/tacap/test/frames"
 	"github.com/tacap/tacap/test/netns"
 	"github.com/tacap/tacap/test/testenv"
-	"github.com/tacap/tacap/test/tshark"
 )
 
 // nsAddrs lists every address of veth0 in ns, link-local ones included.
@@ -214,9 +213,7 @@ func checkDirections(t *testing.T, path string, wantDir map[uint16]string, wantI
 // the test thinks).
 func TestDirectionSLL(t *testing.T) {
 	testenv.Privileged(t)
-	if !tshark.Available() {
-		testenv.Unavailable(t, "tshark is not installed (make test installs it)")
-	}
+	requireTshark(t)
 	want := map[uint16]string{pktHost: "ingress", pktBroadcast: "ingress", pktMulticast: "ingress", pktOtherHost: "ingress",
 		pktOutgoing: "egress", pktLoopback: "unknown"}
 	// Incoming and outgoing both ways, then the rest once.
@@ -258,9 +255,7 @@ func TestDirectionSLL(t *testing.T) {
 // column. tshark reads the same directions back.
 func TestDirectionPcapng(t *testing.T) {
 	testenv.Privileged(t)
-	if !tshark.Available() {
-		testenv.Unavailable(t, "tshark is not installed (make test installs it)")
-	}
+	requireTshark(t)
 	type ngCase struct {
 		sll      bool
 		pktType  uint16

@@ -72,9 +72,7 @@ func sysctl(t *testing.T, ns *netns.NS, kv ...string) {
 // ip_len + (gso_segs − 1) × (IP + UDP header).
 func TestUDPGSOLive(t *testing.T) {
 	l := newLab(t)
-	if !tshark.Available() {
-		testenv.Unavailable(t, "tshark is not installed (make test installs it)")
-	}
+	requireTshark(t)
 	const segSize = 1000
 	sizes := []int{10500, 4000, 2 * segSize, 999} // 11, 4, 2 segments; a plain datagram
 	dir := t.TempDir()
@@ -230,9 +228,7 @@ func TestUDPGSOLive(t *testing.T) {
 // tcpdump's copy and to the dataset.
 func TestICMPErrorsFloodLive(t *testing.T) {
 	testenv.Privileged(t)
-	if !tshark.Available() {
-		testenv.Unavailable(t, "tshark is not installed (make test installs it)")
-	}
+	requireTshark(t)
 	tacap, _ := binaries(t)
 	a, r, c := netns.New(t, "ia"), netns.New(t, "ir"), netns.New(t, "ic")
 	netns.Veth(t, a, "veth0", r, "veth0")

@@ -32,9 +32,7 @@ type timed struct {
 // nothing else is, and the counters add up.
 func TestPcapMatchesTshark(t *testing.T) {
 	testenv.Privileged(t)
-	if !tshark.Available() {
-		testenv.Unavailable(t, "tshark is not installed (make test installs it)")
-	}
+	requireTshark(t)
 	shared := testenv.SharedDir(t)
 	tacap, _ := binaries(t)
 	files, _ := filepath.Glob(filepath.Join(shared, "pcaps", "*", "*.pcap*"))
