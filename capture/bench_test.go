@@ -8,8 +8,8 @@ import (
 	"github.com/tacap/tacap/dataset"
 )
 
-// synthetic returns n records of a realistic mix: 2 000 flows among 500
-// addresses, a few packets in a row per flow.
+// synthetic returns n records of a realistic mix: 2 000 sessions among 500
+// addresses, a few packets in a row per session.
 func synthetic(n int) []bpf.Record {
 	out := make([]bpf.Record, n)
 	for i := range out {
@@ -28,7 +28,7 @@ func synthetic(n int) []bpf.Record {
 	return out
 }
 
-// BenchmarkConvert: records to rows and flows, the reader goroutine's work.
+// BenchmarkConvert: records to rows and sessions, the reader goroutine's work.
 //
 //	go test ./capture -run '^$' -bench Convert -benchtime 3x
 func BenchmarkConvert(b *testing.B) {
@@ -39,7 +39,7 @@ func BenchmarkConvert(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for j := range recs {
 			c.row(&recs[j], &rows[j])
-			c.flows.add(&recs[j], &rows[j])
+			c.sessions.add(&recs[j], &rows[j])
 		}
 	}
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "rows/s")

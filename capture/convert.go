@@ -5,14 +5,14 @@ import (
 	"github.com/tacap/tacap/dataset"
 )
 
-// converter turns records into rows and flows; it runs on the run's
+// converter turns records into rows and sessions; it runs on the run's
 // goroutine and owns its tables.
 type converter struct {
 	wall       func(uint64) int64
 	names      func(uint32) string
 	ifName     map[uint32]string // cache of names
 	addrs      *addrText
-	flows      *flows
+	sessions   *sessions
 	badRecords int
 	// into is the batch fill appends to, and add the callback the ring
 	// calls, made once so a drain allocates nothing.
@@ -21,7 +21,7 @@ type converter struct {
 }
 
 func newConverter(src source, bidirectional bool) *converter {
-	c := &converter{wall: src.wall, names: src.ifName, ifName: map[uint32]string{}, addrs: newAddrText(), flows: newFlows(bidirectional)}
+	c := &converter{wall: src.wall, names: src.ifName, ifName: map[uint32]string{}, addrs: newAddrText(), sessions: newSessions(bidirectional)}
 	c.add = c.addRecord
 	return c
 }
@@ -80,9 +80,9 @@ func (c *converter) addRecord(r *bpf.Record) {
 	b.rows = append(b.rows, dataset.Packet{})
 	p := &b.rows[len(b.rows)-1]
 	c.row(r, p)
-	f, isNew := c.flows.add(r, p)
-	b.flowIDs = append(b.flowIDs, f.id)
+	f, isNew := c.sessions.add(r, p)
+	b.sessionIDs = append(b.sessionIDs, f.id)
 	if isNew {
-		b.newFlows = append(b.newFlows, newFlow{f.id, f.csvName})
+		b.newSessions = append(b.newSessions, newSession{f.id, f.csvName})
 	}
 }

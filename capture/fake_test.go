@@ -161,7 +161,7 @@ func runFake(cfg Config, src *fakeSource) (*Result, error) {
 	return r.execute(context.Background())
 }
 
-// rec is a TCP record of flow f (a distinct source port) at time ts, of a
+// rec is a TCP record of session f (a distinct source port) at time ts, of a
 // session first seen at first (ns since the epoch: file time).
 func rec(f int, ts, first int64) bpf.Record {
 	var r bpf.Record
@@ -177,11 +177,11 @@ func rec(f int, ts, first int64) bpf.Record {
 	return r
 }
 
-// recs returns n records spread over flows, 1 µs apart from ts.
-func recs(n, flows int, ts int64) []bpf.Record {
+// recs returns n records spread over sessions, 1 µs apart from ts.
+func recs(n, sessions int, ts int64) []bpf.Record {
 	out := make([]bpf.Record, n)
 	for i := range out {
-		out[i] = rec(i%flows, ts+int64(i)*1000, ts+int64(i%flows)*1000)
+		out[i] = rec(i%sessions, ts+int64(i)*1000, ts+int64(i%sessions)*1000)
 	}
 	return out
 }

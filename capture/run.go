@@ -1,5 +1,5 @@
 // Package capture runs a capture: load the program, feed it (live
-// interfaces or a capture file), read its ring into rows and flows, stop,
+// interfaces or a capture file), read its ring into rows and sessions, stop,
 // drain, settle the counters and sessions, close the files and write the
 // manifest — one engine for both sources.
 package capture
@@ -35,7 +35,7 @@ type Ready struct {
 type Status struct {
 	Elapsed      time.Duration
 	Counters     dataset.Counters
-	Flows        int
+	Sessions     int
 	RowsWritten  int64
 	BytesWritten int64
 	Pending      uint64 // ring bytes not yet read
@@ -291,7 +291,7 @@ func (r *run) status() {
 	cnt, _ := r.k.Counters()
 	rows, bytes := r.w.progress()
 	s := Status{
-		Elapsed: now.Sub(r.started), Counters: cnt, Flows: r.conv.flows.count(), RowsWritten: rows,
+		Elapsed: now.Sub(r.started), Counters: cnt, Sessions: r.conv.sessions.count(), RowsWritten: rows,
 		BytesWritten: bytes, Pending: r.k.Pending(), Draining: r.draining,
 	}
 	r.src.progress(&s)
@@ -308,8 +308,8 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 	m.End = time.Now().UTC()
 	counters, cerr := r.k.Counters()
 	m.Counters = counters
-	serr := r.k.WalkSessions(r.conv.flows.settle)
-	writeErr := r.w.close(r.conv.flows.rows(r.src.wall))
+	serr := r.k.WalkSessions(r.conv.sessions.settle)
+	writeErr := r.w.close(r.conv.sessions.rows(m.RunID, r.src.wall))
 	m.Files = r.w.files()
 	m.RowsWritten = r.w.packets.Rows()
 	m.RecordedNotWritten = int64(counters.Recorded) - m.RowsWritten
@@ -317,7 +317,7 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 		m.CSV = &dataset.CSVInfo{Dir: r.w.csv.Dir(), Files: r.w.csvFiles, MaxFiles: r.cfg.CSVMaxFiles,
 			SkippedFlows: r.w.csv.SkippedFlows, SkippedRows: r.w.csv.SkippedRows}
 	}
-	m.Flows = int64(r.conv.flows.count())
+	m.Sessions = int64(r.conv.sessions.count())
 	failures := []error{runErr, cerr, serr, writeErr}
 	m.Complete = whole && errors.Join(failures...) == nil && m.RecordedNotWritten == 0
 	for _, e := range append(failures, notes...) {

@@ -91,7 +91,7 @@ func assertNoHidden(t *testing.T, dir string) {
 }
 
 // TestRunWritesEveryRecord: every record read becomes one row in order,
-// the flows table has one row per session, the counters and files add up
+// the sessions table has one row per session, the counters and files add up
 // and the run is complete.
 func TestRunWritesEveryRecord(t *testing.T) {
 	dir := t.TempDir()
@@ -123,8 +123,8 @@ func TestRunWritesEveryRecord(t *testing.T) {
 			t.Fatalf("row %d: ts_ns %d, want %d", i, got[i], all[i].TsNs)
 		}
 	}
-	if m.Flows != 3 || len(m.Files.Flows) != 1 || m.Files.Flows[0].Rows != 3 {
-		t.Fatalf("flows %d, files %+v; want 3 flows in one part", m.Flows, m.Files.Flows)
+	if m.Sessions != 3 || len(m.Files.Sessions) != 1 || m.Files.Sessions[0].Rows != 3 {
+		t.Fatalf("sessions %d, files %+v; want 3 sessions in one part", m.Sessions, m.Files.Sessions)
 	}
 	if m.CSV == nil || m.CSV.Files != 3 {
 		t.Fatalf("csv %+v, want 3 files", m.CSV)
@@ -223,9 +223,9 @@ func TestSkippedDrain(t *testing.T) {
 	}
 }
 
-// TestSessionsSettleAtStop: the flows table takes the final figures of the
-// sessions still in the kernel's table; a session none of whose packets
-// was recorded is no flow.
+// TestSessionsSettleAtStop: the sessions table takes the final figures of
+// the sessions still in the kernel's table; a session none of whose packets
+// was recorded is no row; every row carries the run's id.
 func TestSessionsSettleAtStop(t *testing.T) {
 	dir := t.TempDir()
 	k := newFakeKernel()
@@ -246,9 +246,16 @@ func TestSessionsSettleAtStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := readManifest(t, dir, res)
-	f, err := pqcheck.Read(filepath.Join(dir, m.Files.Flows[0].Path))
+	f, err := pqcheck.Read(filepath.Join(dir, m.Files.Sessions[0].Path))
 	if err != nil {
 		t.Fatal(err)
+	}
+	ids, err := f.Strings("run_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{m.RunID, m.RunID}; !reflect.DeepEqual(ids, want) {
+		t.Fatalf("run_id %q, want %q", ids, want)
 	}
 	got := map[string][]int64{}
 	for _, col := range []string{"src_port", "packets_recorded", "packets_seen", "bytes_seen", "first_ts", "last_ts"} {
@@ -267,7 +274,7 @@ func TestSessionsSettleAtStop(t *testing.T) {
 		"last_ts":          {(t0 + 5e9) / 1000, (t0 + 1000) / 1000},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("flows\n got %v\nwant %v", got, want)
+		t.Fatalf("sessions\n got %v\nwant %v", got, want)
 	}
 }
 

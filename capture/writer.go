@@ -15,12 +15,12 @@ import (
 
 // batch is a slice of rows on its way to the writer.
 type batch struct {
-	rows     []dataset.Packet
-	flowIDs  []uint64
-	newFlows []newFlow
+	rows        []dataset.Packet
+	sessionIDs  []uint64
+	newSessions []newSession
 }
 
-type newFlow struct {
+type newSession struct {
 	id   uint64
 	name string
 }
@@ -33,18 +33,18 @@ type sinkFile = sink.Output
 // goroutine until close returns; the run's goroutine sees only the
 // progress figures (atomics) and, once dead is closed, the failure.
 type writer struct {
-	packets  *sink.Parts[dataset.Packet]
-	flowsOut *sink.Parts[dataset.Flow]
-	csv      *sink.CSVs
-	csvFiles int
-	names    map[uint64]string
-	in       chan *batch
-	dead     chan struct{} // closed at the first failure, after failed is set
-	done     chan struct{}
-	pool     sync.Pool
-	written  atomic.Int64
-	bytes    atomic.Int64
-	failed   error
+	packets     *sink.Parts[dataset.Packet]
+	sessionsOut *sink.Parts[dataset.Session]
+	csv         *sink.CSVs
+	csvFiles    int
+	names       map[uint64]string
+	in          chan *batch
+	dead        chan struct{} // closed at the first failure, after failed is set
+	done        chan struct{}
+	pool        sync.Pool
+	written     atomic.Int64
+	bytes       atomic.Int64
+	failed      error
 }
 
 // newWriter starts the writer. meta is the parts' fixed metadata; the
@@ -61,7 +61,7 @@ func newWriter(cfg Config, root *sink.Root, runID, host string, meta map[string]
 		packets: sink.NewParts[dataset.Packet](sink.PartConfig{Root: root, Table: dataset.PacketsTable, Host: host, RunID: runID,
 			MaxRows: cfg.PartMaxRows, MaxAge: cfg.PartMaxAge, FirstMaxAge: firstPartMaxAge, Metadata: partMeta, NoBounds: packetNoBounds,
 			Create: cfg.createPart}),
-		flowsOut: sink.NewParts[dataset.Flow](sink.PartConfig{Root: root, Table: dataset.FlowsTable, Host: host, RunID: runID,
+		sessionsOut: sink.NewParts[dataset.Session](sink.PartConfig{Root: root, Table: dataset.SessionsTable, Host: host, RunID: runID,
 			Metadata: partMeta, Create: cfg.createPart}),
 		names: map[uint64]string{},
 		in:    make(chan *batch, 8),
@@ -72,7 +72,7 @@ func newWriter(cfg Config, root *sink.Root, runID, host string, meta map[string]
 		w.csv = sink.NewCSVs(root, runID, cfg.CSVMaxFiles)
 	}
 	w.pool.New = func() any {
-		return &batch{rows: make([]dataset.Packet, 0, batchRows), flowIDs: make([]uint64, 0, batchRows)}
+		return &batch{rows: make([]dataset.Packet, 0, batchRows), sessionIDs: make([]uint64, 0, batchRows)}
 	}
 	go w.loop()
 	return w
@@ -109,7 +109,7 @@ func (w *writer) loop() {
 			if w.failed == nil {
 				w.fail(w.write(b))
 			}
-			b.rows, b.flowIDs, b.newFlows = b.rows[:0], b.flowIDs[:0], b.newFlows[:0]
+			b.rows, b.sessionIDs, b.newSessions = b.rows[:0], b.sessionIDs[:0], b.newSessions[:0]
 			w.pool.Put(b)
 		case <-tick.C:
 			if w.failed == nil {
@@ -142,11 +142,11 @@ func (w *writer) write(b *batch) error {
 	w.written.Add(int64(len(b.rows)))
 	w.bytes.Store(w.packets.Bytes())
 	if w.csv != nil {
-		for _, nf := range b.newFlows {
-			w.names[nf.id] = nf.name
+		for _, ns := range b.newSessions {
+			w.names[ns.id] = ns.name
 		}
 		for i := range b.rows {
-			if err := w.csv.Add(b.flowIDs[i], w.names[b.flowIDs[i]], &b.rows[i]); err != nil {
+			if err := w.csv.Add(b.sessionIDs[i], w.names[b.sessionIDs[i]], &b.rows[i]); err != nil {
 				return err
 			}
 		}
@@ -157,8 +157,8 @@ func (w *writer) write(b *batch) error {
 func (w *writer) progress() (rows, bytes int64) { return w.written.Load(), w.bytes.Load() }
 
 // close stops the goroutine, finishes the packet parts, the CSV files and
-// the flows table.
-func (w *writer) close(flowRows []dataset.Flow) error {
+// the sessions table.
+func (w *writer) close(sessionRows []dataset.Session) error {
 	close(w.in)
 	<-w.done
 	var errs []error
@@ -176,12 +176,12 @@ func (w *writer) close(flowRows []dataset.Flow) error {
 		w.csvFiles = n
 		errs = append(errs, err)
 	}
-	if len(flowRows) > 0 {
-		day := dayOf(flowRows[0].FirstTs * 1000)
-		if err := w.flowsOut.Write(day, flowRows); err != nil {
-			w.flowsOut.Abort()
+	if len(sessionRows) > 0 {
+		day := dayOf(sessionRows[0].FirstTs * 1000)
+		if err := w.sessionsOut.Write(day, sessionRows); err != nil {
+			w.sessionsOut.Abort()
 			errs = append(errs, err)
-		} else if err := w.flowsOut.Close(); err != nil {
+		} else if err := w.sessionsOut.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -189,7 +189,7 @@ func (w *writer) close(flowRows []dataset.Flow) error {
 }
 
 func (w *writer) files() dataset.Files {
-	return dataset.Files{Packets: w.packets.Files(), Flows: w.flowsOut.Files()}
+	return dataset.Files{Packets: w.packets.Files(), Sessions: w.sessionsOut.Files()}
 }
 
 const dayNs = int64(24 * time.Hour)

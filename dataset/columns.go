@@ -1,4 +1,4 @@
-// Package dataset is what a tacap dataset is: the packet and flow columns,
+// Package dataset is what a tacap dataset is: the packet and session columns,
 // the folder layout, the run manifest and the counters with their sum rule,
 // as docs/dataset.md defines them. capture writes it and report reads it;
 // it imports nothing of the kernel, the file system or Parquet, so every
@@ -94,8 +94,10 @@ func AppendCSVField(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// Flow is one row of flows/: one session (docs/dataset.md, "flows/").
-type Flow struct {
+// Session is one row of sessions/: one session instance (docs/dataset.md,
+// "sessions/").
+type Session struct {
+	RunID           string `parquet:"run_id,dict"` // the run's id, as in its manifest's run_id
 	SrcIP           string `parquet:"src_ip,dict"`
 	DstIP           string `parquet:"dst_ip,dict"`
 	SrcPort         int32  `parquet:"src_port"`

@@ -24,7 +24,7 @@ const docPath = "../docs/dataset.md"
 const (
 	secLayout     = "Layout"
 	secPackets    = "packets/"
-	secFlows      = "flows/"
+	secSessions   = "sessions/"
 	secCSV        = "Per-flow CSV"
 	secManifest   = "The run manifest"
 	secAccounting = "Accounting"
@@ -345,7 +345,7 @@ func report(t *testing.T, problems []string) {
 
 func TestDocSections(t *testing.T) {
 	doc := sections(readDoc(t))
-	for _, name := range []string{secLayout, secPackets, secFlows, secCSV, secManifest, secAccounting, secSampling} {
+	for _, name := range []string{secLayout, secPackets, secSessions, secCSV, secManifest, secAccounting, secSampling} {
 		if _, ok := doc[name]; !ok {
 			t.Errorf("%s has no %q section", docPath, "## "+name)
 		}
@@ -359,7 +359,7 @@ func TestDocColumns(t *testing.T) {
 		row     any
 	}{
 		{secPackets, Packet{}},
-		{secFlows, Flow{}},
+		{secSessions, Session{}},
 	} {
 		t.Run(strings.TrimSuffix(tc.section, "/"), func(t *testing.T) {
 			report(t, columnProblems(doc, tc.section, tc.row))
@@ -374,7 +374,7 @@ func TestDocManifest(t *testing.T) {
 		fields[f.name] = true
 	}
 	for _, n := range []string{"tacap.bpf_object_sha256", "pcap_file.frames", "parameters.sessions", "clock.anchor_wall",
-		"counters.buffer_full", "files.packets.path", "files.flows.rows", "csv.skipped_rows", "process.max_rss_bytes", "errors"} {
+		"counters.buffer_full", "files.packets.path", "files.sessions.rows", "csv.skipped_rows", "process.max_rss_bytes", "errors"} {
 		if !fields[n] {
 			t.Errorf("the walk of Manifest misses %q", n)
 		}
@@ -398,7 +398,7 @@ func TestDocAccounting(t *testing.T) {
 // option cannot pass TestDocColumns by matching a changed contract.
 func TestTimestampColumns(t *testing.T) {
 	var got []string
-	for _, row := range []any{Packet{}, Flow{}} {
+	for _, row := range []any{Packet{}, Session{}} {
 		cols, problems := columnsOf(row)
 		report(t, problems)
 		for _, c := range cols {
@@ -426,7 +426,7 @@ func TestPacketColumns(t *testing.T) {
 func TestDocCheckersCatch(t *testing.T) {
 	doc := readDoc(t)
 	packets := func(d map[string]string) []string { return columnProblems(d, secPackets, Packet{}) }
-	flows := func(d map[string]string) []string { return columnProblems(d, secFlows, Flow{}) }
+	sessions := func(d map[string]string) []string { return columnProblems(d, secSessions, Session{}) }
 	for _, tc := range []struct {
 		name  string
 		edit  func(string) string
@@ -438,10 +438,10 @@ func TestDocCheckersCatch(t *testing.T) {
 		{"packet type wrong", replace("| `ts_ns` | INT64 |", "| `ts_ns` | INT32 |"), packets},
 		{"timestamp type lost", replace("| `ts` | INT64 TIMESTAMP(MICROS, UTC) |", "| `ts` | INT64 |"), packets},
 		{"dictionary lost", replace("| `iface` | BYTE_ARRAY STRING (dictionary) |", "| `iface` | BYTE_ARRAY STRING |"), packets},
-		{"flow column removed", dropLine("| `quota_limited` |"), flows},
-		{"flow type wrong", replace("| `packets_seen` | INT64 |", "| `packets_seen` | INT32 |"), flows},
+		{"session column removed", dropLine("| `quota_limited` |"), sessions},
+		{"session type wrong", replace("| `packets_seen` | INT64 |", "| `packets_seen` | INT32 |"), sessions},
 		{"manifest field removed", dropLine("| `pcap_file.frames` |"), manifestProblems},
-		{"nested array field removed", dropLine("| `files.flows[].rows` |"), manifestProblems},
+		{"nested array field removed", dropLine("| `files.sessions[].rows` |"), manifestProblems},
 		{"reason removed", dropLine("| `session_quota` |"), accountingProblems},
 		{"sum rule out of order", replace("truncated + session_table_full", "session_table_full + truncated"), accountingProblems},
 	} {

@@ -9,10 +9,10 @@ import (
 
 // Tables of a dataset folder, and the folder of run manifests.
 const (
-	PacketsTable = "packets"
-	FlowsTable   = "flows"
-	CSVDir       = "csv"
-	RunsDir      = "_runs"
+	PacketsTable  = "packets"
+	SessionsTable = "sessions"
+	CSVDir        = "csv"
+	RunsDir       = "_runs"
 )
 
 // PartDir is the hive folder of a table's parts: TABLE/date=DAY/host=HOST.

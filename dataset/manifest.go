@@ -28,7 +28,7 @@ type Manifest struct {
 	RowsWritten        int64    `json:"rows_written"`
 	RecordedNotWritten int64    `json:"recorded_not_written"`
 	DrainSkipped       bool     `json:"drain_skipped"`
-	Flows              int64    `json:"flows"`
+	Sessions           int64    `json:"sessions"`
 	Files              Files    `json:"files"`
 	CSV                *CSVInfo `json:"csv,omitempty"`
 	Process            Process  `json:"process"`
@@ -88,8 +88,8 @@ type Clock struct {
 
 // Files lists the run's Parquet files.
 type Files struct {
-	Packets []File `json:"packets"`
-	Flows   []File `json:"flows"`
+	Packets  []File `json:"packets"`
+	Sessions []File `json:"sessions"`
 }
 
 // File is one completed file of a run.

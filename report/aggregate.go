@@ -45,7 +45,7 @@ type volDest struct {
 	icmpIn, icmpErrIn uint64
 	icmpEchoIn        uint64
 	udp, icmp         peak
-	// From flows/: packets seen (recorded or not) of the UDP and ICMP
+	// From sessions/: packets seen (recorded or not) of the UDP and ICMP
 	// sessions towards this destination and their time span (µs).
 	udpSeen, icmpSeen uint64
 	udpSpan, icmpSpan span
@@ -151,7 +151,7 @@ type sessKey struct {
 }
 
 type sessAgg struct {
-	first, last             int64 // µs (flows) or ns/1000 (packets)
+	first, last             int64 // µs (sessions) or ns/1000 (packets)
 	recorded, bytesRecorded int64
 	seen, bytesSeen         int64
 	quota                   bool
@@ -222,7 +222,7 @@ func (c *kindCache) slot(k uint64) *kindSlot { return &c[(k*0x9E3779B97F4A7C15)>
 // aggregator is the report's state. While a batch of packets is added,
 // vol belongs to the goroutine running addVolume and rel to the one
 // running addRelations, and nothing else is touched; between batches (add
-// returns after both finish) everything belongs to the caller: addFlows,
+// returns after both finish) everything belongs to the caller: addSessions,
 // finish and the reports.
 type aggregator struct {
 	names   *interner
@@ -232,7 +232,7 @@ type aggregator struct {
 }
 
 // volumeState is addVolume's: counts, bytes, ports, per-second peaks,
-// UDP/ICMP per destination (also from flows/), amplification, sessions
+// UDP/ICMP per destination (also from sessions/), amplification, sessions
 // from packets.
 type volumeState struct {
 	addrs []volAddr // by address ID
@@ -249,7 +249,7 @@ type volumeState struct {
 	reflectors map[uint64]struct{} // ampStat.idx<<32 | src
 	reflCache  pairCache
 
-	sessions map[sessKey]*sessAgg // from packets, for runs without a flows file
+	sessions map[sessKey]*sessAgg // from packets, for runs without a sessions file
 }
 
 // relationState is addRelations': who sends to whom, probed ports, TCP
@@ -277,8 +277,8 @@ type connKey struct {
 
 type connStat struct{ started, completed uint64 }
 
-// sessRow is one session instance (a flows/ row, or a session of a run
-// without flows/ added up from its packets).
+// sessRow is one session instance (a sessions/ row, or a session of a run
+// without sessions/ added up from its packets).
 type sessRow struct {
 	k sessKey
 	s sessAgg
@@ -477,7 +477,7 @@ func isEchoRequest(proto, typ int32) bool {
 // add aggregates one batch of packet rows: addRelations on a goroutine of
 // its own while addVolume runs on this one, each given only its state.
 // sessions asks for per-session aggregation from packets (runs without a
-// flows file).
+// sessions file).
 func (a *aggregator) add(b *batch, run int32, rt *runTally, sessions bool) {
 	a.grow()
 	rel := &a.rel
@@ -760,10 +760,10 @@ func hsHash(k tcpKey) uint32 {
 
 const hsCacheBits = 17
 
-// addFlows offers one batch of flows/ rows (session instances) to the top
-// sessions and adds the packets seen towards each destination (to
+// addSessions offers one batch of sessions/ rows (session instances) to
+// the top sessions and adds the packets seen towards each destination (to
 // volumeState: no other goroutine runs meanwhile).
-func (a *aggregator) addFlows(b *batch, run int32) {
+func (a *aggregator) addSessions(b *batch, run int32) {
 	a.grow()
 	// betterSession reads the names the decoding goroutines append to.
 	a.names.mu.Lock()

@@ -40,7 +40,7 @@ func mixedRows(n int) []dataset.Packet {
 }
 
 // writeBatchedDataset writes a dataset of three runs of the mix: two with
-// a flows file and one without (its sessions come from its packets), in
+// a sessions file and one without (its sessions come from its packets), in
 // row groups of rowGroupRows rows and parts of partRows rows (0: the
 // writer's defaults).
 func writeBatchedDataset(t testing.TB, dir string, rowGroupRows, partRows int64) {
@@ -48,7 +48,7 @@ func writeBatchedDataset(t testing.TB, dir string, rowGroupRows, partRows int64)
 	for i, n := range []int{6000, 4000, 2500} {
 		p := mixedRows(n)
 		writeRun(t, dir, fixtureRun{id: fmt.Sprintf("20260314T092653Z-run%03d", i), host: fmt.Sprintf("h%d", i), iface: "eth0",
-			start: t0, packets: p, flows: flowsOf(p), noFlows: i == 2, rowGroupRows: rowGroupRows, partRows: partRows})
+			start: t0, packets: p, sessions: sessionsOf(p), noSessions: i == 2, rowGroupRows: rowGroupRows, partRows: partRows})
 	}
 }
 
@@ -71,7 +71,7 @@ func TestBatchingInvariant(t *testing.T) {
 		}
 		files := 0
 		for _, run := range r.Runs {
-			files += run.PacketFiles + run.FlowFiles
+			files += run.PacketFiles + run.SessionFiles
 		}
 		data, err := json.MarshalIndent(struct {
 			A Accounting

@@ -71,8 +71,8 @@ const (
 	pICMPType
 )
 
-// flowCols are the flows/ columns the report needs.
-var flowCols = []colSpec{
+// sessionCols are the sessions/ columns the report needs.
+var sessionCols = []colSpec{
 	{"src_ip", kString}, {"dst_ip", kString}, {"src_port", kInt32}, {"dst_port", kInt32},
 	{"protocol", kInt32}, {"first_ts", kInt64}, {"last_ts", kInt64}, {"packets_recorded", kInt64},
 	{"bytes_recorded", kInt64}, {"packets_seen", kInt64}, {"bytes_seen", kInt64}, {"quota_limited", kBool},

@@ -23,10 +23,10 @@ import (
 // Parquet files that belong to it.
 type run struct {
 	id       string
-	dataset  string // the dataset folder (holds _runs/, packets/, flows/)
+	dataset  string // the dataset folder (holds _runs/, packets/, sessions/)
 	manifest *dataset.Manifest
 	packets  []dataFile
-	flows    []dataFile
+	sessions []dataFile
 	hidden   []dataFile // unfinished parts: .part-NNNNN-RUNID.parquet.tmp, never read
 }
 
@@ -54,7 +54,7 @@ func (p Problem) String() string {
 }
 
 // find walks the input folders for datasets and groups their files into runs.
-// A dataset folder is one that holds _runs/, packets/ or flows/; other
+// A dataset folder is one that holds _runs/, packets/ or sessions/; other
 // folders are searched below (hidden ones and csv/ trees are skipped).
 func find(inputs []string) ([]*run, []Problem, []string) {
 	var problems []Problem
@@ -103,7 +103,7 @@ func find(inputs []string) ([]*run, []Problem, []string) {
 			problems = append(problems, Problem{in, "cannot search: " + errText(err)})
 		}
 		if len(found) == 0 && len(problems) == before {
-			problems = append(problems, Problem{in, "no tacap runs found (no _runs/, packets/ or flows/ folder under it)"})
+			problems = append(problems, Problem{in, "no tacap runs found (no _runs/, packets/ or sessions/ folder under it)"})
 		}
 		for _, d := range found {
 			abs, _ := filepath.Abs(d)
@@ -124,7 +124,7 @@ func find(inputs []string) ([]*run, []Problem, []string) {
 }
 
 func isDataset(dir string) bool {
-	for _, sub := range []string{"_runs", "packets", "flows"} {
+	for _, sub := range []string{dataset.RunsDir, dataset.PacketsTable, dataset.SessionsTable} {
 		if st, err := os.Stat(filepath.Join(dir, sub)); err == nil && st.IsDir() {
 			return true
 		}
@@ -181,7 +181,7 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 
 	// Parquet files on disk: TABLE/date=D/host=H/part-NNNNN-RUNID.parquet.
 	onDisk := map[string]bool{}
-	for _, table := range []string{"packets", "flows"} {
+	for _, table := range []string{dataset.PacketsTable, dataset.SessionsTable} {
 		root := filepath.Join(ds, table)
 		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -223,10 +223,10 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 			f := dataFile{path: path, rel: rel, rows: -1}
 			f.date, f.host = partitions(rel)
 			r := get(id)
-			if table == "packets" {
+			if table == dataset.PacketsTable {
 				r.packets = append(r.packets, f)
 			} else {
-				r.flows = append(r.flows, f)
+				r.sessions = append(r.sessions, f)
 			}
 			return nil
 		})
@@ -237,7 +237,7 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 		m := r.manifest
 		sort.Slice(r.hidden, func(i, j int) bool { return r.hidden[i].rel < r.hidden[j].rel })
 		switch {
-		case m == nil && len(r.packets)+len(r.flows) == 0:
+		case m == nil && len(r.packets)+len(r.sessions) == 0:
 			warnings = append(warnings, fmt.Sprintf("%s: run %s has no manifest and nothing readable: the capture was killed (kill -9, a crash) "+
 				"before it published a part, or is still running; %s", ds, r.id, hiddenText(r.hidden)))
 			continue
@@ -257,7 +257,7 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 		for _, t := range []struct {
 			listed []dataset.File
 			files  *[]dataFile
-		}{{m.Files.Packets, &r.packets}, {m.Files.Flows, &r.flows}} {
+		}{{m.Files.Packets, &r.packets}, {m.Files.Sessions, &r.sessions}} {
 			index := map[string]int{}
 			for i, f := range *t.files {
 				index[f.rel] = i
@@ -293,7 +293,7 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 	runs := make([]*run, 0, len(byID))
 	for _, r := range byID {
 		sort.Slice(r.packets, func(i, j int) bool { return r.packets[i].rel < r.packets[j].rel })
-		sort.Slice(r.flows, func(i, j int) bool { return r.flows[i].rel < r.flows[j].rel })
+		sort.Slice(r.sessions, func(i, j int) bool { return r.sessions[i].rel < r.sessions[j].rel })
 		runs = append(runs, r)
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i].id < runs[j].id })

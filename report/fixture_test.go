@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -16,16 +17,16 @@ import (
 // capture, and a manifest shaped like capture's.
 
 type fixtureRun struct {
-	id, host string
-	iface    string
-	pcap     string
-	start    time.Time
-	packets  []dataset.Packet
-	flows    []dataset.Flow
-	counters *dataset.Counters // nil: seen = recorded = rows
-	noFlows  bool              // write no flows file
-	noManif  bool              // write no manifest (a killed capture)
-	complete *bool
+	id, host   string
+	iface      string
+	pcap       string
+	start      time.Time
+	packets    []dataset.Packet
+	sessions   []dataset.Session
+	counters   *dataset.Counters // nil: seen = recorded = rows
+	noSessions bool              // write no sessions file
+	noManif    bool              // write no manifest (a killed capture)
+	complete   *bool
 	// rowGroupRows and partRows cap the row groups and part files of both
 	// tables (0: the writer's defaults).
 	rowGroupRows, partRows int64
@@ -37,7 +38,7 @@ type fixtureRun struct {
 func writeRun(t testing.TB, dir string, r fixtureRun) {
 	t.Helper()
 	day := r.start.UTC().Format("2006-01-02")
-	pk := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: dir, Table: "packets", Host: r.host, RunID: r.id,
+	pk := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: dir, Table: dataset.PacketsTable, Host: r.host, RunID: r.id,
 		RowGroupRows: r.rowGroupRows, MaxRows: r.partRows, NoBounds: []string{"iface", "direction", "src_ip", "dst_ip"}})
 	if len(r.packets) > 0 {
 		if err := pk.Write(day, r.packets); err != nil {
@@ -47,14 +48,18 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 	if err := pk.Close(); err != nil {
 		t.Fatal(err)
 	}
-	fl := sink.NewParts[dataset.Flow](sink.PartConfig{Dir: dir, Table: "flows", Host: r.host, RunID: r.id,
+	ss := sink.NewParts[dataset.Session](sink.PartConfig{Dir: dir, Table: dataset.SessionsTable, Host: r.host, RunID: r.id,
 		RowGroupRows: r.rowGroupRows, MaxRows: r.partRows})
-	if !r.noFlows && len(r.flows) > 0 {
-		if err := fl.Write(day, r.flows); err != nil {
+	if !r.noSessions && len(r.sessions) > 0 {
+		sess := slices.Clone(r.sessions)
+		for i := range sess {
+			sess[i].RunID = r.id
+		}
+		if err := ss.Write(day, sess); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := fl.Close(); err != nil {
+	if err := ss.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if r.noManif {
@@ -83,8 +88,8 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 		"counters":             c,
 		"rows_written":         pk.Rows(),
 		"recorded_not_written": int64(c.Recorded) - pk.Rows(),
-		"flows":                len(r.flows),
-		"files":                map[string]any{"packets": nonNil(pk.Files()), "flows": nonNil(fl.Files())},
+		"sessions":             len(r.sessions),
+		"files":                map[string]any{"packets": nonNil(pk.Files()), "sessions": nonNil(ss.Files())},
 		"complete":             complete,
 	}
 	if r.pcap != "" {
@@ -175,22 +180,22 @@ func rows(ps ...pkt) []dataset.Packet {
 	return out
 }
 
-// flowsOf derives the flows table of some packets (every packet recorded).
-func flowsOf(ps []dataset.Packet) []dataset.Flow {
+// sessionsOf derives the sessions table of some packets (every packet recorded).
+func sessionsOf(ps []dataset.Packet) []dataset.Session {
 	type key struct {
 		s, d   string
 		sp, dp int32
 		p      int32
 	}
 	idx := map[key]int{}
-	var out []dataset.Flow
+	var out []dataset.Session
 	for _, p := range ps {
 		k := key{p.SrcIP, p.DstIP, p.SrcPort, p.DstPort, p.Protocol}
 		i, ok := idx[k]
 		if !ok {
 			i = len(out)
 			idx[k] = i
-			out = append(out, dataset.Flow{SrcIP: p.SrcIP, DstIP: p.DstIP, SrcPort: p.SrcPort, DstPort: p.DstPort, Protocol: p.Protocol,
+			out = append(out, dataset.Session{SrcIP: p.SrcIP, DstIP: p.DstIP, SrcPort: p.SrcPort, DstPort: p.DstPort, Protocol: p.Protocol,
 				FirstTs: p.Ts, LastTs: p.Ts})
 		}
 		f := &out[i]

@@ -19,7 +19,7 @@ func fuzzDataset(tb testing.TB) (dir, part, manifest string) {
 		ps = append(ps, handshake(10*i, "198.18.0.1", int32(2000+i), "198.18.0.2", 80)...)
 	}
 	p := rows(ps...)
-	writeRun(tb, dir, fixtureRun{id: "fuzz", host: "h", iface: "eth0", start: t0, packets: p, flows: flowsOf(p)})
+	writeRun(tb, dir, fixtureRun{id: "fuzz", host: "h", iface: "eth0", start: t0, packets: p, sessions: sessionsOf(p)})
 	parts, _ := filepath.Glob(filepath.Join(dir, "packets", "*", "*", "part-*-fuzz.parquet"))
 	if len(parts) != 1 {
 		tb.Fatalf("packets parts: %v", parts)

@@ -93,7 +93,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 			}
 		}
 		// Rates: the busiest second of recorded packets, or the packets
-		// the kernel saw in those sessions (flows/, quota refusals
+		// the kernel saw in those sessions (sessions/, quota refusals
 		// included) over their span, whichever is higher.
 		udpRate := max(float64(v.udp.max), round3(v.udpSpan.rate(v.udpSeen)))
 		if udpRate >= float64(th.UDPFloodPPS) && udpRate > 0 && float64(vsrc.udpOut) < 0.1*float64(max(v.udpIn, v.udpSeen)) {

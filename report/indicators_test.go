@@ -31,10 +31,10 @@ func TestIndicators(t *testing.T) {
 		return ps
 	}
 	for _, tc := range []struct {
-		name  string
-		pkts  func() []pkt
-		flows func([]dataset.Packet) []dataset.Flow // nil: from the packets
-		want  []string                              // kinds that fire, in report order
+		name     string
+		pkts     func() []pkt
+		sessions func([]dataset.Packet) []dataset.Session // nil: from the packets
+		want     []string                                 // kinds that fire, in report order
 	}{
 		{"syn flood at threshold", func() []pkt { return synFlood(200) }, nil, []string{"syn_flood"}},
 		{"syn flood below threshold", func() []pkt { return synFlood(199) }, nil, nil},
@@ -62,8 +62,8 @@ func TestIndicators(t *testing.T) {
 			return ps
 		}, nil, nil},
 		{"udp flood seen by the kernel under a quota", func() []pkt { return udpBurst(100, 900, "198.18.0.7", 4444, 9, 128) },
-			func(p []dataset.Packet) []dataset.Flow {
-				f := flowsOf(p)
+			func(p []dataset.Packet) []dataset.Session {
+				f := sessionsOf(p)
 				f[0].PacketsSeen, f[0].QuotaLimited = 5000, true
 				return f
 			}, []string{"udp_flood"}},
@@ -143,11 +143,11 @@ func TestIndicators(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			p := rows(tc.pkts()...)
-			fl := flowsOf(p)
-			if tc.flows != nil {
-				fl = tc.flows(p)
+			ss := sessionsOf(p)
+			if tc.sessions != nil {
+				ss = tc.sessions(p)
 			}
-			writeRun(t, dir, fixtureRun{id: "r", host: "h", iface: "eth0", start: t0, packets: p, flows: fl})
+			writeRun(t, dir, fixtureRun{id: "r", host: "h", iface: "eth0", start: t0, packets: p, sessions: ss})
 			r := build(t, dir)
 			var got []string
 			for _, in := range r.Indicators {
@@ -192,7 +192,7 @@ func TestIndicatorSources(t *testing.T) {
 	}
 	dir := t.TempDir()
 	p := rows(ps...)
-	writeRun(t, dir, fixtureRun{id: "r", host: "h", iface: "eth0", start: t0, packets: p, flows: flowsOf(p)})
+	writeRun(t, dir, fixtureRun{id: "r", host: "h", iface: "eth0", start: t0, packets: p, sessions: sessionsOf(p)})
 	r := build(t, dir)
 	for _, tc := range []struct {
 		kind, target, fact string
@@ -243,7 +243,7 @@ func TestIndicatorsCapped(t *testing.T) {
 	}
 	dir := t.TempDir()
 	p := rows(ps...)
-	writeRun(t, dir, fixtureRun{id: "r", host: "h", iface: "eth0", start: t0, packets: p, flows: flowsOf(p)})
+	writeRun(t, dir, fixtureRun{id: "r", host: "h", iface: "eth0", start: t0, packets: p, sessions: sessionsOf(p)})
 	r, err := Build(Options{Dirs: []string{dir}, Top: 4, Thresholds: DefaultThresholds()})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion names the shape of the JSON output (documented in
 // docs/report-json.md). A change that removes or renames a field bumps it.
-const SchemaVersion = "tacap.report/v2"
+const SchemaVersion = "tacap.report/v3"
 
 // Report is everything `tacap report` prints; --format json writes it as is.
 type Report struct {
@@ -53,7 +53,7 @@ type Run struct {
 	Parameters      *dataset.Parameters `json:"parameters"` // as in the manifest; null without one
 	Counters        *dataset.Counters   `json:"counters"`   // null without a manifest
 	PacketFiles     int                 `json:"packet_files"`
-	FlowFiles       int                 `json:"flow_files"`
+	SessionFiles    int                 `json:"session_files"`
 	RowsRead        int64               `json:"rows_read"`
 	FirstPacket     *time.Time          `json:"first_packet"` // ts of the earliest row read
 	LastPacket      *time.Time          `json:"last_packet"`
@@ -113,8 +113,8 @@ type Top struct {
 	DstPorts     []Port    `json:"destination_ports"`
 }
 
-// Session is one session instance: a flows/ row, or for a run without a
-// flows file a 5-tuple added up from its packets.
+// Session is one session instance: a sessions/ row, or for a run without
+// a sessions file a 5-tuple added up from its packets.
 type Session struct {
 	RunID           string    `json:"run_id"`
 	SrcIP           string    `json:"src_ip"`
@@ -131,7 +131,7 @@ type Session struct {
 	DurationSec     float64   `json:"duration_seconds"`
 	RatePPS         *float64  `json:"packets_per_second"` // seen / duration; nil when it lasted under a second
 	QuotaLimited    bool      `json:"quota_limited"`
-	Source          string    `json:"source"` // "flows", or "packets" for a run without a flows file
+	Source          string    `json:"source"` // "sessions", or "packets" for a run without a sessions file
 }
 
 // Talker is one address as a source or destination.

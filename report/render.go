@@ -414,7 +414,7 @@ func rateText(rate *float64, none string) string {
 
 const rateLegend = "rate: packets seen ÷ duration; - for a session shorter than a second."
 
-const fromPacketsNote = "Sessions of runs without a flows file are counted from their recorded packets (seen = recorded)."
+const fromPacketsNote = "Sessions of runs without a sessions file are counted from their recorded packets (seen = recorded)."
 
 func fromPackets(ss []Session) bool {
 	return slices.ContainsFunc(ss, func(s Session) bool { return s.Source == "packets" })

@@ -70,12 +70,12 @@ func Build(o Options) (*Report, error) {
 	rowsRead := make([]int64, len(runs))
 
 	type unit struct {
-		run   int
-		file  dataFile
-		flows bool
+		run      int
+		file     dataFile
+		sessions bool
 	}
 	var units []unit
-	// All packets files, then all flows files: the decoding buffers are
+	// All packets files, then all sessions files: the decoding buffers are
 	// shaped for one table at a time.
 	for i, r := range runs {
 		for _, f := range r.packets {
@@ -83,7 +83,7 @@ func Build(o Options) (*Report, error) {
 		}
 	}
 	for i, r := range runs {
-		for _, f := range r.flows {
+		for _, f := range r.sessions {
 			units = append(units, unit{i, f, true})
 		}
 	}
@@ -105,12 +105,12 @@ func Build(o Options) (*Report, error) {
 		defer close(ready)
 		for ui, u := range units {
 			cols := packetCols
-			table := "packets"
-			if u.flows {
-				cols, table = flowCols, "flows"
+			table := dataset.PacketsTable
+			if u.sessions {
+				cols, table = sessionCols, dataset.SessionsTable
 			}
-			if u.flows && (ui == 0 || !units[ui-1].flows) {
-				// Flows come last and need less look-ahead: one batch
+			if u.sessions && (ui == 0 || !units[ui-1].sessions) {
+				// Sessions come last and need less look-ahead: one batch
 				// circulates from here on, so the packets' buffers go.
 				<-free
 			}
@@ -142,10 +142,10 @@ func Build(o Options) (*Report, error) {
 	}()
 	for it := range ready {
 		u := units[it.u]
-		if u.flows {
-			agg.addFlows(it.b, int32(u.run))
+		if u.sessions {
+			agg.addSessions(it.b, int32(u.run))
 		} else {
-			agg.add(it.b, int32(u.run), &tallies[u.run], len(runs[u.run].flows) == 0)
+			agg.add(it.b, int32(u.run), &tallies[u.run], len(runs[u.run].sessions) == 0)
 			rowsRead[u.run] += int64(it.b.rows)
 		}
 		free <- it.b
@@ -224,7 +224,7 @@ func decodeParallel(pf *parquetFile, g int, cols []colSpec, b *batch, in *intern
 }
 
 func runOf(r *run, t *runTally, rows int64) Run {
-	out := Run{RunID: r.id, Dataset: r.dataset, PacketFiles: len(r.packets), FlowFiles: len(r.flows), RowsRead: rows,
+	out := Run{RunID: r.id, Dataset: r.dataset, PacketFiles: len(r.packets), SessionFiles: len(r.sessions), RowsRead: rows,
 		Interfaces: []string{}, AttachModes: []string{}}
 	if m := r.manifest; m != nil {
 		out.HasManifest = true
@@ -247,7 +247,7 @@ func runOf(r *run, t *runTally, rows int64) Run {
 		params, counters := m.Parameters, m.Counters
 		out.Parameters, out.Counters = &params, &counters
 	} else {
-		for _, f := range append(append(append([]dataFile{}, r.packets...), r.flows...), r.hidden...) {
+		for _, f := range append(append(append([]dataFile{}, r.packets...), r.sessions...), r.hidden...) {
 			if f.host != "" {
 				out.Host = f.host
 				break
@@ -423,7 +423,7 @@ func (a *aggregator) topReport(n int, runs []*run) Top {
 			r := round3(float64(s.seen) / dur)
 			rate = &r
 		}
-		src := "flows"
+		src := "sessions"
 		if s.fromPackets {
 			src = "packets"
 		}

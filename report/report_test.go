@@ -28,7 +28,7 @@ func build(t *testing.T, dirs ...string) *Report {
 
 // goldenDataset is three runs on three hosts: ordinary traffic
 // (handshakes, DNS, ping, a TSO super-packet) plus a SYN flood, a file
-// replay without a flows file, and a capture killed before it published
+// replay without a sessions file, and a capture killed before it published
 // anything.
 func goldenDataset(t *testing.T, dir string) {
 	var live []pkt
@@ -49,7 +49,7 @@ func goldenDataset(t *testing.T, dir string) {
 	}
 	pk := rows(live...)
 	writeRun(t, dir, fixtureRun{id: "20260314T092653Z-aaaaaa", host: "sensor-a", iface: "eth0", start: t0, packets: pk,
-		flows:    flowsOf(pk),
+		sessions: sessionsOf(pk),
 		counters: &dataset.Counters{Seen: uint64(len(pk)) + 40, Recorded: uint64(len(pk)), NotIP: 12, SessionTableFull: 20, BufferFull: 8}})
 
 	replay := rows(handshake(0, "198.18.0.9", 50000, "198.18.1.1", 22)...)
@@ -58,7 +58,7 @@ func goldenDataset(t *testing.T, dir string) {
 		replay[i].Iface = "lab.pcap"
 	}
 	writeRun(t, dir, fixtureRun{id: "20260314T100000Z-bbbbbb", host: "sensor-b", pcap: "lab.pcap", start: t0.Add(time.Hour),
-		packets: replay, noFlows: true})
+		packets: replay, noSessions: true})
 
 	// A capture killed with -9 in its first minute: an empty hidden part.
 	part := filepath.Join(dir, "packets", "date=2026-03-14", "host=sensor-c")
@@ -202,11 +202,11 @@ func TestFigures(t *testing.T) {
 			eq(t, "top session", r.Top.Sessions[0].DstPort, 443)
 			eq(t, "sessions", len(r.Top.Sessions), 3)
 		}},
-		{"sessions from flows: quota and seen", func(string) []fixtureRun {
+		{"sessions from sessions/: quota and seen", func(string) []fixtureRun {
 			ps := rows(pkt{t: at(0), src: "198.18.0.1", dst: "198.18.0.2", proto: 17, sport: 5, dport: 6, ipLen: 128})
-			fl := flowsOf(ps)
-			fl[0].PacketsSeen, fl[0].BytesSeen, fl[0].QuotaLimited, fl[0].LastTs = 5000, 640000, true, at(2000).UnixMicro()
-			return []fixtureRun{{packets: ps, flows: fl}}
+			ss := sessionsOf(ps)
+			ss[0].PacketsSeen, ss[0].BytesSeen, ss[0].QuotaLimited, ss[0].LastTs = 5000, 640000, true, at(2000).UnixMicro()
+			return []fixtureRun{{packets: ps, sessions: ss}}
 		}, func(t *testing.T, r *Report) {
 			s := r.Top.Sessions[0]
 			eq(t, "seen", s.PacketsSeen, 5000)
@@ -216,7 +216,7 @@ func TestFigures(t *testing.T) {
 			if s.RatePPS == nil || *s.RatePPS != 2500 {
 				t.Errorf("rate = %v, want 2500", s.RatePPS)
 			}
-			eq(t, "source", s.Source, "flows")
+			eq(t, "source", s.Source, "sessions")
 		}},
 		{"peak second adds up two runs", func(string) []fixtureRun {
 			// 600 UDP packets in the same second in each of two runs.
@@ -248,8 +248,8 @@ func TestFigures(t *testing.T) {
 				if fr.start.IsZero() {
 					fr.start = t0
 				}
-				if fr.flows == nil && !fr.noFlows {
-					fr.flows = flowsOf(fr.packets)
+				if fr.sessions == nil && !fr.noSessions {
+					fr.sessions = sessionsOf(fr.packets)
 				}
 				writeRun(t, dir, fr)
 			}
@@ -305,10 +305,10 @@ func TestSessionRate(t *testing.T) {
 	ps := rows(
 		pkt{t: at(0), src: "198.18.0.1", dst: "198.18.0.2", proto: 17, sport: 5, dport: 6, ipLen: 128},
 		pkt{t: at(0), src: "198.18.0.3", dst: "198.18.0.2", proto: 17, sport: 7, dport: 8, ipLen: 128})
-	fl := flowsOf(ps)
-	fl[0].PacketsSeen, fl[0].LastTs = 693, at(498).UnixMicro()  // 0.498 s
-	fl[1].PacketsSeen, fl[1].LastTs = 500, at(2000).UnixMicro() // 2 s: 250/s
-	writeRun(t, dir, fixtureRun{id: "r", host: "h", iface: "eth0", start: t0, packets: ps, flows: fl})
+	ss := sessionsOf(ps)
+	ss[0].PacketsSeen, ss[0].LastTs = 693, at(498).UnixMicro()  // 0.498 s
+	ss[1].PacketsSeen, ss[1].LastTs = 500, at(2000).UnixMicro() // 2 s: 250/s
+	writeRun(t, dir, fixtureRun{id: "r", host: "h", iface: "eth0", start: t0, packets: ps, sessions: ss})
 	r := build(t, dir)
 
 	var js bytes.Buffer
@@ -366,14 +366,14 @@ func TestSessionRate(t *testing.T) {
 func TestCaptureFileTimes(t *testing.T) {
 	dir := t.TempDir()
 	live := rows(pkt{t: at(0), src: "198.18.0.1", dst: "198.18.0.2", proto: 17, sport: 5, dport: 6, ipLen: 128})
-	writeRun(t, dir, fixtureRun{id: "20260314T092653Z-live00", host: "h", iface: "eth0", start: t0, packets: live, flows: flowsOf(live)})
+	writeRun(t, dir, fixtureRun{id: "20260314T092653Z-live00", host: "h", iface: "eth0", start: t0, packets: live, sessions: sessionsOf(live)})
 	// Packets of 2019, replayed in 20 ms an hour after t0.
 	old := time.Date(2019, 5, 1, 12, 0, 0, 250_000_000, time.UTC)
 	file := rows(
 		pkt{t: old, src: "198.18.0.1", dst: "198.18.0.2", proto: 17, sport: 5, dport: 6, ipLen: 128},
 		pkt{t: old.Add(2500 * time.Millisecond), src: "198.18.0.1", dst: "198.18.0.2", proto: 17, sport: 5, dport: 6, ipLen: 128})
 	replayed := t0.Add(time.Hour)
-	writeRun(t, dir, fixtureRun{id: "20260314T102653Z-file00", host: "h", pcap: "old.pcap", start: replayed, packets: file, flows: flowsOf(file),
+	writeRun(t, dir, fixtureRun{id: "20260314T102653Z-file00", host: "h", pcap: "old.pcap", start: replayed, packets: file, sessions: sessionsOf(file),
 		edit: func(m map[string]any) { m["end"] = replayed.Add(20 * time.Millisecond) }})
 	r := build(t, dir)
 

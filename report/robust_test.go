@@ -20,7 +20,7 @@ func oneRun(t *testing.T, dir, id string) string {
 		ps = append(ps, handshake(10*i, "198.18.0.1", int32(2000+i), "198.18.0.2", 80)...)
 	}
 	p := rows(ps...)
-	writeRun(t, dir, fixtureRun{id: id, host: "h", iface: "eth0", start: t0, packets: p, flows: flowsOf(p)})
+	writeRun(t, dir, fixtureRun{id: id, host: "h", iface: "eth0", start: t0, packets: p, sessions: sessionsOf(p)})
 	files, _ := filepath.Glob(filepath.Join(dir, "packets", "*", "*", "part-*-"+id+".parquet"))
 	if len(files) != 1 {
 		t.Fatalf("packets files of %s: %v", id, files)

@@ -78,7 +78,7 @@ func TestJSONSchema(t *testing.T) {
 			ps = append(ps, handshake(i*10, "198.18.0.7", int32(30000+i), "198.18.1.6", 80)...)
 		}
 		p := rows(ps...)
-		writeRun(t, dir, fixtureRun{id: "r", host: "h", iface: "eth0", start: t0, packets: p, flows: flowsOf(p)})
+		writeRun(t, dir, fixtureRun{id: "r", host: "h", iface: "eth0", start: t0, packets: p, sessions: sessionsOf(p)})
 		r, err := Build(Options{Dirs: []string{dir}, Top: 50, Thresholds: DefaultThresholds()}) // list them all
 		if err != nil {
 			t.Fatal(err)

@@ -349,9 +349,9 @@ func TestCaptureMatchesTcpdump(t *testing.T) {
 	t.Logf("%d packets compared field by field; %d keys differ in count, %d rows only tacap has (tcpdump lost %d), %d times over 5 ms; counters %+v",
 		total, missing, extra, lost, late, m.Counters)
 
-	// Flows: packets_recorded adds up to the rows.
-	var flowRows int64
-	for _, f := range m.Files.Flows {
+	// Sessions: packets_recorded adds up to the rows.
+	var sessionRows int64
+	for _, f := range m.Files.Sessions {
 		pf, err := pqcheck.Read(filepath.Join(ds, f.Path))
 		if err != nil {
 			t.Fatal(err)
@@ -362,11 +362,11 @@ func TestCaptureMatchesTcpdump(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, n := range recs {
-			flowRows += n
+			sessionRows += n
 		}
 	}
-	if flowRows != m.RowsWritten {
-		t.Errorf("flows add up to %d recorded packets, packets/ has %d rows", flowRows, m.RowsWritten)
+	if sessionRows != m.RowsWritten {
+		t.Errorf("sessions add up to %d recorded packets, packets/ has %d rows", sessionRows, m.RowsWritten)
 	}
 }
 
@@ -438,7 +438,7 @@ func TestCaptureStops(t *testing.T) {
 }
 
 // TestCaptureDefaultQuotas follows the sampling algorithm on live traffic:
-// a table of 4 sessions refuses the 5th and 6th flow, and a flow's quota of
+// a table of 4 sessions refuses the 5th and 6th session, and a session's quota of
 // 100 refuses what follows within the restart time.
 func TestCaptureDefaultQuotas(t *testing.T) {
 	l := newLab(t)

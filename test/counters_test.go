@@ -4,8 +4,8 @@ package test
 // of a capture file decoded by gopacket (test/oracle) says recorded or
 // which reason, and the sampling algorithm of docs/dataset.md ("Sampling"),
 // replayed here on the file's own time, decides among the recordable ones.
-// The same model, fed with tshark's decoding, gives the flows table and the
-// rows each flow must have (sessions_test.go).
+// The same model, fed with tshark's decoding, gives the sessions table and the
+// rows each session must have (sessions_test.go).
 
 import (
 	"encoding/json"
@@ -40,9 +40,9 @@ func keyOf(f oracle.Fields) sampleKey {
 	return sampleKey{f.Src, f.Dst, f.SrcPort, f.DstPort, f.Protocol, f.IPVersion}
 }
 
-// modelFlow is one session instance of the model: the kernel's table entry
-// and the figures its flows/ row must show.
-type modelFlow struct {
+// modelSession is one session instance of the model: the kernel's table entry
+// and the figures its sessions/ row must show.
+type modelSession struct {
 	key                      sampleKey
 	first, lastSeen, lastRec int64 // ns
 	used                     uint32
@@ -73,15 +73,15 @@ type sampler struct {
 
 	tracked    int
 	lastAccept int64
-	table      map[sampleKey]*modelFlow
-	flows      []*modelFlow // in order of creation = of first record
+	table      map[sampleKey]*modelSession
+	sessions   []*modelSession // in order of creation = of first record
 	evictions  int
 	unsure     string // why the model cannot tell from some point on
 	counters   dataset.Counters
 }
 
 func newSampler(sessions int, perSession uint32, accept, packet time.Duration) *sampler {
-	return &sampler{max: sessions, perSession: perSession, acceptNs: int64(accept), packetNs: int64(packet), table: map[sampleKey]*modelFlow{}}
+	return &sampler{max: sessions, perSession: perSession, acceptNs: int64(accept), packetNs: int64(packet), table: map[sampleKey]*modelSession{}}
 }
 
 // within is the kernel's signed comparison: less than window from then to now.
@@ -116,10 +116,10 @@ func (s *sampler) packet(i int, now int64, k sampleKey, ipLen uint32) (recorded 
 			// is known to be in the table.
 			s.evictions++
 		}
-		f = &modelFlow{key: k, first: now, lastSeen: now, lastRec: now, used: 1, seen: 1, bytesSeen: int64(ipLen),
+		f = &modelSession{key: k, first: now, lastSeen: now, lastRec: now, used: 1, seen: 1, bytesSeen: int64(ipLen),
 			recorded: 1, bytesRecorded: int64(ipLen), epoch: s.evictions, rows: []int{i}}
 		s.table[k] = f
-		s.flows = append(s.flows, f)
+		s.sessions = append(s.sessions, f)
 		s.tracked++
 		s.lastAccept = now
 		s.counters.Recorded++
@@ -156,9 +156,11 @@ func (s *sampler) packet(i int, now int64, k sampleKey, ipLen uint32) (recorded 
 	return true
 }
 
-// flowRow is what the model says the flow's flows/ row holds.
-func (f *modelFlow) flowRow() dataset.Flow {
-	return dataset.Flow{
+// sessionRow is what the model says the session's sessions/ row holds in
+// run runID.
+func (f *modelSession) sessionRow(runID string) dataset.Session {
+	return dataset.Session{
+		RunID: runID,
 		SrcIP: f.key.src.String(), DstIP: f.key.dst.String(), SrcPort: int32(f.key.sport), DstPort: int32(f.key.dport),
 		Protocol: int32(f.key.proto), FirstTs: f.first / 1000, LastTs: max(f.lastSeen, f.lastRec) / 1000,
 		PacketsRecorded: f.recorded, BytesRecorded: f.bytesRecorded, PacketsSeen: f.seen, BytesSeen: f.bytesSeen,
@@ -334,11 +336,11 @@ func sharedCaptures(t *testing.T) []string {
 //     session_quota, buffer_full) and the frame accounting equal gopacket's
 //     classification of each frame plus the sampling algorithm replayed on
 //     file time;
-//   - flows: every column of every flows/ row, in order, equals the same
+//   - sessions: every column of every sessions/ row, in order, equals the same
 //     algorithm fed with tshark's decoding, and the rows of packets/ are
 //     exactly the packets the algorithm records, every column equal to
 //     tshark's;
-//   - csv: each per-flow CSV file is named after its flow's first packet
+//   - csv: each per-flow CSV file is named after its session's first packet
 //     and holds exactly its rows, equal to tshark's decoding and to
 //     packets/.
 func TestReplaySampling(t *testing.T) {
@@ -378,7 +380,7 @@ func TestReplaySampling(t *testing.T) {
 				checkCounters(t, m, want, info)
 				t.Logf("%+v", m.Counters)
 			})
-			t.Run("flows", func(t *testing.T) { checkFlowsAgainstTshark(t, ds, m, in.path, in.args) })
+			t.Run("sessions", func(t *testing.T) { checkSessionsAgainstTshark(t, ds, m, in.path, in.args) })
 		})
 	}
 }
@@ -388,14 +390,14 @@ func TestReplaySampling(t *testing.T) {
 var crafted = struct {
 	args     samplingArgs
 	counters dataset.Counters
-	flows    int
+	sessions int
 	short    int64
 }{
 	args: samplingArgs{sessions: 4, perSession: 10, accept: 5 * time.Second, packet: time.Second},
 	counters: dataset.Counters{Seen: 21 + 5 + 4 + 3 + 4 + 7 + 6, Recorded: 21, NotIP: 3, OtherProtocol: 4, Malformed: 7, Truncated: 6,
 		SessionTableFull: 4, SessionQuota: 5},
-	flows: 9,
-	short: 1,
+	sessions: 9,
+	short:    1,
 }
 
 var (
@@ -525,16 +527,16 @@ func TestSamplingModelOnCraftedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "every-reason.pcap")
 	writePcap(t, path, linkEthernet, everyReasonFrames())
 	got, info, s := expectedCounters(t, path, crafted.args)
-	if got != crafted.counters || info.ShortFrames != crafted.short || len(s.flows) != crafted.flows || s.unsure != "" {
-		t.Fatalf("model: %+v, %d short, %d flows (%s); by hand: %+v, %d short, %d flows",
-			got, info.ShortFrames, len(s.flows), s.unsure, crafted.counters, crafted.short, crafted.flows)
+	if got != crafted.counters || info.ShortFrames != crafted.short || len(s.sessions) != crafted.sessions || s.unsure != "" {
+		t.Fatalf("model: %+v, %d short, %d sessions (%s); by hand: %+v, %d short, %d sessions",
+			got, info.ShortFrames, len(s.sessions), s.unsure, crafted.counters, crafted.short, crafted.sessions)
 	}
-	x := s.flows[0].flowRow()
+	x := s.sessions[0].sessionRow("")
 	if x.PacketsRecorded != 13 || x.PacketsSeen != 18 || !x.QuotaLimited || x.LastTs-x.FirstTs != 1_520_000 {
 		t.Fatalf("session X: %+v", x)
 	}
-	for _, f := range s.flows[1:] {
-		if r := f.flowRow(); r.PacketsRecorded != 1 || r.PacketsSeen != 1 || r.QuotaLimited {
+	for _, f := range s.sessions[1:] {
+		if r := f.sessionRow(""); r.PacketsRecorded != 1 || r.PacketsSeen != 1 || r.QuotaLimited {
 			t.Fatalf("session %+v: want one packet, recorded", r)
 		}
 	}
@@ -621,7 +623,7 @@ func TestReportAddsUpRuns(t *testing.T) {
 
 // TestSessionTableHoldsItsSize replays N sessions twice over with
 // --sessions N: the table must hold all N, so that every packet is
-// recorded, none is refused as session_table_full, and there are N flows.
+// recorded, none is refused as session_table_full, and there are N sessions.
 //
 // Known bug (so skipped unless TACAP_KNOWN_BUGS=1): the kernel's LRU hash
 // hands out free entries to each CPU in batches of
@@ -631,7 +633,7 @@ func TestReportAddsUpRuns(t *testing.T) {
 // loses 24, 1030 loses 122; 64, 100, 200 and the default 1024 lose none.
 // tacap's own count (`tracked`) then says the table is full while it is
 // not, and the evicted sessions' next packets are refused as
-// session_table_full (or start a new flow once the accept restart passed).
+// session_table_full (or start a new session once the accept restart passed).
 func TestSessionTableHoldsItsSize(t *testing.T) {
 	testenv.Privileged(t)
 	check := func(t *testing.T, n int) {
@@ -647,9 +649,9 @@ func TestSessionTableHoldsItsSize(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "sessions.pcap")
 		writePcap(t, p, linkEthernet, fr)
 		m := replay(t, p, filepath.Join(t.TempDir(), "ds"), samplingArgs{sessions: n, perSession: 0, accept: time.Hour, packet: time.Second})
-		if m.Counters.Recorded != uint64(2*n) || m.Counters.SessionTableFull != 0 || m.Flows != int64(n) {
-			t.Errorf("a table of %d sessions, %d sessions twice: recorded %d, session_table_full %d, %d flows; want %d, 0, %d",
-				n, n, m.Counters.Recorded, m.Counters.SessionTableFull, m.Flows, 2*n, n)
+		if m.Counters.Recorded != uint64(2*n) || m.Counters.SessionTableFull != 0 || m.Sessions != int64(n) {
+			t.Errorf("a table of %d sessions, %d sessions twice: recorded %d, session_table_full %d, %d sessions; want %d, 0, %d",
+				n, n, m.Counters.Recorded, m.Counters.SessionTableFull, m.Sessions, 2*n, n)
 		}
 	}
 	for _, n := range []int{64, 100, 1024} {

@@ -222,8 +222,8 @@ func TestUDPGSOLive(t *testing.T) {
 // each within about half a second, with its ICMP rate limits lifted
 // (per-namespace sysctls). tacap captures the sender's ingress with
 // default quotas and tcpdump records the same interface. The report must
-// fire icmp_flood at the sender from the flows table (the quota records
-// 100, far below the threshold of 500/s; the flow saw them all), with
+// fire icmp_flood at the sender from the sessions table (the quota records
+// 100, far below the threshold of 500/s; the session saw them all), with
 // errors, not echo requests, as its evidence, and the counts equal to
 // tcpdump's copy and to the dataset.
 func TestICMPErrorsFloodLive(t *testing.T) {
@@ -297,13 +297,13 @@ func TestICMPErrorsFloodLive(t *testing.T) {
 		}
 	}
 	var seen int64
-	for _, f := range readFlows(t, ds, m) {
+	for _, f := range readSessions(t, ds, m) {
 		if f.Protocol == 1 && f.SrcIP == "198.18.40.2" && f.DstIP == "198.18.40.1" {
 			seen += f.PacketsSeen
 		}
 	}
 	if seen != 2*each || errRows == 0 || errRows >= 500 {
-		t.Fatalf("flows saw %d ICMP errors (tcpdump %d); %d recorded (the default quota should hold them near 100)", seen, 2*each, errRows)
+		t.Fatalf("sessions saw %d ICMP errors (tcpdump %d); %d recorded (the default quota should hold them near 100)", seen, 2*each, errRows)
 	}
 
 	rep := reportJSON(t, tacap, ds)

@@ -1,6 +1,6 @@
 package test
 
-// The sessions table (flows/) and the per-flow CSV files against an
+// The sessions/ table and the per-flow CSV files against an
 // independent computation: tshark's decoding of the same capture file, or of
 // tcpdump's copy of live traffic, run through the sampling algorithm of
 // docs/dataset.md (the model in counters_test.go).
@@ -27,11 +27,11 @@ import (
 	"github.com/tacap/tacap/test/tshark"
 )
 
-// readFlows reads the run's flows/ rows with arrow-go.
-func readFlows(t *testing.T, ds string, m dataset.Manifest) []dataset.Flow {
+// readSessions reads the run's sessions/ rows with arrow-go.
+func readSessions(t *testing.T, ds string, m dataset.Manifest) []dataset.Session {
 	t.Helper()
-	var out []dataset.Flow
-	for _, file := range m.Files.Flows {
+	var out []dataset.Session
+	for _, file := range m.Files.Sessions {
 		pf, err := pqcheck.Read(filepath.Join(ds, file.Path))
 		if err != nil {
 			t.Fatal(err)
@@ -44,14 +44,14 @@ func readFlows(t *testing.T, ds string, m dataset.Manifest) []dataset.Flow {
 			}
 		}
 		strs := map[string][]string{}
-		for _, c := range []string{"src_ip", "dst_ip"} {
+		for _, c := range []string{"run_id", "src_ip", "dst_ip"} {
 			if strs[c], err = pf.Strings(c); err != nil {
 				t.Fatal(err)
 			}
 		}
 		idx := pf.Schema.FieldIndices("quota_limited")
 		if len(idx) != 1 {
-			t.Fatal("flows/ has no quota_limited column")
+			t.Fatal("sessions/ has no quota_limited column")
 		}
 		var quota []bool
 		for _, chunk := range pf.Table.Column(idx[0]).Data().Chunks() {
@@ -67,8 +67,11 @@ func readFlows(t *testing.T, ds string, m dataset.Manifest) []dataset.Flow {
 			t.Fatalf("%s: %d rows, manifest says %d", file.Path, pf.Rows, file.Rows)
 		}
 		for i := 0; i < int(pf.Rows); i++ {
-			out = append(out, dataset.Flow{
-				SrcIP: strs["src_ip"][i], DstIP: strs["dst_ip"][i],
+			if id := strs["run_id"][i]; id != m.RunID {
+				t.Fatalf("%s row %d: run_id %q, the manifest's is %q", file.Path, i, id, m.RunID)
+			}
+			out = append(out, dataset.Session{
+				RunID: strs["run_id"][i], SrcIP: strs["src_ip"][i], DstIP: strs["dst_ip"][i],
 				SrcPort: int32(ints["src_port"][i]), DstPort: int32(ints["dst_port"][i]), Protocol: int32(ints["protocol"][i]),
 				FirstTs: ints["first_ts"][i], LastTs: ints["last_ts"][i],
 				PacketsRecorded: ints["packets_recorded"][i], BytesRecorded: ints["bytes_recorded"][i],
@@ -76,8 +79,8 @@ func readFlows(t *testing.T, ds string, m dataset.Manifest) []dataset.Flow {
 			})
 		}
 	}
-	if int64(len(out)) != int64(m.Flows) {
-		t.Fatalf("%d flows in the files, manifest says %d", len(out), m.Flows)
+	if int64(len(out)) != int64(m.Sessions) {
+		t.Fatalf("%d sessions in the files, manifest says %d", len(out), m.Sessions)
 	}
 	return out
 }
@@ -191,16 +194,16 @@ func runModel(s *sampler, in []tshark.Frame) *sampler {
 // recordedOrder lists the model's recorded packets in the order recorded.
 func recordedOrder(s *sampler) []int {
 	var idx []int
-	for _, f := range s.flows {
+	for _, f := range s.sessions {
 		idx = append(idx, f.rows...)
 	}
 	sort.Ints(idx)
 	return idx
 }
 
-// checkFlowsAgainstTshark: a capture-file run's flows/ rows, packets/ rows
+// checkSessionsAgainstTshark: a capture-file run's sessions/ rows, packets/ rows
 // and CSV files against tshark's decoding of the file and the model.
-func checkFlowsAgainstTshark(t *testing.T, ds string, m dataset.Manifest, path string, a samplingArgs) {
+func checkSessionsAgainstTshark(t *testing.T, ds string, m dataset.Manifest, path string, a samplingArgs) {
 	t.Helper()
 	in := modelInput(t, path)
 	s := runModel(a.model(), in)
@@ -208,22 +211,22 @@ func checkFlowsAgainstTshark(t *testing.T, ds string, m dataset.Manifest, path s
 		t.Logf("not compared: the model cannot tell without knowing the LRU's choice (%s)", s.unsure)
 		return
 	}
-	// flows/: every column of every row, in order.
-	got := readFlows(t, ds, m)
-	if len(got) != len(s.flows) {
-		t.Errorf("%d flows, the model over tshark's decoding has %d", len(got), len(s.flows))
+	// sessions/: every column of every row, in order.
+	got := readSessions(t, ds, m)
+	if len(got) != len(s.sessions) {
+		t.Errorf("%d sessions, the model over tshark's decoding has %d", len(got), len(s.sessions))
 	}
 	bad := 0
-	for i := range min(len(got), len(s.flows)) {
-		if want := s.flows[i].flowRow(); got[i] != want {
+	for i := range min(len(got), len(s.sessions)) {
+		if want := s.sessions[i].sessionRow(m.RunID); got[i] != want {
 			if bad < 5 {
-				t.Errorf("flow %d:\n  tacap %+v\n  model %+v", i, got[i], want)
+				t.Errorf("session %d:\n  tacap %+v\n  model %+v", i, got[i], want)
 			}
 			bad++
 		}
 	}
 	if bad > 0 {
-		t.Errorf("%d of %d flows differ", bad, len(got))
+		t.Errorf("%d of %d sessions differ", bad, len(got))
 	}
 	// packets/: exactly the recorded packets, in order.
 	rows := readRows(t, ds, m)
@@ -243,27 +246,27 @@ func checkFlowsAgainstTshark(t *testing.T, ds string, m dataset.Manifest, path s
 	if bad > 0 {
 		t.Fatalf("%d of %d rows are not the packets the model records", bad, len(rows))
 	}
-	// csv/: one file per flow, named after its first packet, its rows.
+	// csv/: one file per session, named after its first packet, its rows.
 	files := readCSVs(t, ds, m)
-	if len(files) != len(s.flows) {
-		t.Errorf("%d CSV files for %d flows", len(files), len(s.flows))
+	if len(files) != len(s.sessions) {
+		t.Errorf("%d CSV files for %d sessions", len(files), len(s.sessions))
 	}
 	rowOf := map[int]row{}
 	for i, j := range order {
 		rowOf[j] = rows[i]
 	}
 	bad = 0
-	for _, f := range s.flows {
+	for _, f := range s.sessions {
 		first := in[f.rows[0]]
 		name := dataset.CSVName(f.key.src.String(), int32(f.key.sport), f.key.dst.String(), int32(f.key.dport), first.TimeNs)
 		cf, ok := files[name]
 		if !ok {
-			t.Errorf("no CSV file %s for flow %v", name, f.key)
+			t.Errorf("no CSV file %s for session %v", name, f.key)
 			bad++
 			continue
 		}
 		if len(cf.rows) != len(f.rows) {
-			t.Errorf("%s: %d rows, the flow has %d", name, len(cf.rows), len(f.rows))
+			t.Errorf("%s: %d rows, the session has %d", name, len(cf.rows), len(f.rows))
 			bad++
 			continue
 		}
@@ -281,15 +284,15 @@ func checkFlowsAgainstTshark(t *testing.T, ds string, m dataset.Manifest, path s
 	if bad > 0 {
 		t.Errorf("%d CSV files or rows differ", bad)
 	}
-	t.Logf("%d flows, %d rows and %d CSV files equal the model over %d recordable frames of tshark", len(got), len(rows), len(files), len(in))
+	t.Logf("%d sessions, %d rows and %d CSV files equal the model over %d recordable frames of tshark", len(got), len(rows), len(files), len(in))
 }
 
-func flowKeyText(src, dst string, sport, dport, proto int32) string {
+func sessionKeyText(src, dst string, sport, dport, proto int32) string {
 	return fmt.Sprintf("%s → %s proto %d", netip.AddrPortFrom(netip.MustParseAddr(src), uint16(sport)), netip.AddrPortFrom(netip.MustParseAddr(dst), uint16(dport)), proto)
 }
 
-// allPackets lists the model's input packets of flow f (recorded or not).
-func allPackets(in []tshark.Frame, f *modelFlow) []int {
+// allPackets lists the model's input packets of session f (recorded or not).
+func allPackets(in []tshark.Frame, f *modelSession) []int {
 	var out []int
 	for i, fr := range in {
 		if keyOf(fr.Fields) == f.key {
@@ -299,17 +302,17 @@ func allPackets(in []tshark.Frame, f *modelFlow) []int {
 	return out
 }
 
-// TestFlowsMatchTcpdump captures live traffic with a quota of 10 packets
+// TestSessionsMatchTcpdump captures live traffic with a quota of 10 packets
 // per session while tcpdump records the same interface, and checks the
-// flows table and the per-flow CSV files against tshark's decoding of
+// sessions table and the per-flow CSV files against tshark's decoding of
 // tcpdump's copy run through the sampling algorithm: sessions of 30
 // datagrams in a burst are quota-limited with 10 recorded and 30 seen,
 // sessions of 5 are not; a TCP connection, the port unreachables and the
 // neighbour discovery of both sides are sessions too. Every column of
-// every flow (times within 5 ms, a refused last packet within 15 ms: the
+// every session (times within 5 ms, a refused last packet within 15 ms: the
 // kernel's coarse clock) and every row of every CSV file (equal to packets/
 // and to tshark, time within 5 ms).
-func TestFlowsMatchTcpdump(t *testing.T) {
+func TestSessionsMatchTcpdump(t *testing.T) {
 	l := newLab(t)
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "oracle.pcap")
@@ -377,7 +380,7 @@ func TestFlowsMatchTcpdump(t *testing.T) {
 		t.Fatal(err)
 	}
 	from, to := st.ModTime().UnixNano(), st.ModTime().UnixNano()+int64(2500*time.Millisecond)
-	for _, mf := range s.flows {
+	for _, mf := range s.sessions {
 		for _, i := range allPackets(in, mf) {
 			if in[i].TimeNs < from || in[i].TimeNs > to {
 				mf.unsure = fmt.Sprintf("tcpdump frame %d at %s is outside the time tacap was surely attached", in[i].Number, time.Unix(0, in[i].TimeNs).UTC().Format(time.StampMicro))
@@ -386,45 +389,45 @@ func TestFlowsMatchTcpdump(t *testing.T) {
 		}
 	}
 	var wantRec, wantQuota, gotRec, gotQuota uint64
-	for _, mf := range s.flows {
+	for _, mf := range s.sessions {
 		if mf.unsure == "" {
 			wantRec += uint64(mf.recorded)
 			wantQuota += uint64(mf.refused)
 		}
 	}
-	// Flows are matched by key: the order of the first packets of two
+	// Sessions are matched by key: the order of the first packets of two
 	// sessions a few µs apart may differ between the two clocks.
-	got := readFlows(t, ds, m)
-	byKey := map[string]dataset.Flow{}
+	got := readSessions(t, ds, m)
+	byKey := map[string]dataset.Session{}
 	for _, f := range got {
-		k := flowKeyText(f.SrcIP, f.DstIP, f.SrcPort, f.DstPort, f.Protocol)
+		k := sessionKeyText(f.SrcIP, f.DstIP, f.SrcPort, f.DstPort, f.Protocol)
 		if _, dup := byKey[k]; dup {
-			t.Fatalf("two flows of %s in a run without eviction", k)
+			t.Fatalf("two sessions of %s in a run without eviction", k)
 		}
 		byKey[k] = f
 	}
 	modelKeys := map[string]bool{}
-	for _, mf := range s.flows {
-		w := mf.flowRow()
-		modelKeys[flowKeyText(w.SrcIP, w.DstIP, w.SrcPort, w.DstPort, w.Protocol)] = true
+	for _, mf := range s.sessions {
+		w := mf.sessionRow(m.RunID)
+		modelKeys[sessionKeyText(w.SrcIP, w.DstIP, w.SrcPort, w.DstPort, w.Protocol)] = true
 	}
 	for k := range byKey {
 		if !modelKeys[k] {
-			t.Errorf("flow %s: tcpdump saw no packet of it", k)
+			t.Errorf("session %s: tcpdump saw no packet of it", k)
 		}
 	}
 	limited, unlimited := 0, 0
 	near := func(a, b, tol int64) bool { return a-b <= tol && b-a <= tol }
-	for _, mf := range s.flows {
-		want := mf.flowRow()
-		k := flowKeyText(want.SrcIP, want.DstIP, want.SrcPort, want.DstPort, want.Protocol)
+	for _, mf := range s.sessions {
+		want := mf.sessionRow(m.RunID)
+		k := sessionKeyText(want.SrcIP, want.DstIP, want.SrcPort, want.DstPort, want.Protocol)
 		g, ok := byKey[k]
 		if mf.unsure != "" {
-			t.Logf("flow %s: %s; not compared", k, mf.unsure)
+			t.Logf("session %s: %s; not compared", k, mf.unsure)
 			continue
 		}
 		if !ok {
-			t.Errorf("no flow for %s (tcpdump saw %d packets of it)", k, mf.seen)
+			t.Errorf("no session for %s (tcpdump saw %d packets of it)", k, mf.seen)
 			continue
 		}
 		gotRec += uint64(g.PacketsRecorded)
@@ -435,7 +438,7 @@ func TestFlowsMatchTcpdump(t *testing.T) {
 		}
 		if g.PacketsRecorded != want.PacketsRecorded || g.BytesRecorded != want.BytesRecorded || g.PacketsSeen != want.PacketsSeen ||
 			g.BytesSeen != want.BytesSeen || g.QuotaLimited != want.QuotaLimited || !near(g.FirstTs, want.FirstTs, 5000) || !near(g.LastTs, want.LastTs, lastTol) {
-			t.Errorf("flow %s:\n  tacap %+v\n  model %+v (over tcpdump's copy)", k, g, want)
+			t.Errorf("session %s:\n  tacap %+v\n  model %+v (over tcpdump's copy)", k, g, want)
 		}
 		if want.QuotaLimited {
 			limited++
@@ -444,29 +447,29 @@ func TestFlowsMatchTcpdump(t *testing.T) {
 		}
 	}
 	if gotRec != wantRec || gotQuota != wantQuota {
-		t.Errorf("flows compared: %d recorded, %d refused by the quota; the model over tcpdump's copy: %d, %d", gotRec, gotQuota, wantRec, wantQuota)
+		t.Errorf("sessions compared: %d recorded, %d refused by the quota; the model over tcpdump's copy: %d, %d", gotRec, gotQuota, wantRec, wantQuota)
 	}
 	if limited < 6 || unlimited < 6 {
-		t.Errorf("%d quota-limited and %d other flows compared: the traffic did not run", limited, unlimited)
+		t.Errorf("%d quota-limited and %d other sessions compared: the traffic did not run", limited, unlimited)
 	}
 
-	// Per-flow CSV files: named after the flow's first recorded packet
+	// Per-flow CSV files: named after the session's first recorded packet
 	// (tacap's own time), rows equal to packets/ and to tcpdump's copy.
 	rows := readRows(t, ds, m)
 	files := readCSVs(t, ds, m)
 	if len(files) != len(got) {
-		t.Errorf("%d CSV files for %d flows", len(files), len(got))
+		t.Errorf("%d CSV files for %d sessions", len(files), len(got))
 	}
-	perFlow := map[string][]row{}
+	perSession := map[string][]row{}
 	for _, r := range rows {
-		k := flowKeyText(r.f.Src.String(), r.f.Dst.String(), int32(r.f.SrcPort), int32(r.f.DstPort), int32(r.f.Protocol))
-		perFlow[k] = append(perFlow[k], r)
+		k := sessionKeyText(r.f.Src.String(), r.f.Dst.String(), int32(r.f.SrcPort), int32(r.f.DstPort), int32(r.f.Protocol))
+		perSession[k] = append(perSession[k], r)
 	}
 	checked := 0
-	for _, mf := range s.flows {
-		want := mf.flowRow()
-		k := flowKeyText(want.SrcIP, want.DstIP, want.SrcPort, want.DstPort, want.Protocol)
-		pr := perFlow[k]
+	for _, mf := range s.sessions {
+		want := mf.sessionRow(m.RunID)
+		k := sessionKeyText(want.SrcIP, want.DstIP, want.SrcPort, want.DstPort, want.Protocol)
+		pr := perSession[k]
 		if len(pr) == 0 {
 			continue // reported above
 		}
@@ -477,7 +480,7 @@ func TestFlowsMatchTcpdump(t *testing.T) {
 			continue
 		}
 		if fmt.Sprint(cf.rows) != fmt.Sprint(pr) {
-			t.Errorf("%s: its rows differ from the flow's rows in packets/", name)
+			t.Errorf("%s: its rows differ from the session's rows in packets/", name)
 			continue
 		}
 		for i, r := range cf.rows {
@@ -499,6 +502,6 @@ func TestFlowsMatchTcpdump(t *testing.T) {
 		}
 		checked++
 	}
-	t.Logf("%d flows (%d quota-limited) and %d CSV files checked against %d packets of tcpdump's copy; counters %+v",
+	t.Logf("%d sessions (%d quota-limited) and %d CSV files checked against %d packets of tcpdump's copy; counters %+v",
 		len(got), limited, checked, len(in), m.Counters)
 }

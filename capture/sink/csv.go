@@ -10,18 +10,20 @@ import (
 	"github.com/tacap/tacap/dataset"
 )
 
-// CSVs writes one CSV file per flow under DIR/csv/RUNID/. Rows are buffered
-// per flow and appended to the flow's hidden file in chunks; Close renames
-// every file into place. At most MaxFiles files are made; rows of further
-// flows are counted in Skipped.
+// CSVs writes one CSV file per session instance (the per-flow CSV files)
+// under DIR/csv/RUNID/. Rows are buffered per session and appended to the
+// session's hidden file in chunks; Close renames every file into place. At
+// most MaxFiles files are made; rows of further sessions are counted in
+// Skipped.
 type CSVs struct {
 	root     *Root
 	dir      string // relative to root
 	maxFiles int
-	flows    map[uint64]*csvFile
+	sessions map[uint64]*csvFile
 	order    []*csvFile
 	buffered int
-	// SkippedFlows and SkippedRows count what the file cap kept out.
+	// SkippedFlows (sessions) and SkippedRows count what the file cap kept
+	// out (the manifest's csv.skipped_flows and csv.skipped_rows).
 	SkippedFlows, SkippedRows int64
 	header                    []byte
 }
@@ -35,7 +37,7 @@ type csvFile struct {
 }
 
 const (
-	csvChunk    = 64 << 10 // a flow's buffer is appended to its file at this size
+	csvChunk    = 64 << 10 // a session's buffer is appended to its file at this size
 	csvBuffered = 64 << 20 // all buffers are flushed beyond this total
 )
 
@@ -45,14 +47,14 @@ func NewCSVs(root *Root, runID string, maxFiles int) *CSVs {
 		root:     root,
 		dir:      filepath.Join(dataset.CSVDir, runID),
 		maxFiles: maxFiles,
-		flows:    map[uint64]*csvFile{},
+		sessions: map[uint64]*csvFile{},
 		header:   []byte(strings.Join(dataset.PacketColumns, ",") + "\n"),
 	}
 }
 
-// Add appends row to the file of flow id, named name when first seen.
+// Add appends row to the file of session id, named name when first seen.
 func (c *CSVs) Add(id uint64, name string, row *dataset.Packet) error {
-	f := c.flows[id]
+	f := c.sessions[id]
 	if f == nil {
 		f = &csvFile{name: name}
 		if c.maxFiles > 0 && len(c.order) >= c.maxFiles {
@@ -62,7 +64,7 @@ func (c *CSVs) Add(id uint64, name string, row *dataset.Packet) error {
 			c.order = append(c.order, f)
 			f.buf = append(f.buf, c.header...)
 		}
-		c.flows[id] = f
+		c.sessions[id] = f
 	}
 	if f.skipped {
 		c.SkippedRows++

@@ -27,7 +27,7 @@ const FileMode = 0o640
 type PartConfig struct {
 	Root  *Root  // the dataset folder (--out)
 	Dir   string // or its path, opened (made if missing) with the first part
-	Table string // "packets" or "flows"
+	Table string // "packets" or "sessions"
 	Host  string
 	RunID string
 	// A part is closed and a new one started after MaxRows rows or MaxAge

@@ -22,8 +22,8 @@ var packetFields = []string{
 	"udp_payload_len int32", "icmp_type int32", "icmp_code int32",
 }
 
-var flowFields = []string{
-	"src_ip utf8", "dst_ip utf8", "src_port int32", "dst_port int32", "protocol int32",
+var sessionFields = []string{
+	"run_id utf8", "src_ip utf8", "dst_ip utf8", "src_port int32", "dst_port int32", "protocol int32",
 	"first_ts timestamp[us, tz=UTC]", "last_ts timestamp[us, tz=UTC]", "packets_recorded int64",
 	"bytes_recorded int64", "packets_seen int64", "bytes_seen int64", "quota_limited bool",
 }
@@ -82,10 +82,10 @@ func TestPartsRotateAndPublish(t *testing.T) {
 	assertNoHidden(t, dir)
 }
 
-func TestFlowsSchema(t *testing.T) {
+func TestSessionsSchema(t *testing.T) {
 	dir := t.TempDir()
-	p := sink.NewParts[dataset.Flow](sink.PartConfig{Dir: dir, Table: "flows", Host: "h", RunID: "R"})
-	if err := p.Write("2026-11-26", []dataset.Flow{{SrcIP: "2001:db8::1", DstIP: "2001:db8::2", Protocol: 17, PacketsRecorded: 3, QuotaLimited: true}}); err != nil {
+	p := sink.NewParts[dataset.Session](sink.PartConfig{Dir: dir, Table: dataset.SessionsTable, Host: "h", RunID: "R"})
+	if err := p.Write("2026-11-26", []dataset.Session{{RunID: "R", SrcIP: "2001:db8::1", DstIP: "2001:db8::2", Protocol: 17, PacketsRecorded: 3, QuotaLimited: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Close(); err != nil {
@@ -96,8 +96,8 @@ func TestFlowsSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pf.Table.Release()
-	if got := pf.Fields(); !reflect.DeepEqual(got, flowFields) {
-		t.Errorf("schema\n got %v\nwant %v", got, flowFields)
+	if got := pf.Fields(); !reflect.DeepEqual(got, sessionFields) {
+		t.Errorf("schema\n got %v\nwant %v", got, sessionFields)
 	}
 }
 
@@ -147,7 +147,7 @@ func TestCSVs(t *testing.T) {
 		}
 	}
 	if c.SkippedFlows != 1 || c.SkippedRows != 3 {
-		t.Errorf("cap of 2 files: skipped %d flows, %d rows; want 1, 3", c.SkippedFlows, c.SkippedRows)
+		t.Errorf("cap of 2 files: skipped %d sessions, %d rows; want 1, 3", c.SkippedFlows, c.SkippedRows)
 	}
 	files, err := c.Close()
 	if err != nil || files != 2 {

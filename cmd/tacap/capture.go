@@ -27,8 +27,8 @@ func captureCommand() *cli.Command {
 		Usage:     "record per-packet features from interfaces into a dataset",
 		UsageText: "tacap capture --iface IF [--iface IF ...] [--for DURATION] [--out DIR] [flags]\n   tacap capture --pcap FILE [--out DIR] [sampling flags]",
 		Description: "Loads the eBPF feature extractor onto the interfaces, records TCP/UDP/ICMP/ICMPv6 packets under\n" +
-			"per-session quotas until the deadline or Ctrl-C, and writes packets/ and flows/ Parquet, one CSV per\n" +
-			"flow and a run manifest into --out. A second Ctrl-C stops draining the kernel at once (the files are\n" +
+			"per-session quotas until the deadline or Ctrl-C, and writes packets/ and sessions/ Parquet, one CSV per\n" +
+			"session and a run manifest into --out. A second Ctrl-C stops draining the kernel at once (the files are\n" +
 			"still closed properly).",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "iface", Aliases: []string{"i"}, Usage: "interface to attach to (repeatable)"},
@@ -234,8 +234,8 @@ func statusLine(s capture.Status, total time.Duration, rate *rateMeter) string {
 	if s.Draining {
 		el = "draining"
 	}
-	line := fmt.Sprintf("%s  seen %d  recorded %d  flows %d  %s pkt/s  rows %d  %s written", el, s.Counters.Seen,
-		s.Counters.Recorded, s.Flows, human(rate.update(s.Elapsed, s.Counters.Seen)), s.RowsWritten, size(uint64(s.BytesWritten)))
+	line := fmt.Sprintf("%s  seen %d  recorded %d  sessions %d  %s pkt/s  rows %d  %s written", el, s.Counters.Seen,
+		s.Counters.Recorded, s.Sessions, human(rate.update(s.Elapsed, s.Counters.Seen)), s.RowsWritten, size(uint64(s.BytesWritten)))
 	for _, r := range s.Counters.Reasons() {
 		if r.Count > 0 {
 			line += fmt.Sprintf("  %s %d", r.Name, r.Count)
@@ -290,11 +290,11 @@ func printSummary(w io.Writer, res *capture.Result, out string) {
 	if m.RecordedNotWritten != 0 {
 		fmt.Fprintf(w, "  warning: %d recorded packets were not written (drain skipped or write failed)\n", m.RecordedNotWritten)
 	}
-	fmt.Fprintf(w, "  %-22s %12d in %d packet files, %d flows\n", "rows written", m.RowsWritten, len(m.Files.Packets), m.Flows)
+	fmt.Fprintf(w, "  %-22s %12d in %d packet files, %d sessions\n", "rows written", m.RowsWritten, len(m.Files.Packets), m.Sessions)
 	if m.CSV != nil {
 		fmt.Fprintf(w, "  %-22s %12d in %s", "flow csv files", m.CSV.Files, m.CSV.Dir)
 		if m.CSV.SkippedFlows > 0 {
-			fmt.Fprintf(w, " (cap of %d reached: %d flows without a file)", m.CSV.MaxFiles, m.CSV.SkippedFlows)
+			fmt.Fprintf(w, " (cap of %d reached: %d sessions without a file)", m.CSV.MaxFiles, m.CSV.SkippedFlows)
 		}
 		fmt.Fprintln(w)
 	}

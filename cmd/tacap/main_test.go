@@ -85,7 +85,7 @@ func TestReportCLI(t *testing.T) {
 	}
 	manifest := `{"tacap": {"version": "v0.test"}, "run_id": "` + quiet + `", "host": "h", "interfaces": ["eth0"], "hook": "tc",
 		"start": "2026-03-14T09:26:53Z", "end": "2026-03-14T09:27:03Z", "stop_reason": "deadline",
-		"counters": {"seen": 0, "recorded": 0}, "rows_written": 0, "files": {"packets": null, "flows": null}, "complete": true}`
+		"counters": {"seen": 0, "recorded": 0}, "rows_written": 0, "files": {"packets": null, "sessions": null}, "complete": true}`
 	if err := os.WriteFile(filepath.Join("quiet", "_runs", quiet+".json"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Command reportgen writes a synthetic tacap dataset for benchmarking
-// `tacap report` (scripts/bench/report.sh): packets/, flows/ and _runs/ laid
+// `tacap report` (scripts/bench/report.sh): packets/, sessions/ and _runs/ laid
 // out exactly as `tacap capture` writes them, through the same sink and
 // schema code (zstd, 1 M-row groups, dictionary strings), with an attack
 // mix that makes the report's aggregates non-trivial: ordinary TCP/UDP
@@ -153,9 +153,9 @@ func runHost(w *world, cfg config, h int, quota int64) (*hostResult, error) {
 	}
 	// No MaxAge: a generator writes an hour in seconds, so parts rotate by
 	// rows (and day) only.
-	packets := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: cfg.out, Table: "packets", Host: host, RunID: runID,
+	packets := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: cfg.out, Table: dataset.PacketsTable, Host: host, RunID: runID,
 		MaxRows: cfg.partRows, Metadata: meta, NoBounds: packetNoBounds})
-	flows := sink.NewParts[dataset.Flow](sink.PartConfig{Dir: cfg.out, Table: "flows", Host: host, RunID: runID, Metadata: meta})
+	sessions := sink.NewParts[dataset.Session](sink.PartConfig{Dir: cfg.out, Table: dataset.SessionsTable, Host: host, RunID: runID, Metadata: meta})
 
 	// Generation and encoding overlap: the generator fills batches on its
 	// own goroutine while this one writes the previous ones.
@@ -185,25 +185,25 @@ func runHost(w *world, cfg config, h int, quota int64) (*hostResult, error) {
 		return nil, fmt.Errorf("%s: packets: %w", host, err)
 	}
 
-	// tacap writes the flows table once, at the end, into the partition of
-	// the first session's day.
-	rows := g.flowRows()
-	if err := flows.Write(dayOf(rows[0].FirstTs*1000), rows); err != nil {
-		flows.Abort()
-		return nil, fmt.Errorf("%s: flows: %w", host, err)
+	// tacap writes the sessions table once, at the end, into the partition
+	// of the first session's day.
+	rows := g.sessionRows(runID)
+	if err := sessions.Write(dayOf(rows[0].FirstTs*1000), rows); err != nil {
+		sessions.Abort()
+		return nil, fmt.Errorf("%s: sessions: %w", host, err)
 	}
-	if err := flows.Close(); err != nil {
-		return nil, fmt.Errorf("%s: flows: %w", host, err)
+	if err := sessions.Close(); err != nil {
+		return nil, fmt.Errorf("%s: sessions: %w", host, err)
 	}
 
 	m.End = time.Unix(0, last).UTC()
 	m.Counters = dataset.Counters{Seen: uint64(recorded), Recorded: uint64(recorded)}
 	m.RowsWritten = packets.Rows()
-	m.Flows = int64(len(rows))
-	m.Files = dataset.Files{Packets: packets.Files(), Flows: flows.Files()}
+	m.Sessions = int64(len(rows))
+	m.Files = dataset.Files{Packets: packets.Files(), Sessions: sessions.Files()}
 	m.Complete = true
-	if m.RowsWritten != quota || flows.Rows() != m.Flows {
-		return nil, fmt.Errorf("%s: wrote %d packet and %d flow rows, want %d and %d", host, m.RowsWritten, flows.Rows(), quota, m.Flows)
+	if m.RowsWritten != quota || sessions.Rows() != m.Sessions {
+		return nil, fmt.Errorf("%s: wrote %d packet and %d session rows, want %d and %d", host, m.RowsWritten, sessions.Rows(), quota, m.Sessions)
 	}
 	data, err := json.MarshalIndent(&m, "", "  ")
 	if err != nil {
@@ -222,7 +222,7 @@ func runHost(w *world, cfg config, h int, quota int64) (*hostResult, error) {
 	for _, f := range g.order {
 		res.srcSeen[f.key.src] = true
 	}
-	res.bytes = packets.Bytes() + flows.Bytes()
+	res.bytes = packets.Bytes() + sessions.Bytes()
 	return res, nil
 }
 
@@ -256,20 +256,20 @@ func writeByDay(p *sink.Parts[dataset.Packet], rows []dataset.Packet) error {
 }
 
 func summarise(cfg config, w *world, res []*hostResult, took time.Duration) {
-	var rows, flows, bytes int64
+	var rows, sessions, bytes int64
 	var counts [nKinds]int64
 	files := 0
 	for _, r := range res {
 		m := &r.manifest
 		rows += m.RowsWritten
-		flows += m.Flows
+		sessions += m.Sessions
 		bytes += r.bytes
-		files += len(m.Files.Packets) + len(m.Files.Flows)
+		files += len(m.Files.Packets) + len(m.Files.Sessions)
 		for k := range counts {
 			counts[k] += r.counts[k]
 		}
 		fmt.Printf("%s run %s: %d packet rows (%s – %s), %d sessions, %d + %d parts\n", r.host, m.RunID, m.RowsWritten,
-			m.Start.Format("2006-01-02 15:04:05"), m.End.Format("15:04:05"), m.Flows, len(m.Files.Packets), len(m.Files.Flows))
+			m.Start.Format("2006-01-02 15:04:05"), m.End.Format("15:04:05"), m.Sessions, len(m.Files.Packets), len(m.Files.Sessions))
 	}
 	src := 0
 	for i := range w.text {
@@ -285,6 +285,6 @@ func summarise(cfg config, w *world, res []*hostResult, took time.Duration) {
 		mix = append(mix, fmt.Sprintf("%s %.1f%%", kindNames[k], 100*float64(n)/float64(rows)))
 	}
 	fmt.Printf("mix: %s\n", strings.Join(mix, ", "))
-	fmt.Printf("wrote %s: %d packet rows, %d sessions (flow rows), %d distinct src_ip, %d files, %.0f MiB in %.1f s\n",
-		cfg.out, rows, flows, src, files+len(res), float64(bytes)/(1<<20), took.Seconds())
+	fmt.Printf("wrote %s: %d packet rows, %d sessions (rows of sessions/), %d distinct src_ip, %d files, %.0f MiB in %.1f s\n",
+		cfg.out, rows, sessions, src, files+len(res), float64(bytes)/(1<<20), took.Seconds())
 }

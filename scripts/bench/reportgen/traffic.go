@@ -326,16 +326,16 @@ func (ro *role) pick(r *rand.Rand) service {
 // ---------------------------------------------------------------------------
 // Sessions and the event heap
 
-type flowKey struct {
+type sessionKey struct {
 	src, dst     uint32
 	sport, dport uint16
 	proto        uint8
 }
 
-// flowAcc is one session of the flows table. Sources of the same 5-tuple
+// sessionAcc is one session of the sessions table. Sources of the same 5-tuple
 // share it, as packets of one session in the kernel's table would.
-type flowAcc struct {
-	key         flowKey
+type sessionAcc struct {
+	key         sessionKey
 	first, last int64 // ns
 	pkts, bytes int64
 }
@@ -408,16 +408,16 @@ func (h *eventHeap) retime(t int64) {
 // One host's generator
 
 type hostGen struct {
-	w       *world
-	h       int
-	r       *rand.Rand
-	heap    eventHeap
-	pending []event // sources started by a spawner, scheduled after it
-	flows   map[flowKey]*flowAcc
-	order   []*flowAcc // by first packet
-	counts  [nKinds]int64
-	eph     []uint16 // next ephemeral port per address (0: none used yet)
-	ampPort [nAmp][]uint16
+	w        *world
+	h        int
+	r        *rand.Rand
+	heap     eventHeap
+	pending  []event // sources started by a spawner, scheduled after it
+	sessions map[sessionKey]*sessionAcc
+	order    []*sessionAcc // by first packet
+	counts   [nKinds]int64
+	eph      []uint16 // next ephemeral port per address (0: none used yet)
+	ampPort  [nAmp][]uint16
 
 	servers4, servers6 []server
 	popular            []int // server indices, most popular first
@@ -432,7 +432,7 @@ type hostGen struct {
 
 func newHostGen(w *world, seed uint64, h int) *hostGen {
 	r := rand.New(rand.NewPCG(seed, uint64(h)+1))
-	g := &hostGen{w: w, h: h, r: r, flows: map[flowKey]*flowAcc{}, eph: make([]uint16, len(w.text))}
+	g := &hostGen{w: w, h: h, r: r, sessions: map[sessionKey]*sessionAcc{}, eph: make([]uint16, len(w.text))}
 	for _, s := range w.servers[h] {
 		if s.v6 {
 			g.servers6 = append(g.servers6, s)
@@ -451,20 +451,20 @@ func newHostGen(w *world, seed uint64, h int) *hostGen {
 	return g
 }
 
-// flow returns the session of a 5-tuple, creating it.
-func (g *hostGen) flow(src, dst uint32, sport, dport uint16, proto uint8) *flowAcc {
-	k := flowKey{src, dst, sport, dport, proto}
-	f := g.flows[k]
+// session returns the session of a 5-tuple, creating it.
+func (g *hostGen) session(src, dst uint32, sport, dport uint16, proto uint8) *sessionAcc {
+	k := sessionKey{src, dst, sport, dport, proto}
+	f := g.sessions[k]
 	if f == nil {
-		f = &flowAcc{key: k}
-		g.flows[k] = f
+		f = &sessionAcc{key: k}
+		g.sessions[k] = f
 	}
 	return f
 }
 
 // pkt fills the fields every row has and accounts the packet to its
 // session; callers set the L4 fields afterwards.
-func (g *hostGen) pkt(row *dataset.Packet, t int64, f *flowAcc, ingress bool, ipLen, ttl, frag int32, k kind) {
+func (g *hostGen) pkt(row *dataset.Packet, t int64, f *sessionAcc, ingress bool, ipLen, ttl, frag int32, k kind) {
 	dir, ver := "egress", int32(4)
 	if ingress {
 		dir = "ingress"
@@ -578,7 +578,7 @@ func meanPackets(w *world, seed uint64, start func(*hostGen, int64) source, n in
 type conv struct {
 	prof      profile
 	v6        bool
-	f         [2]*flowAcc // client→server (ingress), server→client (egress)
+	f         [2]*sessionAcc // client→server (ingress), server→client (egress)
 	n, i      int
 	gap       float64 // mean gap between data packets, ns
 	rtt       int64
@@ -600,8 +600,8 @@ func startOrdinary(g *hostGen, t int64) source {
 		cport = 123 // ntpd uses 123 on both sides
 	}
 	c := &conv{prof: svc.prof, v6: srv.v6, rtt: rttOf(cli), windows: initialTTL(cli) == 128}
-	c.f[0] = g.flow(cli, srv.id, cport, svc.port, svc.proto)
-	c.f[1] = g.flow(srv.id, cli, svc.port, cport, svc.proto)
+	c.f[0] = g.session(cli, srv.id, cport, svc.port, svc.proto)
+	c.f[1] = g.session(srv.id, cli, svc.port, cport, svc.proto)
 	c.ttl = [2]int32{ttlOf(cli), 64}
 	c.seq = [2]uint32{g.r.Uint32(), g.r.Uint32()}
 	c.win = [2]int32{int32(500 + g.r.IntN(1550)), int32(501 + g.r.IntN(16))}
@@ -781,7 +781,7 @@ func (c *conv) request(g *hostGen, t int64, row *dataset.Packet) {
 // retransmitted once; the victim answers a quarter of them.
 
 type floodSYN struct {
-	f, back  *flowAcc
+	f, back  *sessionAcc
 	seq      uint32
 	ttl, win int32
 	ipLen    int32
@@ -795,7 +795,7 @@ func startFlood(g *hostGen, t int64) source {
 	src := g.w.spoofed[g.r.IntN(len(g.w.spoofed))] // spoofing tools draw sources uniformly
 	sport := uint16(1024 + g.r.IntN(64512))
 	s := &floodSYN{
-		f:   g.flow(src, g.w.floodVictim, sport, 80, 6),
+		f:   g.session(src, g.w.floodVictim, sport, 80, 6),
 		seq: g.r.Uint32(), ttl: int32(32 + g.r.IntN(224)),
 		win: [...]int32{512, 1024, 8192, 64240, 65535}[g.r.IntN(5)], ipLen: 40,
 	}
@@ -807,7 +807,7 @@ func startFlood(g *hostGen, t int64) source {
 	}
 	s.at[0], s.n = t, 1
 	if g.r.IntN(4) == 0 {
-		s.back = g.flow(g.w.floodVictim, src, 80, sport, 6)
+		s.back = g.session(g.w.floodVictim, src, 80, sport, 6)
 		s.steps[s.n], s.at[s.n] = 1, t+g.between(10*us, 300*us)
 		s.n++
 	}
@@ -852,8 +852,8 @@ var ampShare = [nAmp]float64{ampDNS: 0.45, ampNTP: 0.35, ampSNMP: 0.20}
 
 type ampResponse struct {
 	svc      ampService
-	f, frags *flowAcc
-	icmp     *flowAcc // victim → reflector, when it answers
+	f, frags *sessionAcc
+	icmp     *sessionAcc // victim → reflector, when it answers
 	ttl      int32
 	udpLen   int32 // UDP length field − 8
 	n, i     int   // packets, the ICMP answer included
@@ -870,14 +870,14 @@ func startAmp(svc ampService) func(*hostGen, int64) source {
 			g.ampPort[svc][k] = uint16(1024 + g.r.IntN(64512))
 		}
 		src, victim := refl[k], g.w.ampVictim
-		a := &ampResponse{svc: svc, f: g.flow(src, victim, sport, g.ampPort[svc][k], 17),
+		a := &ampResponse{svc: svc, f: g.session(src, victim, sport, g.ampPort[svc][k], 17),
 			ttl: []int32{64, 128, 255}[mix64(uint64(src))%3] - int32(8+mix64(uint64(src))>>8%18)}
 		switch svc {
 		case ampDNS: // ANY answers: 1.2–4 kB
 			a.udpLen = int32(1200 + g.r.IntN(2897))
 			a.n = int(8+a.udpLen+1479) / 1480
 			if a.n > 1 {
-				a.frags = g.flow(src, victim, 0, 0, 17)
+				a.frags = g.session(src, victim, 0, 0, 17)
 			}
 		case ampNTP: // monlist: up to 100 packets of 6 entries
 			a.udpLen, a.n = 440, 10+g.r.IntN(91)
@@ -886,7 +886,7 @@ func startAmp(svc ampService) func(*hostGen, int64) source {
 		}
 		a.first = min(1500, 28+a.udpLen)
 		if g.r.IntN(100) < 3 { // ICMP errors are rate-limited
-			a.icmp = g.flow(victim, src, 0, 0, 1)
+			a.icmp = g.session(victim, src, 0, 0, 1)
 			a.n++
 		}
 		return a
@@ -927,7 +927,7 @@ func (a *ampResponse) next(g *hostGen, t int64, row *dataset.Packet) (bool, int6
 // needed / packet too big, time exceeded) from routers and clients.
 
 type ping struct {
-	req, rep *flowAcc
+	req, rep *sessionAcc
 	v6       bool
 	ipLen    int32
 	ttl      int32
@@ -942,7 +942,7 @@ func startPing(g *hostGen, t int64) source {
 	if srv.v6 {
 		proto = 58
 	}
-	p := &ping{req: g.flow(cli, srv.id, 0, 0, proto), rep: g.flow(srv.id, cli, 0, 0, proto),
+	p := &ping{req: g.session(cli, srv.id, 0, 0, proto), rep: g.session(srv.id, cli, 0, 0, proto),
 		v6: srv.v6, ttl: ttlOf(cli), n: 2 * (3 + g.r.IntN(28))}
 	// Linux pings carry 56 data bytes with DF, Windows 32 without.
 	windows := initialTTL(cli) == 128
@@ -984,7 +984,7 @@ func (p *ping) next(g *hostGen, t int64, row *dataset.Packet) (bool, int64) {
 }
 
 type icmpError struct {
-	f          *flowAcc
+	f          *sessionAcc
 	typ, code  int32
 	ipLen, ttl int32
 	n, i       int
@@ -1039,7 +1039,7 @@ func startICMPError(g *hostGen, t int64) source {
 	default: // RFC 1812 style: up to 576 bytes
 		e.ipLen = 28 + int32(40+g.r.IntN(509))
 	}
-	e.f = g.flow(src, srv.id, 0, 0, proto)
+	e.f = g.session(src, srv.id, 0, 0, proto)
 	return e
 }
 
@@ -1059,7 +1059,7 @@ func (e *icmpError) next(g *hostGen, t int64, row *dataset.Packet) (bool, int64)
 // ones SYN-ACK (then the scanner resets), a few stay silent.
 
 type probe struct {
-	f, back *flowAcc
+	f, back *sessionAcc
 	seq     uint32
 	open    bool
 	rtt     int64
@@ -1078,7 +1078,7 @@ func startProbe(g *hostGen, t int64) source {
 	}
 	srv := g.servers4[k/65535%len(g.servers4)]
 	p := &probe{
-		f: g.flow(g.w.scanner, srv.id, g.scanSport, port, 6), seq: g.r.Uint32(),
+		f: g.session(g.w.scanner, srv.id, g.scanSport, port, 6), seq: g.r.Uint32(),
 		open: srv.role.open[port], rtt: g.between(30*us, 400*us), n: 2,
 	}
 	switch {
@@ -1088,7 +1088,7 @@ func startProbe(g *hostGen, t int64) source {
 		p.n = 1
 	}
 	if p.n > 1 {
-		p.back = g.flow(srv.id, g.w.scanner, port, g.scanSport, 6)
+		p.back = g.session(srv.id, g.w.scanner, port, g.scanSport, 6)
 	}
 	return p
 }
@@ -1191,14 +1191,14 @@ func (g *hostGen) run(quota int64, full chan<- []dataset.Packet, free <-chan []d
 	return nil
 }
 
-// flowRows is the flows table: one row per session, by first packet, as
-// tacap writes it (no quota, so seen = recorded).
-func (g *hostGen) flowRows() []dataset.Flow {
-	out := make([]dataset.Flow, len(g.order))
+// sessionRows is the sessions table of run runID: one row per session, by
+// first packet, as tacap writes it (no quota, so seen = recorded).
+func (g *hostGen) sessionRows(runID string) []dataset.Session {
+	out := make([]dataset.Session, len(g.order))
 	for i, f := range g.order {
 		k := f.key
-		out[i] = dataset.Flow{
-			SrcIP: g.w.text[k.src], DstIP: g.w.text[k.dst], SrcPort: int32(k.sport), DstPort: int32(k.dport),
+		out[i] = dataset.Session{
+			RunID: runID, SrcIP: g.w.text[k.src], DstIP: g.w.text[k.dst], SrcPort: int32(k.sport), DstPort: int32(k.dport),
 			Protocol: int32(k.proto), FirstTs: f.first / 1000, LastTs: f.last / 1000,
 			PacketsRecorded: f.pkts, BytesRecorded: f.bytes, PacketsSeen: f.pkts, BytesSeen: f.bytes,
 		}

@@ -9,10 +9,10 @@ import (
 	"github.com/tacap/tacap/dataset"
 )
 
-// flowKey identifies one session instance: its canonical key (as the
+// sessionKey identifies one session instance: its canonical key (as the
 // kernel's session table keys it) and the time it was first seen, so a
-// session evicted and tracked again is a new flow.
-type flowKey struct {
+// session evicted and tracked again is a new instance.
+type sessionKey struct {
 	a, b     [16]byte
 	pa, pb   uint16
 	proto    uint8
@@ -20,7 +20,8 @@ type flowKey struct {
 	firstMon uint64
 }
 
-type flow struct {
+// session is one session instance: a row of sessions/.
+type session struct {
 	id             uint64
 	csvName        string
 	src, dst       string
@@ -38,17 +39,18 @@ type flow struct {
 	quotaRefused   int64
 }
 
-// flows aggregates records into sessions (docs/dataset.md, "flows/").
-type flows struct {
+// sessions aggregates records into session instances (docs/dataset.md,
+// "sessions/").
+type sessions struct {
 	bidirectional bool
-	byKey         map[flowKey]*flow
-	last          *flow
-	lastKey       flowKey
+	byKey         map[sessionKey]*session
+	last          *session
+	lastKey       sessionKey
 	nextID        uint64
 }
 
-func newFlows(bidirectional bool) *flows {
-	return &flows{bidirectional: bidirectional, byKey: map[flowKey]*flow{}}
+func newSessions(bidirectional bool) *sessions {
+	return &sessions{bidirectional: bidirectional, byKey: map[sessionKey]*session{}}
 }
 
 func canonical(a [16]byte, pa uint16, b [16]byte, pb uint16, bidir bool) ([16]byte, uint16, [16]byte, uint16) {
@@ -61,25 +63,25 @@ func canonical(a [16]byte, pa uint16, b [16]byte, pb uint16, bidir bool) ([16]by
 	return a, pa, b, pb
 }
 
-// add accounts one record (already converted to row) and returns its flow;
-// isNew reports the flow's first record in this run.
-func (fs *flows) add(r *bpf.Record, row *dataset.Packet) (f *flow, isNew bool) {
-	var k flowKey
-	k.a, k.pa, k.b, k.pb = canonical(r.SrcAddr, r.SrcPort, r.DstAddr, r.DstPort, fs.bidirectional)
+// add accounts one record (already converted to row) and returns its
+// session instance; isNew reports the instance's first record in this run.
+func (ss *sessions) add(r *bpf.Record, row *dataset.Packet) (f *session, isNew bool) {
+	var k sessionKey
+	k.a, k.pa, k.b, k.pb = canonical(r.SrcAddr, r.SrcPort, r.DstAddr, r.DstPort, ss.bidirectional)
 	k.proto, k.ipv, k.firstMon = r.Protocol, r.IpVersion, r.SessFirstNs
-	if fs.last != nil && k == fs.lastKey {
-		f = fs.last
-	} else if f = fs.byKey[k]; f == nil {
-		fs.nextID++
-		f = &flow{
-			id: fs.nextID, src: row.SrcIP, dst: row.DstIP, srcPort: row.SrcPort, dstPort: row.DstPort,
+	if ss.last != nil && k == ss.lastKey {
+		f = ss.last
+	} else if f = ss.byKey[k]; f == nil {
+		ss.nextID++
+		f = &session{
+			id: ss.nextID, src: row.SrcIP, dst: row.DstIP, srcPort: row.SrcPort, dstPort: row.DstPort,
 			proto: row.Protocol, firstSeenMono: r.SessFirstNs, firstRecNs: row.TsNs,
 		}
 		f.csvName = dataset.CSVName(row.SrcIP, row.SrcPort, row.DstIP, row.DstPort, row.TsNs)
-		fs.byKey[k] = f
+		ss.byKey[k] = f
 		isNew = true
 	}
-	fs.last, fs.lastKey = f, k
+	ss.last, ss.lastKey = f, k
 	f.pktsRecorded++
 	f.bytesRecorded += int64(row.IPLen)
 	f.lastRecordedNs = row.TsNs
@@ -97,13 +99,13 @@ func (fs *flows) add(r *bpf.Record, row *dataset.Packet) (f *flow, isNew bool) {
 }
 
 // settle takes the final figures of sessions still in the kernel's table.
-func (fs *flows) settle(key bpf.SessionKey, s bpf.Session) {
-	var k flowKey
-	k.a, k.pa, k.b, k.pb = canonical(key.AddrA, key.PortA, key.AddrB, key.PortB, fs.bidirectional)
+func (ss *sessions) settle(key bpf.SessionKey, s bpf.Session) {
+	var k sessionKey
+	k.a, k.pa, k.b, k.pb = canonical(key.AddrA, key.PortA, key.AddrB, key.PortB, ss.bidirectional)
 	k.proto, k.ipv, k.firstMon = key.Protocol, key.IpVersion, s.FirstNs
-	f := fs.byKey[k]
+	f := ss.byKey[k]
 	if f == nil {
-		return // no packet of it was recorded: not a flow of the dataset
+		return // no packet of it was recorded: not a session of the dataset
 	}
 	f.pktsSeen, f.bytesSeen = int64(s.PacketsSeen), int64(s.BytesSeen)
 	f.quotaRefused = int64(s.QuotaRefused)
@@ -112,12 +114,12 @@ func (fs *flows) settle(key bpf.SessionKey, s bpf.Session) {
 	}
 }
 
-// rows returns the flows table, ordered by first packet; wall converts the
-// kernel's monotonic times.
-func (fs *flows) rows(wall func(uint64) int64) []dataset.Flow {
-	out := make([]dataset.Flow, 0, len(fs.byKey))
-	all := make([]*flow, 0, len(fs.byKey))
-	for _, f := range fs.byKey {
+// rows returns the sessions table of run runID, ordered by first packet;
+// wall converts the kernel's monotonic times.
+func (ss *sessions) rows(runID string, wall func(uint64) int64) []dataset.Session {
+	out := make([]dataset.Session, 0, len(ss.byKey))
+	all := make([]*session, 0, len(ss.byKey))
+	for _, f := range ss.byKey {
 		all = append(all, f)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].id < all[j].id })
@@ -126,7 +128,8 @@ func (fs *flows) rows(wall func(uint64) int64) []dataset.Flow {
 		if last < f.lastRecordedNs {
 			last = f.lastRecordedNs
 		}
-		out = append(out, dataset.Flow{
+		out = append(out, dataset.Session{
+			RunID: runID,
 			SrcIP: f.src, DstIP: f.dst, SrcPort: f.srcPort, DstPort: f.dstPort, Protocol: f.proto,
 			FirstTs: wall(f.firstSeenMono) / 1000, LastTs: last / 1000,
 			PacketsRecorded: f.pktsRecorded, BytesRecorded: f.bytesRecorded,
@@ -165,5 +168,5 @@ func (t *addrText) text(b [16]byte, version uint8) string {
 	return s
 }
 
-// count is the number of flows so far.
-func (fs *flows) count() int { return len(fs.byKey) }
+// count is the number of session instances so far.
+func (ss *sessions) count() int { return len(ss.byKey) }
