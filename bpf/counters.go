@@ -26,18 +26,22 @@ func countersFrom(n [extractorCounterCOUNTER_MAX]uint64) Counters {
 		SessionTableFull: n[extractorCounterCOUNTER_SESSION_TABLE_FULL],
 		SessionQuota:     n[extractorCounterCOUNTER_SESSION_QUOTA],
 		BufferFull:       n[extractorCounterCOUNTER_BUFFER_FULL],
+		FlowTableFull:    n[extractorCounterCOUNTER_FLOW_TABLE_FULL],
+		FlowsStarted:     n[extractorCounterCOUNTER_FLOWS_STARTED],
+		FlowsLost:        n[extractorCounterCOUNTER_FLOWS_LOST],
+		FlowLockTimeout:  n[extractorCounterCOUNTER_FLOW_LOCK_TIMEOUT],
 	}
 }
 
 // ReadCounters sums the per-CPU counters.
 func (o *Objects) ReadCounters() (Counters, error) {
-	var perCPU []extractorCounters
+	var perCPU []extractorCpuState
 	if err := o.Stats.Lookup(uint32(0), &perCPU); err != nil {
 		return Counters{}, fmt.Errorf("read counters: %w", err)
 	}
 	var sum [extractorCounterCOUNTER_MAX]uint64
 	for _, c := range perCPU {
-		for i, v := range c.N {
+		for i, v := range c.Cnt.N {
 			sum[i] += v
 		}
 	}
@@ -50,7 +54,7 @@ func (o *Objects) ReadCounters() (Counters, error) {
 
 // ResetCounters zeroes the counters on every CPU.
 func (o *Objects) ResetCounters() error {
-	perCPU := make([]extractorCounters, ebpf.MustPossibleCPU())
+	perCPU := make([]extractorCpuState, ebpf.MustPossibleCPU())
 	if err := o.Stats.Put(uint32(0), perCPU); err != nil {
 		return fmt.Errorf("reset counters: %w", err)
 	}

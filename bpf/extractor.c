@@ -3,7 +3,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /*
  * tacap's feature extractor: one record per TCP/UDP/ICMP/ICMPv6 packet, under
- * per-session quotas, handed to user space through a BPF ring buffer.
+ * per-session quotas, handed to user space through a BPF ring buffer; and
+ * exact statistics of every such packet, recorded or not, per biflow.
  *
  * The contract for every field is ../docs/dataset.md ("packets/"); the
  * sampling algorithm is its "Sampling" section, kept from the research
@@ -56,7 +57,22 @@ enum counter {
 	COUNTER_SESSION_TABLE_FULL,
 	COUNTER_SESSION_QUOTA,
 	COUNTER_BUFFER_FULL,
+	/* Flow accounting, beside the packet reasons above (a packet is
+	 * recorded or not, and independently in a flow or not). */
+	COUNTER_FLOW_TABLE_FULL, /* recordable packets in no flow: the flow table was full */
+	COUNTER_FLOWS_STARTED,   /* flows the program started */
+	COUNTER_FLOWS_LOST,      /* flows ended here whose statistics the flow ring had no room for */
+	COUNTER_FLOW_LOCK_TIMEOUT, /* recordable packets in no flow: their flow's lock stayed taken (never expected) */
 	COUNTER_MAX,
+};
+
+/* Why a flow ended (docs/dataset.md, "flows/"). User space adds its own
+ * reasons for the flows it ends. */
+enum flow_end_reason {
+	FLOW_END_NONE = 0,
+	FLOW_END_IDLE = 1,   /* the packet came more than the idle timeout after the flow's last */
+	FLOW_END_ACTIVE = 2, /* ... more than the active timeout after the flow's first */
+	FLOW_END_REUSE = 3,  /* a TCP SYN without ACK after a FIN or RST of the flow */
 };
 
 enum direction {
@@ -82,6 +98,8 @@ struct config {
 	/* Benchmarks only: make every packet a new session. */
 	__u8 bench_unique_keys;
 	__u8 _pad[5];
+	__u64 flow_idle_ns;      /* --flow-idle-timeout */
+	__u64 flow_active_ns;    /* --flow-active-timeout */
 };
 
 volatile const struct config CONFIG = {
@@ -90,6 +108,8 @@ volatile const struct config CONFIG = {
 	.buffer_restart_ns = 1000000000ULL,
 	.sessions_max = 1024,
 	.per_session = 100,
+	.flow_idle_ns = 120000000000ULL,
+	.flow_active_ns = 1800000000000ULL,
 };
 
 /* One recorded packet. Addresses are in network order, IPv4 in the first 4
@@ -108,6 +128,7 @@ struct record {
 	__u32 tcp_ack;
 	__u32 tcp_payload_len;
 	__u32 gso_segs;
+	__u64 flow_id;           /* the packet's flow (0: in none, the flow table was full) */
 	__u16 src_port;
 	__u16 dst_port;
 	__u16 ip_flags_frag;
@@ -148,11 +169,87 @@ struct counters {
 	__u64 n[COUNTER_MAX];
 };
 
+/*
+ * Flow statistics: sums, sums of squares, extremes and times from which
+ * user space computes every statistic of the flows/ table exactly. Times
+ * are the packets' own (kernel clock; replay: the frame's). Squares are
+ * summed in 128 bits (lo, hi): a flow's gaps in nanoseconds squared
+ * overflow 64 bits within seconds.
+ */
+struct flow_dir {
+	__u64 first_ns;    /* this direction's first packet */
+	__u64 last_ns;     /* its latest packet */
+	__u64 packets;
+	__u64 bytes;       /* sum of ip_len */
+	__u64 payload;     /* sum of tcp_payload_len + udp_payload_len */
+	__u64 len_sq_lo;   /* sum of ip_len squared */
+	__u64 len_sq_hi;
+	__u64 iat_sq_lo;   /* sum of squared gaps between its packets (ns^2) */
+	__u64 iat_sq_hi;
+	__u64 iat_min;     /* gaps, valid from the second packet */
+	__u64 iat_max;
+	__u32 len_min;
+	__u32 len_max;
+	__u32 init_window; /* window of its first packet with a TCP header */
+	__u8 has_window;
+	__u8 _pad[3];
+};
+
+struct flow_stats {
+	__u64 id;          /* unique in the run; records carry it */
+	__u64 first_ns;
+	__u64 last_ns;
+	__u64 iat_sq_lo;   /* gaps between consecutive packets of the flow */
+	__u64 iat_sq_hi;
+	__u64 iat_min;
+	__u64 iat_max;
+	__u64 flags[8];    /* TCP packets with FIN, SYN, RST, PSH, ACK, URG, ECE, CWR */
+	__u64 recorded;    /* its packets the sampling recorded */
+	__u8 fwd_is_a;     /* the flow's source is the key's endpoint a */
+	__u8 fin_rst;      /* a FIN or RST was seen */
+	__u8 _pad[6];
+	struct flow_dir fwd;
+	struct flow_dir bwd;
+};
+
+/* A flow table entry: its statistics behind one lock, so that packets of
+ * one flow on several CPUs never tear an update. The lock is a word taken
+ * with an atomic compare-and-exchange and released with an atomic and (both
+ * fully ordered), not bpf_spin_lock: the two helper calls of that cost more
+ * than the whole rest of the flow's update (BENCHMARKS.md). The programs run
+ * in softirq or with bottom halves disabled, so a holder is never interrupted
+ * by another holder on its CPU, and holds it for a few dozen instructions. */
+struct flow {
+	__u32 lock;
+	__u32 _pad;
+	struct flow_stats st;
+};
+
+/* A flow the program ended, for user space (the flow_ends ring). */
+struct flow_end {
+	struct session_key key;
+	__u32 reason;      /* enum flow_end_reason */
+	__u32 _pad;
+	struct flow_stats st;
+};
+
+/* Per-CPU scratch space for the flow path, too big for the stack: a new
+ * flow is built here and inserted (from lock_space on it has struct flow's
+ * layout), and a flow ended under the lock is copied here before it goes to
+ * the ring. */
+struct flow_scratch {
+	__u32 lock_space;
+	__u32 _pad;
+	struct flow_stats fresh;
+	struct flow_stats ended;
+};
+
 /* Sampling state shared by all CPUs (the prototype's globals). */
 struct state {
 	__u64 last_accept_ns;
 	__u64 paused_at_ns;
 	__u64 bench_salt;
+	__u64 last_flow_id;
 	__u32 tracked;
 	__u32 paused;
 };
@@ -172,18 +269,41 @@ struct {
 	__uint(max_entries, 1 << 22);
 } records SEC(".maps");
 
+/* Per-CPU: the counters and the flow path's scratch space. */
+struct cpu_state {
+	struct counters cnt;
+	struct flow_scratch scratch;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct counters);
+	__type(value, struct cpu_state);
 } stats SEC(".maps");
+
+/* Not LRU: a flow is never evicted silently. A packet whose flow finds no
+ * room is counted (COUNTER_FLOW_TABLE_FULL); user space removes flows that
+ * went idle. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct session_key);
+	__type(value, struct flow);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} flow_ends SEC(".maps");
 
 /* Force BTF for the types Go shares (bpf2go -type). */
 const enum counter *unused_counter __attribute__((unused));
 const enum direction *unused_direction __attribute__((unused));
 const struct record *unused_record __attribute__((unused));
 const struct replay_meta *unused_replay_meta __attribute__((unused));
+const struct flow_end *unused_flow_end __attribute__((unused));
+const enum flow_end_reason *unused_flow_end_reason __attribute__((unused));
 
 struct ethhdr {
 	__u8 dst[6];
@@ -492,10 +612,13 @@ static __always_inline bool endpoint_less(const __u8 *a, __u16 pa, const __u8 *b
 	return pa < pb;
 }
 
-static __always_inline void make_key(struct session_key *k, const struct record *r)
+/*
+ * flow_key fills k with the packet's biflow key, its endpoints in a total
+ * order, and reports whether the packet's source is the key's endpoint a.
+ */
+static __always_inline bool flow_key(struct session_key *k, const struct record *r)
 {
-	bool swap = CONFIG.bidirectional &&
-		    endpoint_less(r->dst_addr, r->dst_port, r->src_addr, r->src_port);
+	bool swap = endpoint_less(r->dst_addr, r->dst_port, r->src_addr, r->src_port);
 
 	if (swap) {
 		__builtin_memcpy(k->addr_a, r->dst_addr, 16);
@@ -508,6 +631,25 @@ static __always_inline void make_key(struct session_key *k, const struct record 
 		k->port_a = r->src_port;
 		k->port_b = r->dst_port;
 	}
+	k->protocol = r->protocol;
+	k->ip_version = r->ip_version;
+	k->_pad = 0;
+	return !swap;
+}
+
+/* session_key is the sampling's key: the flow's when sessions are
+ * bidirectional, else the packet's direction. */
+static __always_inline void session_key(struct session_key *k, const struct session_key *fk,
+					const struct record *r)
+{
+	if (CONFIG.bidirectional) {
+		*k = *fk;
+		return;
+	}
+	__builtin_memcpy(k->addr_a, r->src_addr, 16);
+	__builtin_memcpy(k->addr_b, r->dst_addr, 16);
+	k->port_a = r->src_port;
+	k->port_b = r->dst_port;
 	k->protocol = r->protocol;
 	k->ip_version = r->ip_version;
 	k->_pad = 0;
@@ -568,31 +710,34 @@ static __always_inline void pause_buffer(__u64 now)
 	STATE.paused = 1;
 }
 
-static __always_inline void commit(struct record *slot, const struct record *r, __u64 now)
+/* stage fills a reserved slot; handle submits it once the packet's flow is
+ * known. */
+static __always_inline void stage(struct record *slot, const struct record *r, __u64 now,
+				  struct record **out)
 {
 	*slot = *r;
 	slot->ts_ns = now;
-	/* No wakeup: the reader polls and consumes in batches, far cheaper
-	 * than a wakeup per record. */
-	bpf_ringbuf_submit(slot, BPF_RB_NO_WAKEUP);
 	if (STATE.paused)
 		STATE.paused = 0;
+	*out = slot;
 }
 
 /*
  * sample applies the prototype's algorithm (docs/dataset.md, "Sampling") to a parsed
- * packet and, when it is to be recorded, hands the record to user space.
- * A session is charged only for what was actually recorded: the ring slot is
- * reserved before the session's quota moves.
+ * packet and, when it is to be recorded, returns its filled ring slot in
+ * *out, for the caller to submit (no wakeup: the reader polls and consumes in
+ * batches, far cheaper than a wakeup per record). A session is charged only
+ * for what was actually recorded: the ring slot is reserved before the
+ * session's quota moves.
  */
-static __always_inline enum counter sample(struct record *r, struct clock *clk)
+static __always_inline enum counter sample(struct record *r, struct clock *clk,
+					   struct session_key *keyp, struct record **out)
 {
-	struct session_key key;
+	struct session_key key = *keyp;
 	struct session *s;
 	struct record *slot;
 	__u64 now;
 
-	make_key(&key, r);
 	if (CONFIG.bench_unique_keys) {
 		__u64 salt = __sync_fetch_and_add(&STATE.bench_salt, 1);
 		*(__u64 *)&key.addr_b[8] ^= salt;
@@ -642,7 +787,7 @@ static __always_inline enum counter sample(struct record *r, struct clock *clk)
 			r->sess_first_ns = now;
 			r->sess_packets_seen = 1;
 			r->sess_bytes_seen = r->ip_len;
-			commit(slot, r, now);
+			stage(slot, r, now, out);
 			return COUNTER_RECORDED;
 		}
 		if (slot)
@@ -673,21 +818,245 @@ static __always_inline enum counter sample(struct record *r, struct clock *clk)
 	}
 	now = precise_now(clk);
 	r->sess_quota_refused = s->quota_refused;
-	commit(slot, r, now);
+	stage(slot, r, now, out);
 	__sync_fetch_and_add(&s->quota_used, 1);
 	s->last_recorded_ns = now;
 	saw(s, now);
 	return COUNTER_RECORDED;
 }
 
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+/* has_l4 reports whether the packet's L4 header was parsed (every packet
+ * but a non-first fragment). */
+static __always_inline bool has_l4(const struct record *r)
+{
+	__u16 offset = r->ip_version == 4 ? (r->ip_flags_frag & 0x1fff) : (r->ip_flags_frag & 0xfff8);
+	return offset == 0;
+}
+
+/* add_square adds v*v to the 128-bit sum (lo, hi). */
+static __always_inline void add_square(__u64 *lo, __u64 *hi, __u64 v)
+{
+	__u64 v0 = v & 0xffffffff, v1 = v >> 32;
+	__u64 p0 = v0 * v0, p1 = v0 * v1, p2 = v1 * v1;
+	__u64 sq_lo = p0 + (p1 << 33);
+	__u64 sq_hi = p2 + (p1 >> 31) + (sq_lo < p0);
+	__u64 n = *lo + sq_lo;
+
+	*hi += sq_hi + (n < sq_lo);
+	*lo = n;
+}
+
+/* gap is the time from last to now, 0 when now is not later (packets of
+ * one flow stamped on two CPUs, or an out-of-order capture file). */
+static __always_inline __u64 gap(__u64 now, __u64 last)
+{
+	__s64 d = now - last;
+	return d > 0 ? d : 0;
+}
+
+static __always_inline void add_gap(__u64 *lo, __u64 *hi, __u64 *min, __u64 *max, __u64 g, bool first)
+{
+	if (first || g < *min)
+		*min = g;
+	if (first || g > *max)
+		*max = g;
+	add_square(lo, hi, g);
+}
+
+static __always_inline void dir_add(struct flow_dir *d, const struct record *r, __u64 now, bool tcp)
+{
+	__u32 len = r->ip_len;
+	__u64 sq = (__u64)len * len;
+
+	if (d->packets == 0) {
+		d->first_ns = now;
+		d->last_ns = now;
+		d->len_min = len;
+		d->len_max = len;
+	} else {
+		add_gap(&d->iat_sq_lo, &d->iat_sq_hi, &d->iat_min, &d->iat_max, gap(now, d->last_ns),
+			d->packets == 1);
+		if ((__s64)(now - d->last_ns) > 0)
+			d->last_ns = now;
+		if (len < d->len_min)
+			d->len_min = len;
+		if (len > d->len_max)
+			d->len_max = len;
+	}
+	if (tcp && !d->has_window) {
+		d->init_window = r->tcp_window;
+		d->has_window = 1;
+	}
+	d->packets++;
+	d->bytes += len;
+	d->payload += r->tcp_payload_len + r->udp_payload_len;
+	d->len_sq_lo += sq;
+	d->len_sq_hi += d->len_sq_lo < sq;
+}
+
+/* flow_add counts one packet into st (under the flow's lock). */
+static __always_inline void flow_add(struct flow_stats *st, const struct record *r, __u64 now, bool from_a,
+				     bool recorded)
+{
+	bool tcp = r->protocol == IPPROTO_TCP && has_l4(r);
+	__u64 before = st->fwd.packets + st->bwd.packets;
+
+	if (before) {
+		add_gap(&st->iat_sq_lo, &st->iat_sq_hi, &st->iat_min, &st->iat_max, gap(now, st->last_ns),
+			before == 1);
+		if ((__s64)(now - st->last_ns) > 0)
+			st->last_ns = now;
+	}
+	dir_add(from_a == st->fwd_is_a ? &st->fwd : &st->bwd, r, now, tcp);
+	if (tcp) {
+		__u8 fl = r->tcp_flags;
+#pragma unroll
+		for (int i = 0; i < 8; i++)
+			st->flags[i] += (fl >> i) & 1;
+		if (fl & (TCP_FIN | TCP_RST))
+			st->fin_rst = 1;
+	}
+	st->recorded += recorded;
+}
+
+/* flow_start makes st a new flow whose first packet is r. Its source is
+ * the packet's sender, or its receiver when the packet is a SYN-ACK (the
+ * SYN was missed). */
+static __always_inline void flow_start(struct flow_stats *st, __u64 id, const struct record *r, __u64 now,
+				       bool from_a, bool recorded)
+{
+	bool syn_ack = r->protocol == IPPROTO_TCP && has_l4(r) &&
+		       (r->tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK);
+
+	__builtin_memset(st, 0, sizeof(*st));
+	st->id = id;
+	st->first_ns = now;
+	st->last_ns = now;
+	st->fwd_is_a = syn_ack ? !from_a : from_a;
+	flow_add(st, r, now, from_a, recorded);
+}
+
+/* flow_end_reason says whether packet r, arriving at now, ends flow st
+ * (docs/dataset.md, "flows/"): rules checked in this order. */
+static __always_inline __u32 flow_end_reason(const struct flow_stats *st, const struct record *r, __u64 now)
+{
+	if ((__s64)(now - st->last_ns) > (__s64)CONFIG.flow_idle_ns)
+		return FLOW_END_IDLE;
+	if ((__s64)(now - st->first_ns) > (__s64)CONFIG.flow_active_ns)
+		return FLOW_END_ACTIVE;
+	if (st->fin_rst && r->protocol == IPPROTO_TCP && has_l4(r) &&
+	    (r->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+		return FLOW_END_REUSE;
+	return FLOW_END_NONE;
+}
+
+/* Taking a flow's lock: one attempt inline, then (contended: another CPU
+ * is updating the same flow) up to 1 << 20 more in a bpf_loop. */
+struct lock_try {
+	__u32 *lock;
+	bool got;
+};
+
+static long try_lock(__u64 index, void *data)
+{
+	struct lock_try *t = data;
+
+	t->got = __sync_val_compare_and_swap(t->lock, 0, 1) == 0;
+	return t->got;
+}
+
+static __always_inline bool lock_flow(struct flow *f)
+{
+	if (__sync_val_compare_and_swap(&f->lock, 0, 1) == 0)
+		return true;
+	struct lock_try t = { .lock = &f->lock };
+	bpf_loop(1 << 20, try_lock, &t, 0);
+	return t.got;
+}
+
+static __always_inline void unlock_flow(struct flow *f)
+{
+	__sync_fetch_and_and(&f->lock, 0);
+}
+
+static __always_inline __u64 next_flow_id(void)
+{
+	return __sync_fetch_and_add(&STATE.last_flow_id, 1) + 1;
+}
+
+/*
+ * flow_track counts packet r into its flow and returns the flow's id, or 0
+ * when the flow table has no room for a new flow. A packet that ends its
+ * flow starts the next one in the same entry, and the ended flow goes to
+ * user space through the flow_ends ring.
+ */
+static __always_inline __u64 flow_track(struct cpu_state *cs, const struct session_key *fk, bool from_a,
+					const struct record *r, __u64 now, bool recorded)
+{
+	struct flow *f = bpf_map_lookup_elem(&flows, fk);
+	__u32 reason;
+	__u64 id;
+
+	if (!f) {
+		id = next_flow_id();
+		cs->scratch.lock_space = 0;
+		flow_start(&cs->scratch.fresh, id, r, now, from_a, recorded);
+		/* scratch from lock_space on has struct flow's layout. */
+		if (bpf_map_update_elem(&flows, fk, &cs->scratch, BPF_NOEXIST) == 0) {
+			cs->cnt.n[COUNTER_FLOWS_STARTED]++;
+			return id;
+		}
+		f = bpf_map_lookup_elem(&flows, fk); /* another CPU inserted it meanwhile? */
+		if (!f) {
+			cs->cnt.n[COUNTER_FLOW_TABLE_FULL]++;
+			return 0;
+		}
+	}
+
+	if (!lock_flow(f)) {
+		cs->cnt.n[COUNTER_FLOW_LOCK_TIMEOUT]++;
+		return 0;
+	}
+	reason = flow_end_reason(&f->st, r, now);
+	if (reason) {
+		cs->scratch.ended = f->st;
+		id = next_flow_id();
+		flow_start(&f->st, id, r, now, from_a, recorded);
+	} else {
+		flow_add(&f->st, r, now, from_a, recorded);
+		id = f->st.id;
+	}
+	unlock_flow(f);
+
+	if (reason) {
+		cs->cnt.n[COUNTER_FLOWS_STARTED]++;
+		struct flow_end *e = bpf_ringbuf_reserve(&flow_ends, sizeof(*e), 0);
+		if (!e) {
+			cs->cnt.n[COUNTER_FLOWS_LOST]++;
+			return id;
+		}
+		e->key = *fk;
+		e->reason = reason;
+		e->_pad = 0;
+		e->st = cs->scratch.ended;
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	}
+	return id;
+}
+
 static __always_inline void handle(struct pkt *p, __u8 direction, __u32 ifindex, __u16 meta_vlan,
 				   __u32 gso_segs, __u64 tstamp)
 {
 	__u32 zero = 0;
-	struct counters *cnt = bpf_map_lookup_elem(&stats, &zero);
-	if (!cnt)
+	struct cpu_state *cs = bpf_map_lookup_elem(&stats, &zero);
+	if (!cs)
 		return;
-	cnt->n[COUNTER_SEEN]++;
+	cs->cnt.n[COUNTER_SEEN]++;
 
 	struct record r = {};
 	enum counter verdict = parse(p, &r, meta_vlan);
@@ -695,11 +1064,23 @@ static __always_inline void handle(struct pkt *p, __u8 direction, __u32 ifindex,
 		r.direction = direction;
 		r.ifindex = ifindex;
 		r.gso_segs = gso_segs > 1 ? gso_segs : 1;
+		/* Every packet is timed precisely: its flow's gaps need it. */
 		struct clock clk = { .tstamp = tstamp };
-		verdict = sample(&r, &clk);
+		__u64 now = precise_now(&clk);
+		struct session_key fk, sk;
+		bool from_a = flow_key(&fk, &r);
+		struct record *slot = NULL;
+
+		session_key(&sk, &fk, &r);
+		verdict = sample(&r, &clk, &sk, &slot);
+		__u64 id = flow_track(cs, &fk, from_a, &r, now, slot != NULL);
+		if (slot) {
+			slot->flow_id = id;
+			bpf_ringbuf_submit(slot, BPF_RB_NO_WAKEUP);
+		}
 	}
 	if (verdict < COUNTER_MAX)
-		cnt->n[verdict]++;
+		cs->cnt.n[verdict]++;
 }
 
 static __always_inline void handle_skb(struct __sk_buff *skb, __u8 direction)

@@ -24,6 +24,8 @@ type extractorConfig struct {
 	Replay          uint8
 	BenchUniqueKeys uint8
 	Pad             [5]uint8
+	FlowIdleNs      uint64
+	FlowActiveNs    uint64
 }
 
 type extractorCounter uint32
@@ -38,12 +40,22 @@ const (
 	extractorCounterCOUNTER_SESSION_TABLE_FULL extractorCounter = 6
 	extractorCounterCOUNTER_SESSION_QUOTA      extractorCounter = 7
 	extractorCounterCOUNTER_BUFFER_FULL        extractorCounter = 8
-	extractorCounterCOUNTER_MAX                extractorCounter = 9
+	extractorCounterCOUNTER_FLOW_TABLE_FULL    extractorCounter = 9
+	extractorCounterCOUNTER_FLOWS_STARTED      extractorCounter = 10
+	extractorCounterCOUNTER_FLOWS_LOST         extractorCounter = 11
+	extractorCounterCOUNTER_FLOW_LOCK_TIMEOUT  extractorCounter = 12
+	extractorCounterCOUNTER_MAX                extractorCounter = 13
 )
 
 type extractorCounters struct {
 	_ structs.HostLayout
-	N [9]uint64
+	N [13]uint64
+}
+
+type extractorCpuState struct {
+	_       structs.HostLayout
+	Cnt     extractorCounters
+	Scratch extractorFlowScratch
 }
 
 type extractorDirection uint32
@@ -53,6 +65,76 @@ const (
 	extractorDirectionDIRECTION_INGRESS extractorDirection = 1
 	extractorDirectionDIRECTION_EGRESS  extractorDirection = 2
 )
+
+type extractorFlow struct {
+	_    structs.HostLayout
+	Lock uint32
+	Pad  uint32
+	St   extractorFlowStats
+}
+
+type extractorFlowDir struct {
+	_          structs.HostLayout
+	FirstNs    uint64
+	LastNs     uint64
+	Packets    uint64
+	Bytes      uint64
+	Payload    uint64
+	LenSqLo    uint64
+	LenSqHi    uint64
+	IatSqLo    uint64
+	IatSqHi    uint64
+	IatMin     uint64
+	IatMax     uint64
+	LenMin     uint32
+	LenMax     uint32
+	InitWindow uint32
+	HasWindow  uint8
+	Pad        [3]uint8
+}
+
+type extractorFlowEnd struct {
+	_      structs.HostLayout
+	Key    extractorSessionKey
+	Reason uint32
+	Pad    uint32
+	St     extractorFlowStats
+}
+
+type extractorFlowEndReason uint32
+
+const (
+	extractorFlowEndReasonFLOW_END_NONE   extractorFlowEndReason = 0
+	extractorFlowEndReasonFLOW_END_IDLE   extractorFlowEndReason = 1
+	extractorFlowEndReasonFLOW_END_ACTIVE extractorFlowEndReason = 2
+	extractorFlowEndReasonFLOW_END_REUSE  extractorFlowEndReason = 3
+)
+
+type extractorFlowScratch struct {
+	_         structs.HostLayout
+	LockSpace uint32
+	Pad       uint32
+	Fresh     extractorFlowStats
+	Ended     extractorFlowStats
+}
+
+type extractorFlowStats struct {
+	_        structs.HostLayout
+	Id       uint64
+	FirstNs  uint64
+	LastNs   uint64
+	IatSqLo  uint64
+	IatSqHi  uint64
+	IatMin   uint64
+	IatMax   uint64
+	Flags    [8]uint64
+	Recorded uint64
+	FwdIsA   uint8
+	FinRst   uint8
+	Pad      [6]uint8
+	Fwd      extractorFlowDir
+	Bwd      extractorFlowDir
+}
 
 type extractorRecord struct {
 	_                structs.HostLayout
@@ -69,6 +151,7 @@ type extractorRecord struct {
 	TcpAck           uint32
 	TcpPayloadLen    uint32
 	GsoSegs          uint32
+	FlowId           uint64
 	SrcPort          uint16
 	DstPort          uint16
 	IpFlagsFrag      uint16
@@ -124,6 +207,7 @@ type extractorState struct {
 	LastAcceptNs uint64
 	PausedAtNs   uint64
 	BenchSalt    uint64
+	LastFlowId   uint64
 	Tracked      uint32
 	Paused       uint32
 }
@@ -132,20 +216,24 @@ type extractorState struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	extractorMapRecords           = "records"
-	extractorMapSessions          = "sessions"
-	extractorMapStats             = "stats"
-	extractorProgTacapReplayBatch = "tacap_replay_batch"
-	extractorProgTacapTcEgress    = "tacap_tc_egress"
-	extractorProgTacapTcIngress   = "tacap_tc_ingress"
-	extractorProgTacapXdp         = "tacap_xdp"
-	extractorVarCONFIG            = "CONFIG"
-	extractorVarREPLAY_DONE       = "REPLAY_DONE"
-	extractorVarSTATE             = "STATE"
-	extractorVarUnusedCounter     = "unused_counter"
-	extractorVarUnusedDirection   = "unused_direction"
-	extractorVarUnusedRecord      = "unused_record"
-	extractorVarUnusedReplayMeta  = "unused_replay_meta"
+	extractorMapFlowEnds            = "flow_ends"
+	extractorMapFlows               = "flows"
+	extractorMapRecords             = "records"
+	extractorMapSessions            = "sessions"
+	extractorMapStats               = "stats"
+	extractorProgTacapReplayBatch   = "tacap_replay_batch"
+	extractorProgTacapTcEgress      = "tacap_tc_egress"
+	extractorProgTacapTcIngress     = "tacap_tc_ingress"
+	extractorProgTacapXdp           = "tacap_xdp"
+	extractorVarCONFIG              = "CONFIG"
+	extractorVarREPLAY_DONE         = "REPLAY_DONE"
+	extractorVarSTATE               = "STATE"
+	extractorVarUnusedCounter       = "unused_counter"
+	extractorVarUnusedDirection     = "unused_direction"
+	extractorVarUnusedFlowEnd       = "unused_flow_end"
+	extractorVarUnusedFlowEndReason = "unused_flow_end_reason"
+	extractorVarUnusedRecord        = "unused_record"
+	extractorVarUnusedReplayMeta    = "unused_replay_meta"
 )
 
 // loadExtractor returns the embedded CollectionSpec for extractor.
@@ -200,6 +288,8 @@ type extractorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type extractorMapSpecs struct {
+	FlowEnds *ebpf.MapSpec `ebpf:"flow_ends"`
+	Flows    *ebpf.MapSpec `ebpf:"flows"`
 	Records  *ebpf.MapSpec `ebpf:"records"`
 	Sessions *ebpf.MapSpec `ebpf:"sessions"`
 	Stats    *ebpf.MapSpec `ebpf:"stats"`
@@ -209,13 +299,15 @@ type extractorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type extractorVariableSpecs struct {
-	CONFIG           *ebpf.VariableSpec `ebpf:"CONFIG"`
-	REPLAY_DONE      *ebpf.VariableSpec `ebpf:"REPLAY_DONE"`
-	STATE            *ebpf.VariableSpec `ebpf:"STATE"`
-	UnusedCounter    *ebpf.VariableSpec `ebpf:"unused_counter"`
-	UnusedDirection  *ebpf.VariableSpec `ebpf:"unused_direction"`
-	UnusedRecord     *ebpf.VariableSpec `ebpf:"unused_record"`
-	UnusedReplayMeta *ebpf.VariableSpec `ebpf:"unused_replay_meta"`
+	CONFIG              *ebpf.VariableSpec `ebpf:"CONFIG"`
+	REPLAY_DONE         *ebpf.VariableSpec `ebpf:"REPLAY_DONE"`
+	STATE               *ebpf.VariableSpec `ebpf:"STATE"`
+	UnusedCounter       *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedDirection     *ebpf.VariableSpec `ebpf:"unused_direction"`
+	UnusedFlowEnd       *ebpf.VariableSpec `ebpf:"unused_flow_end"`
+	UnusedFlowEndReason *ebpf.VariableSpec `ebpf:"unused_flow_end_reason"`
+	UnusedRecord        *ebpf.VariableSpec `ebpf:"unused_record"`
+	UnusedReplayMeta    *ebpf.VariableSpec `ebpf:"unused_replay_meta"`
 }
 
 // extractorObjects contains all objects after they have been loaded into the kernel.
@@ -238,6 +330,8 @@ func (o *extractorObjects) Close() error {
 //
 // It can be passed to loadExtractorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type extractorMaps struct {
+	FlowEnds *ebpf.Map `ebpf:"flow_ends"`
+	Flows    *ebpf.Map `ebpf:"flows"`
 	Records  *ebpf.Map `ebpf:"records"`
 	Sessions *ebpf.Map `ebpf:"sessions"`
 	Stats    *ebpf.Map `ebpf:"stats"`
@@ -245,6 +339,8 @@ type extractorMaps struct {
 
 func (m *extractorMaps) Close() error {
 	return _ExtractorClose(
+		m.FlowEnds,
+		m.Flows,
 		m.Records,
 		m.Sessions,
 		m.Stats,
@@ -255,13 +351,15 @@ func (m *extractorMaps) Close() error {
 //
 // It can be passed to loadExtractorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type extractorVariables struct {
-	CONFIG           *ebpf.Variable `ebpf:"CONFIG"`
-	REPLAY_DONE      *ebpf.Variable `ebpf:"REPLAY_DONE"`
-	STATE            *ebpf.Variable `ebpf:"STATE"`
-	UnusedCounter    *ebpf.Variable `ebpf:"unused_counter"`
-	UnusedDirection  *ebpf.Variable `ebpf:"unused_direction"`
-	UnusedRecord     *ebpf.Variable `ebpf:"unused_record"`
-	UnusedReplayMeta *ebpf.Variable `ebpf:"unused_replay_meta"`
+	CONFIG              *ebpf.Variable `ebpf:"CONFIG"`
+	REPLAY_DONE         *ebpf.Variable `ebpf:"REPLAY_DONE"`
+	STATE               *ebpf.Variable `ebpf:"STATE"`
+	UnusedCounter       *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedDirection     *ebpf.Variable `ebpf:"unused_direction"`
+	UnusedFlowEnd       *ebpf.Variable `ebpf:"unused_flow_end"`
+	UnusedFlowEndReason *ebpf.Variable `ebpf:"unused_flow_end_reason"`
+	UnusedRecord        *ebpf.Variable `ebpf:"unused_record"`
+	UnusedReplayMeta    *ebpf.Variable `ebpf:"unused_replay_meta"`
 }
 
 // extractorPrograms contains all programs after they have been loaded into the kernel.

@@ -65,6 +65,10 @@ func TestPacketShapes(t *testing.T) {
 				return
 			}
 			want := *s.want
+			if recs[0].FlowId == 0 {
+				t.Fatal("recorded packet has no flow")
+			}
+			want.FlowId = recs[0].FlowId
 			want.TsNs, want.SessFirstNs = testTime, testTime
 			want.SessPacketsSeen, want.SessBytesSeen = 1, uint64(want.IpLen)
 			want.Direction = bpf.DirectionEgress
@@ -105,6 +109,7 @@ func TestPacketShapesXDP(t *testing.T) {
 			}
 			want := *s.want
 			want.SessPacketsSeen, want.SessBytesSeen = 1, uint64(want.IpLen)
+			want.FlowId = 1 // the first flow since Reset
 			want.Direction = bpf.DirectionIngress
 			want.Ifindex = 1
 			if len(recs) != 1 || !reflect.DeepEqual(recs[0], want) {
@@ -198,7 +203,10 @@ func TestPacketShapesBatched(t *testing.T) {
 	recs := drain(o)
 	got := map[string]int{}
 	for _, r := range recs {
-		r.SessFirstNs, r.SessPacketsSeen, r.SessBytesSeen, r.SessQuotaRefused = 0, 0, 0, 0
+		if r.FlowId == 0 {
+			t.Errorf("record without a flow: %+v", r)
+		}
+		r.SessFirstNs, r.SessPacketsSeen, r.SessBytesSeen, r.SessQuotaRefused, r.FlowId = 0, 0, 0, 0, 0
 		got[fmt.Sprintf("%+v", r)]++
 	}
 	for _, w := range want {

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -41,6 +42,11 @@ type Options struct {
 	SessionPacketRestart time.Duration // quota reached: resume this long after the session's last record
 	BufferRestart        time.Duration // ring full: pause recording this long
 	Bidirectional        bool          // one session for both directions of a 5-tuple
+
+	// Flow statistics (docs/dataset.md, "flows/").
+	Flows             uint32        // size of the flow table (--flows)
+	FlowIdleTimeout   time.Duration // a packet this long after its flow's last starts a new flow
+	FlowActiveTimeout time.Duration // a packet this long after its flow's first starts a new flow
 
 	// Replay makes the program take each packet's time from skb->tstamp,
 	// its direction from skb->cb[0] and its length on the wire from
@@ -86,21 +92,33 @@ func DefaultOptions() Options {
 		SessionAcceptRestart: 5 * time.Second,
 		SessionPacketRestart: time.Second,
 		BufferRestart:        time.Second,
+		Flows:                DefaultFlows,
+		FlowIdleTimeout:      120 * time.Second,
+		FlowActiveTimeout:    1800 * time.Second,
 	}
 }
+
+// DefaultFlows is the default size of the flow table.
+const DefaultFlows = 65536
+
+// FlowRingBytes is the size of the ring that carries the flows the program
+// ends (a flow whose packet came after a timeout, or a reused TCP port) to
+// user space: room for 10 000 such flows between two reads.
+const FlowRingBytes = 1 << 22
 
 // MaxRingBytes bounds the ring buffer so a large --buffer-packets fails early
 // with a clear message rather than deep inside the kernel.
 const MaxRingBytes = 1 << 30
 
 // RingBytes is the ring buffer size for a capacity of n records: the next
-// power of two (the kernel's requirement), at least one page.
+// power of two (the kernel's requirement) above n records — a ring holds at
+// most its size less one byte — and at least one page.
 func RingBytes(n uint32) (uint32, error) {
 	need := uint64(n) * uint64(RecordSize)
 	if need == 0 {
 		return 0, errors.New("buffer must hold at least one record")
 	}
-	size := uint64(1) << bits.Len64(need-1)
+	size := uint64(1) << bits.Len64(need)
 	if page := uint64(os.Getpagesize()); size < page {
 		size = page
 	}
@@ -118,6 +136,10 @@ func (o Options) validate() error {
 		return errors.New("buffer-packets must be at least 1")
 	case o.SessionAcceptRestart < 0, o.SessionPacketRestart < 0, o.BufferRestart < 0:
 		return errors.New("restart times must not be negative")
+	case o.Flows == 0:
+		return errors.New("flows must be at least 1")
+	case o.FlowIdleTimeout <= 0, o.FlowActiveTimeout <= 0:
+		return errors.New("flow timeouts must be positive")
 	}
 	_, err := RingBytes(o.BufferPackets)
 	return err
@@ -128,7 +150,10 @@ type Objects struct {
 	extractorObjects
 	Ring    *Ring
 	Options Options
-	// MemoryBytes is what the kernel maps take (session table and ring).
+	// FlowRing carries the flows the program ended.
+	FlowRing *Ring
+	// MemoryBytes is what the kernel maps take (session and flow tables,
+	// rings).
 	MemoryBytes uint64
 
 	// replayTruncated counts replayed frames the kernel refused to run
@@ -168,6 +193,10 @@ func load(spec *ebpf.CollectionSpec, opts Options) (*Objects, error) {
 	ringBytes, _ := RingBytes(opts.BufferPackets)
 	spec.Maps[extractorMapSessions].MaxEntries = opts.Sessions
 	spec.Maps[extractorMapRecords].MaxEntries = ringBytes
+	// An older object (scripts/bench: old against new) may have no flows.
+	if m, ok := spec.Maps[extractorMapFlows]; ok {
+		m.MaxEntries = opts.Flows
+	}
 
 	cfg := extractorConfig{
 		AcceptRestartNs: uint64(opts.SessionAcceptRestart),
@@ -178,8 +207,10 @@ func load(spec *ebpf.CollectionSpec, opts Options) (*Objects, error) {
 		Bidirectional:   boolByte(opts.Bidirectional),
 		Replay:          boolByte(opts.Replay),
 		BenchUniqueKeys: boolByte(opts.BenchUniqueKeys),
+		FlowIdleNs:      uint64(opts.FlowIdleTimeout),
+		FlowActiveNs:    uint64(opts.FlowActiveTimeout),
 	}
-	if err := spec.Variables[extractorVarCONFIG].Set(cfg); err != nil {
+	if err := setConfig(spec.Variables[extractorVarCONFIG], cfg); err != nil {
 		return nil, fmt.Errorf("set program constants: %w", err)
 	}
 
@@ -201,26 +232,60 @@ func load(spec *ebpf.CollectionSpec, opts Options) (*Objects, error) {
 	}
 	o := &Objects{Options: opts, coll: coll}
 	o.Records, o.Sessions, o.Stats = coll.Maps[extractorMapRecords], coll.Maps[extractorMapSessions], coll.Maps[extractorMapStats]
+	o.Flows, o.FlowEnds = coll.Maps[extractorMapFlows], coll.Maps[extractorMapFlowEnds]
 	o.TacapTcIngress, o.TacapTcEgress = coll.Programs[extractorProgTacapTcIngress], coll.Programs[extractorProgTacapTcEgress]
 	o.TacapXdp, o.TacapReplayBatch = coll.Programs[extractorProgTacapXdp], coll.Programs[extractorProgTacapReplayBatch]
 	o.CONFIG, o.STATE, o.REPLAY_DONE = coll.Variables[extractorVarCONFIG], coll.Variables[extractorVarSTATE], coll.Variables[extractorVarREPLAY_DONE]
-	o.MemoryBytes = uint64(ringBytes) + uint64(opts.Sessions)*sessionEntryBytes
-	o.Ring, err = NewRing(o.Records)
+	o.MemoryBytes = MemoryBytes(opts)
+	if o.Ring, err = NewRing(o.Records); err == nil && o.FlowEnds != nil {
+		o.FlowRing, err = newRingOf(o.FlowEnds)
+	}
 	if err != nil {
-		coll.Close()
+		o.Close()
 		return nil, err
 	}
 	return o, nil
 }
 
-// sessionEntryBytes approximates one preallocated LRU entry: key, value and
-// the kernel's htab_elem bookkeeping.
-const sessionEntryBytes = uint64(unsafeSizeofSessionKey + unsafeSizeofSession + 64)
+// setConfig sets the program's constants; an older object (benchmarks:
+// old against new) has a shorter CONFIG, of which the new fields are the
+// tail.
+func setConfig(v *ebpf.VariableSpec, cfg extractorConfig) error {
+	if v == nil {
+		return errors.New("the object has no CONFIG")
+	}
+	b, err := binary.Append(nil, binary.NativeEndian, cfg)
+	if err != nil {
+		return err
+	}
+	if size := int(v.Size()); size < len(b) {
+		b = b[:size]
+	}
+	return v.Set(b)
+}
+
+// MemoryBytes is what the kernel maps of a load with opts take: the
+// session and flow tables (preallocated) and both rings.
+func MemoryBytes(opts Options) uint64 {
+	ringBytes, _ := RingBytes(opts.BufferPackets)
+	return uint64(ringBytes) + FlowRingBytes + uint64(opts.Sessions)*sessionEntryBytes +
+		uint64(opts.Flows)*flowEntryBytes
+}
+
+// sessionEntryBytes and flowEntryBytes approximate one preallocated hash
+// entry: key, value and the kernel's htab_elem bookkeeping.
+const (
+	sessionEntryBytes = uint64(unsafeSizeofSessionKey + unsafeSizeofSession + 64)
+	flowEntryBytes    = uint64(unsafeSizeofSessionKey + unsafeSizeofFlow + 64)
+)
 
 // Close releases the ring mapping and every kernel object.
 func (o *Objects) Close() error {
 	if o.Ring != nil {
 		o.Ring.Close()
+	}
+	if o.FlowRing != nil {
+		o.FlowRing.Close()
 	}
 	o.coll.Close()
 	return nil
@@ -278,10 +343,23 @@ func (o *Objects) Reset() error {
 			return fmt.Errorf("clear sessions: %w", err)
 		}
 	}
+	if o.Flows != nil {
+		for {
+			if err := o.Flows.NextKey(nil, &key); err != nil {
+				break
+			}
+			if err := o.Flows.Delete(&key); err != nil {
+				return fmt.Errorf("clear flows: %w", err)
+			}
+		}
+	}
 	if err := o.STATE.Set(extractorState{}); err != nil {
 		return fmt.Errorf("reset sampling state: %w", err)
 	}
 	o.Ring.Drain(1<<30, func(*Record) {})
+	if o.FlowRing != nil {
+		o.FlowRing.DrainFlowEnds(1<<30, func(*FlowEnd) {})
+	}
 	o.replayTruncated.Store(0)
 	return o.ResetCounters()
 }

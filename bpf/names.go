@@ -7,4 +7,6 @@ const (
 	unsafeSizeofRecord     = unsafe.Sizeof(extractorRecord{})
 	unsafeSizeofSession    = unsafe.Sizeof(extractorSession{})
 	unsafeSizeofSessionKey = unsafe.Sizeof(extractorSessionKey{})
+	unsafeSizeofFlow       = unsafe.Sizeof(extractorFlow{})
+	unsafeSizeofFlowEnd    = unsafe.Sizeof(extractorFlowEnd{})
 )

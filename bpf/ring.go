@@ -30,8 +30,10 @@ type Ring struct {
 	producerPos  *uint64
 }
 
-// NewRing maps m, a BPF_MAP_TYPE_RINGBUF.
-func NewRing(m *ebpf.Map) (*Ring, error) {
+// NewRing maps m, a BPF_MAP_TYPE_RINGBUF of records.
+func NewRing(m *ebpf.Map) (*Ring, error) { return newRingOf(m) }
+
+func newRingOf(m *ebpf.Map) (*Ring, error) {
 	if m.Type() != ebpf.RingBuf {
 		return nil, fmt.Errorf("map %s is a %s, not a ring buffer", m, m.Type())
 	}
@@ -70,7 +72,13 @@ func (r *Ring) Size() int { return len(r.data) / 2 }
 // into the read-only mapping and is valid only during the call: copy what
 // you keep. It returns how many records fn saw. Records of an unexpected
 // size (never written by this program) are skipped and counted in bad.
-func (r *Ring) Drain(max int, fn func(rec *Record)) (n, bad int) {
+func (r *Ring) Drain(max int, fn func(rec *Record)) (n, bad int) { return drain(r, max, fn) }
+
+// DrainFlowEnds is Drain for the ring of ended flows (Objects.FlowRing).
+func (r *Ring) DrainFlowEnds(max int, fn func(*FlowEnd)) (n, bad int) { return drain(r, max, fn) }
+
+func drain[T any](r *Ring, max int, fn func(*T)) (n, bad int) {
+	size := unsafe.Sizeof(*new(T))
 	cons := atomic.LoadUint64(r.consumerPos)
 	prod := atomic.LoadUint64(r.producerPos)
 	for cons < prod && n+bad < max {
@@ -81,8 +89,8 @@ func (r *Ring) Drain(max int, fn func(rec *Record)) (n, bad int) {
 		}
 		length := hdr &^ (ringBusyBit | ringDiscardBit)
 		if hdr&ringDiscardBit == 0 {
-			if uintptr(length) == unsafeSizeofRecord {
-				fn((*Record)(unsafe.Pointer(&r.data[(cons&r.mask)+ringHeaderSize])))
+			if uintptr(length) == size {
+				fn((*T)(unsafe.Pointer(&r.data[(cons&r.mask)+ringHeaderSize])))
 				n++
 			} else {
 				bad++

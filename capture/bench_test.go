@@ -33,7 +33,7 @@ func synthetic(n int) []bpf.Record {
 //	go test ./capture -run '^$' -bench Convert -benchtime 3x
 func BenchmarkConvert(b *testing.B) {
 	recs := synthetic(1 << 20)
-	c := newConverter(&fakeSource{}, false)
+	c := newConverter(&fakeSource{}, false, "bench")
 	rows := make([]dataset.Packet, len(recs))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -51,7 +51,7 @@ func BenchmarkConvert(b *testing.B) {
 //	go test ./capture -run '^$' -bench Writer -benchtime 3x
 func BenchmarkWriter(b *testing.B) {
 	recs := synthetic(1 << 20)
-	c := newConverter(&fakeSource{}, false)
+	c := newConverter(&fakeSource{}, false, "bench")
 	rows := make([]dataset.Packet, len(recs))
 	for j := range recs {
 		c.row(&recs[j], &rows[j])

@@ -26,8 +26,9 @@ type Config struct {
 	// same program instead.
 	File string
 
-	Out      string   // the dataset folder (default ./dump)
-	Sampling Sampling // docs/dataset.md, "Sampling"
+	Out      string    // the dataset folder (default ./dump)
+	Sampling Sampling  // docs/dataset.md, "Sampling"
+	Flows    FlowTable // docs/dataset.md, "flows/"
 
 	CSV         bool
 	CSVMaxFiles int // 0: no cap
@@ -68,6 +69,41 @@ type Sampling struct {
 	SessionPacketRestart time.Duration
 	BufferRestart        time.Duration
 	Bidirectional        bool
+}
+
+// FlowTable sizes the kernel's flow table and sets when a flow ends; zero
+// fields take the defaults (65 536 flows, 120 s idle, 1800 s active).
+type FlowTable struct {
+	Size          uint64
+	IdleTimeout   time.Duration
+	ActiveTimeout time.Duration
+}
+
+// maxFlows bounds --flows: 16 M flows take about 7 GiB of kernel memory.
+const maxFlows = 1 << 24
+
+// apply checks the flow options and sets them in o.
+func (f FlowTable) apply(o *bpf.Options) error {
+	d := bpf.DefaultOptions()
+	if f.Size == 0 {
+		f.Size = uint64(d.Flows)
+	}
+	if f.IdleTimeout == 0 {
+		f.IdleTimeout = d.FlowIdleTimeout
+	}
+	if f.ActiveTimeout == 0 {
+		f.ActiveTimeout = d.FlowActiveTimeout
+	}
+	switch {
+	case f.Size > maxFlows:
+		return bad("flows", "must be between 1 and %d", maxFlows)
+	case f.IdleTimeout < 0:
+		return bad("flow-idle-timeout", "must be a positive duration such as 120s")
+	case f.ActiveTimeout < 0:
+		return bad("flow-active-timeout", "must be a positive duration such as 30m")
+	}
+	o.Flows, o.FlowIdleTimeout, o.FlowActiveTimeout = uint32(f.Size), f.IdleTimeout, f.ActiveTimeout
+	return nil
 }
 
 // DefaultSampling returns the prototype's defaults (buffer derived).
@@ -145,6 +181,9 @@ func (c *Config) Validate() error {
 	}
 	opts, err := c.Sampling.options()
 	if err != nil {
+		return err
+	}
+	if err := c.Flows.apply(&opts); err != nil {
 		return err
 	}
 	c.options = opts

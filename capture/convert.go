@@ -12,6 +12,7 @@ type converter struct {
 	names      func(uint32) string
 	ifName     map[uint32]string // cache of names
 	addrs      *addrText
+	runID      string
 	sessions   *sessions
 	badRecords int
 	// into is the batch fill appends to, and add the callback the ring
@@ -20,8 +21,9 @@ type converter struct {
 	add  func(*bpf.Record)
 }
 
-func newConverter(src source, bidirectional bool) *converter {
-	c := &converter{wall: src.wall, names: src.ifName, ifName: map[uint32]string{}, addrs: newAddrText(), sessions: newSessions(bidirectional)}
+func newConverter(src source, bidirectional bool, runID string) *converter {
+	c := &converter{wall: src.wall, names: src.ifName, ifName: map[uint32]string{}, addrs: newAddrText(),
+		sessions: newSessions(bidirectional), runID: runID}
 	c.add = c.addRecord
 	return c
 }
@@ -61,6 +63,8 @@ func (c *converter) row(r *bpf.Record, p *dataset.Packet) {
 	p.UDPPayloadLen = int32(r.UdpPayloadLen)
 	p.ICMPType = int32(r.IcmpType)
 	p.ICMPCode = int32(r.IcmpCode)
+	p.RunID = c.runID
+	p.FlowID = int64(r.FlowId)
 }
 
 // batchRows is the most rows a batch holds.

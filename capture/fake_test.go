@@ -21,10 +21,13 @@ type fakeKernel struct {
 	// above zero though nothing can be read.
 	reserved uint64
 	ringSize int
+	// flows in the table, and flows the program ended, waiting to be read.
+	flows    map[bpf.SessionKey]bpf.FlowStats
+	flowEnds []bpf.FlowEnd
 }
 
 func newFakeKernel() *fakeKernel {
-	return &fakeKernel{sessions: map[bpf.SessionKey]bpf.Session{}, ringSize: 1 << 20}
+	return &fakeKernel{sessions: map[bpf.SessionKey]bpf.Session{}, ringSize: 1 << 20, flows: map[bpf.SessionKey]bpf.FlowStats{}}
 }
 
 // record queues records as the program would: each is counted seen and
@@ -74,6 +77,49 @@ func (k *fakeKernel) Counters() (dataset.Counters, error) {
 	return k.counters, nil
 }
 
+func (k *fakeKernel) DrainFlowEnds(max int, fn func(*bpf.FlowEnd)) (int, int) {
+	k.mu.Lock()
+	n := min(max, len(k.flowEnds))
+	ends := k.flowEnds[:n]
+	k.flowEnds = k.flowEnds[n:]
+	k.mu.Unlock()
+	for i := range ends {
+		fn(&ends[i])
+	}
+	return n, 0
+}
+
+func (k *fakeKernel) FlowPending() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return uint64(len(k.flowEnds)) * 512
+}
+
+func (k *fakeKernel) FlowRingSize() int { return 1 << 22 }
+
+func (k *fakeKernel) ExpireFlows(before uint64, fn func(*bpf.SessionKey, *bpf.FlowStats)) (bpf.Expired, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var res bpf.Expired
+	for key, st := range k.flows {
+		if int64(st.LastNs-before) < 0 {
+			fn(&key, &st)
+			delete(k.flows, key)
+			res.Removed++
+		}
+	}
+	return res, nil
+}
+
+func (k *fakeKernel) WalkFlows(fn func(*bpf.SessionKey, *bpf.FlowStats)) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for key, st := range k.flows {
+		fn(&key, &st)
+	}
+	return nil
+}
+
 func (k *fakeKernel) WalkSessions(fn func(bpf.SessionKey, bpf.Session)) error {
 	for key, s := range k.sessions {
 		fn(key, s)
@@ -93,6 +139,8 @@ type fakeSource struct {
 	// untilWriterFails makes feed wait, as the live source's poll loop
 	// does, for the writer to fail, and stop with its error.
 	untilWriterFails bool
+	// now is the program clock the engine reads (0: none yet).
+	now uint64
 }
 
 func (s *fakeSource) programs() (bpf.ProgramSet, bool) { return 0, true }
@@ -102,7 +150,11 @@ func (s *fakeSource) start(_ *bpf.Objects, m *dataset.Manifest) error {
 	return nil
 }
 
-func (s *fakeSource) wall(ts uint64) int64         { return int64(ts) }
+func (s *fakeSource) wall(ts uint64) int64 { return int64(ts) }
+func (s *fakeSource) programNow() uint64   { return s.now }
+func (s *fakeSource) flowMargin(time.Duration) (time.Duration, time.Duration) {
+	return time.Second, time.Second
+}
 func (s *fakeSource) ifName(ifindex uint32) string { return "fake0" }
 
 func (s *fakeSource) feed(ctx context.Context, r *run) (string, error) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -39,6 +40,7 @@ type fileSource struct {
 	names  map[uint32]string
 	cpu    int
 	pinned bool
+	now    uint64 // time of the last frame handed to the program
 }
 
 // ReplayHook names the hook of a capture-file run in the manifest.
@@ -112,6 +114,7 @@ func (s *fileSource) feed(ctx context.Context, r *run) (string, error) {
 
 func (s *fileSource) replay(ctx context.Context, r *run) (string, error) {
 	half := uint64(r.k.RingSize() / 2)
+	flowHalf := uint64(r.k.FlowRingSize() / 2)
 	var sinceStatus int
 	for ctx.Err() == nil {
 		fr, err := s.rd.Next()
@@ -143,14 +146,18 @@ func (s *fileSource) replay(ctx context.Context, r *run) (string, error) {
 			WireLen: fr.WireLen, Ifindex: s.ifindex(fr.Iface)}); err != nil {
 			return dataset.StopError, err
 		}
-		if r.k.Pending() >= half {
+		s.now = uint64(fr.TimeNs)
+		if r.k.Pending() >= half || r.k.FlowPending() >= flowHalf {
 			if _, err := r.pump(true); err != nil {
 				return dataset.StopError, err
 			}
 		}
 		if sinceStatus++; sinceStatus == 1024 {
 			sinceStatus = 0
-			r.status()
+			// pump also reads the flows that ended and sweeps idle ones.
+			if _, err := r.pump(false); err != nil {
+				return dataset.StopError, err
+			}
 		}
 	}
 	if err := s.rep.FlushReplay(); err != nil {
@@ -178,6 +185,14 @@ func (s *fileSource) ifindex(name string) uint32 {
 }
 
 func (s *fileSource) stop() error { return nil } // feed ran every queued frame
+
+func (s *fileSource) programNow() uint64 { return s.now }
+
+// flowMargin: a capture file's flows are taken out of the table a whole
+// idle timeout after they timed out, looked for every timeout of file time,
+// so that frames out of order by less than the timeout still find their
+// flow (and the result is the kernel's rule, as if nothing were taken out).
+func (s *fileSource) flowMargin(idle time.Duration) (time.Duration, time.Duration) { return idle, idle }
 
 func (s *fileSource) finish(m *dataset.Manifest, stopped string) (bool, error, error) {
 	if s.pinned {

@@ -24,6 +24,18 @@ type kernel interface {
 	Counters() (dataset.Counters, error)
 	// WalkSessions calls fn for every entry of the session table.
 	WalkSessions(fn func(bpf.SessionKey, bpf.Session)) error
+
+	// DrainFlowEnds hands up to max flows the program ended to fn.
+	DrainFlowEnds(max int, fn func(*bpf.FlowEnd)) (n, bad int)
+	// FlowPending is the number of bytes of ended flows not yet read, and
+	// FlowRingSize the capacity of their ring.
+	FlowPending() uint64
+	FlowRingSize() int
+	// ExpireFlows takes every flow whose last packet came before
+	// idleBefore (the program's clock) out of the flow table, to fn.
+	ExpireFlows(idleBefore uint64, fn func(*bpf.SessionKey, *bpf.FlowStats)) (bpf.Expired, error)
+	// WalkFlows calls fn for every flow in the table.
+	WalkFlows(fn func(*bpf.SessionKey, *bpf.FlowStats)) error
 }
 
 // loaded is the kernel of a real run: the program loaded by bpf.Load.
@@ -33,6 +45,18 @@ func (k loaded) Drain(max int, fn func(*bpf.Record)) (int, int) { return k.objs.
 func (k loaded) Pending() uint64                                { return k.objs.Ring.Pending() }
 func (k loaded) RingSize() int                                  { return k.objs.Ring.Size() }
 func (k loaded) Counters() (dataset.Counters, error)            { return k.objs.ReadCounters() }
+
+func (k loaded) DrainFlowEnds(max int, fn func(*bpf.FlowEnd)) (int, int) {
+	return k.objs.FlowRing.DrainFlowEnds(max, fn)
+}
+func (k loaded) FlowPending() uint64 { return k.objs.FlowRing.Pending() }
+func (k loaded) FlowRingSize() int   { return k.objs.FlowRing.Size() }
+func (k loaded) ExpireFlows(before uint64, fn func(*bpf.SessionKey, *bpf.FlowStats)) (bpf.Expired, error) {
+	return k.objs.ExpireFlows(before, fn)
+}
+func (k loaded) WalkFlows(fn func(*bpf.SessionKey, *bpf.FlowStats)) error {
+	return k.objs.WalkFlows(fn)
+}
 
 func (k loaded) WalkSessions(fn func(bpf.SessionKey, bpf.Session)) error {
 	var (

@@ -232,6 +232,19 @@ func (s *liveSource) progress(st *Status) {
 	}
 }
 
+func (s *liveSource) programNow() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+// flowMargin: live, a flow idle one second past the timeout is taken out
+// (a packet racing it would have to be stamped a second before it runs),
+// looked for every quarter of the timeout, at most every 10 s.
+func (s *liveSource) flowMargin(idle time.Duration) (time.Duration, time.Duration) {
+	return time.Second, min(max(idle/4, 100*time.Millisecond), 10*time.Second)
+}
+
 func (s *liveSource) close() error {
 	if s.linksDone != nil {
 		close(s.linksDone)

@@ -18,6 +18,7 @@ func parametersOf(o bpf.Options) dataset.Parameters {
 		Sessions: o.Sessions, PacketsPerSession: o.PacketsPerSession, BufferPackets: o.BufferPackets, BufferBytes: rb,
 		SessionAcceptRestart: o.SessionAcceptRestart.String(), SessionPacketRestart: o.SessionPacketRestart.String(),
 		BufferRestart: o.BufferRestart.String(), Bidirectional: o.Bidirectional,
+		Flows: o.Flows, FlowIdleTimeout: o.FlowIdleTimeout.String(), FlowActiveTimeout: o.FlowActiveTimeout.String(),
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -69,6 +70,13 @@ type source interface {
 	start(objs *bpf.Objects, m *dataset.Manifest) error
 	// wall converts a record's timestamp to nanoseconds since the epoch.
 	wall(ts uint64) int64
+	// programNow is the program's clock now (live: CLOCK_MONOTONIC; a
+	// file: its last frame replayed), 0 before the first frame.
+	programNow() uint64
+	// flowMargin is how long past the idle timeout a flow waits before
+	// user space takes it out of the table, and sweepEvery how often it
+	// looks (both on the program's clock).
+	flowMargin(idle time.Duration) (margin, sweepEvery time.Duration)
 	// ifName names the interface of a record.
 	ifName(ifindex uint32) string
 	// feed runs until ctx ends or the source is exhausted, calling
@@ -165,6 +173,11 @@ type run struct {
 	batchStart time.Time
 	draining   bool
 	nextStatus time.Time
+
+	flows     *flowRows
+	onFlowEnd func(*bpf.FlowEnd) // made once: a drain allocates nothing
+	nextSweep uint64             // program clock
+	flowSplit int64
 }
 
 // A batch goes to the writer when full or when its first row is this old.
@@ -181,7 +194,9 @@ func newRun(cfg Config, root *sink.Root, k kernel, src source) *run {
 		Tacap: cfg.Build, RunID: newRunID(start), Host: sanitize(host), KernelRelease: kernelRelease(),
 		Start: start, Parameters: parametersOf(cfg.options),
 	}
-	r.conv = newConverter(src, cfg.options.Bidirectional)
+	r.conv = newConverter(src, cfg.options.Bidirectional, r.m.RunID)
+	r.flows = newFlowRows(r.m.RunID, src.wall, r.conv.addrs)
+	r.onFlowEnd = func(e *bpf.FlowEnd) { r.flows.add(&e.Key, &e.St, flowEndName[e.Reason]) }
 	return r
 }
 
@@ -197,6 +212,9 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	// Whatever stopped the source, what the kernel recorded is kept (a
 	// failed writer refuses it at once).
 	err := r.drainRest()
+	if err == nil {
+		err = r.endFlows()
+	}
 	if err == nil {
 		err = r.flush()
 	}
@@ -227,7 +245,11 @@ func (r *run) pump(all bool) (int, error) {
 		want := batchRows - len(r.b.rows)
 		n := r.conv.fill(r.k, r.b, want)
 		total += n
-		if len(r.b.rows) >= batchRows || (len(r.b.rows) > 0 && time.Since(r.batchStart) >= maxBatchAge) {
+		if err := r.tendFlows(); err != nil {
+			return total, err
+		}
+		waiting := len(r.b.rows) > 0 || len(r.flows.pending) > 0
+		if len(r.b.rows) >= batchRows || (waiting && time.Since(r.batchStart) >= maxBatchAge) {
 			if err := r.flush(); err != nil {
 				return total, err
 			}
@@ -240,9 +262,11 @@ func (r *run) pump(all bool) (int, error) {
 	return total, nil
 }
 
-// flush hands the batch being filled, if any, to the writer.
+// flush hands the batch being filled, if any, to the writer, with the
+// flows ended since the last.
 func (r *run) flush() error {
-	if len(r.b.rows) == 0 {
+	r.b.flows = append(r.b.flows, r.flows.take()...)
+	if len(r.b.rows) == 0 && len(r.b.flows) == 0 {
 		return nil
 	}
 	if err := r.w.put(r.b); err != nil {
@@ -250,6 +274,61 @@ func (r *run) flush() error {
 	}
 	r.b, r.batchStart = r.w.get(), time.Now()
 	return nil
+}
+
+// tendFlows reads the flows the program ended and, when a sweep is due,
+// takes the flows that went idle out of the table.
+func (r *run) tendFlows() error {
+	r.drainFlowEnds()
+	now := r.src.programNow()
+	if now == 0 || now < r.nextSweep {
+		return nil
+	}
+	idle := r.cfg.options.FlowIdleTimeout
+	margin, every := r.src.flowMargin(idle)
+	r.nextSweep = now + uint64(every)
+	if now <= uint64(idle+margin) {
+		return nil
+	}
+	res, err := r.k.ExpireFlows(now-uint64(idle+margin), func(k *bpf.SessionKey, st *bpf.FlowStats) {
+		r.flows.add(k, st, dataset.FlowEndIdle)
+	})
+	r.flowSplit += int64(res.Split)
+	return err
+}
+
+func (r *run) drainFlowEnds() {
+	for {
+		n, bad := r.k.DrainFlowEnds(4096, r.onFlowEnd)
+		r.conv.badRecords += bad
+		if n+bad < 4096 {
+			return
+		}
+	}
+}
+
+// endFlows writes the flows still open when the run ends: idle when their
+// last packet is more than the idle timeout before the end (live: now; a
+// file: its last frame), else "end", in the order they started within
+// each day of their last packet.
+func (r *run) endFlows() error {
+	r.drainFlowEnds()
+	end := r.src.programNow()
+	idle := int64(r.cfg.options.FlowIdleTimeout)
+	start := len(r.flows.pending)
+	err := r.k.WalkFlows(func(k *bpf.SessionKey, st *bpf.FlowStats) {
+		reason := dataset.FlowEndEnd
+		if int64(end-st.LastNs) > idle {
+			reason = dataset.FlowEndIdle
+		}
+		r.flows.add(k, st, reason)
+	})
+	last := r.flows.pending[start:]
+	sort.Slice(last, func(i, j int) bool {
+		di, dj := last[i].LastTsNs/dayNs, last[j].LastTsNs/dayNs
+		return di < dj || (di == dj && last[i].FlowID < last[j].FlowID)
+	})
+	return err
 }
 
 // drainRest reads what the kernel committed before the source stopped. A
@@ -318,8 +397,9 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 			SkippedFlows: r.w.csv.SkippedFlows, SkippedRows: r.w.csv.SkippedRows}
 	}
 	m.Sessions = int64(r.conv.sessions.count())
-	failures := []error{runErr, cerr, serr, writeErr}
-	m.Complete = whole && errors.Join(failures...) == nil && m.RecordedNotWritten == 0
+	ferr := r.flowsInfo(counters)
+	failures := []error{runErr, cerr, serr, writeErr, ferr}
+	m.Complete = whole && errors.Join(failures...) == nil && m.RecordedNotWritten == 0 && m.Flows.NotWritten == 0
 	for _, e := range append(failures, notes...) {
 		if e != nil {
 			m.Errors = append(m.Errors, e.Error())
@@ -328,6 +408,21 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 	m.Process = processUsage()
 	path, merr := writeManifest(r.root, m)
 	return &Result{Manifest: *m, ManifestPath: path}, errors.Join(append(failures, merr)...)
+}
+
+// flowsInfo fills the manifest's flows figures, and checks that every
+// flow the program started is a row (or was lost, and counted).
+func (r *run) flowsInfo(c dataset.Counters) error {
+	m := &r.m
+	m.Flows = dataset.FlowsInfo{Written: r.w.flowsOut.Rows(), ByEndReason: r.flows.byReason, Split: r.flowSplit}
+	m.Flows.NotWritten = r.flows.made - m.Flows.Written
+	if m.DrainSkipped {
+		return nil
+	}
+	if made := uint64(r.flows.made); made != c.FlowsStarted-c.FlowsLost {
+		return fmt.Errorf("flows do not add up: the program started %d and lost %d, but %d ended", c.FlowsStarted, c.FlowsLost, made)
+	}
+	return nil
 }
 
 // ErrOutput marks a dataset folder that cannot be written.

@@ -15,6 +15,7 @@ import (
 
 // batch is a slice of rows on its way to the writer.
 type batch struct {
+	flows       []dataset.Flow // rows of flows/ that ended
 	rows        []dataset.Packet
 	sessionIDs  []uint64
 	newSessions []newSession
@@ -35,6 +36,7 @@ type sinkFile = sink.Output
 type writer struct {
 	packets     *sink.Parts[dataset.Packet]
 	sessionsOut *sink.Parts[dataset.Session]
+	flowsOut    *sink.Parts[dataset.Flow]
 	csv         *sink.CSVs
 	csvFiles    int
 	names       map[uint64]string
@@ -63,6 +65,8 @@ func newWriter(cfg Config, root *sink.Root, runID, host string, meta map[string]
 			Create: cfg.createPart}),
 		sessionsOut: sink.NewParts[dataset.Session](sink.PartConfig{Root: root, Table: dataset.SessionsTable, Host: host, RunID: runID,
 			Metadata: partMeta, Create: cfg.createPart}),
+		flowsOut: sink.NewParts[dataset.Flow](sink.PartConfig{Root: root, Table: dataset.FlowsTable, Host: host, RunID: runID,
+			MaxRows: cfg.PartMaxRows, MaxAge: cfg.PartMaxAge, Metadata: partMeta, NoBounds: flowNoBounds, Create: cfg.createPart}),
 		names: map[uint64]string{},
 		in:    make(chan *batch, 8),
 		dead:  make(chan struct{}),
@@ -109,11 +113,11 @@ func (w *writer) loop() {
 			if w.failed == nil {
 				w.fail(w.write(b))
 			}
-			b.rows, b.sessionIDs, b.newSessions = b.rows[:0], b.sessionIDs[:0], b.newSessions[:0]
+			b.rows, b.sessionIDs, b.newSessions, b.flows = b.rows[:0], b.sessionIDs[:0], b.newSessions[:0], b.flows[:0]
 			w.pool.Put(b)
 		case <-tick.C:
 			if w.failed == nil {
-				w.fail(w.packets.Rotate())
+				w.fail(errors.Join(w.packets.Rotate(), w.flowsOut.Rotate()))
 			}
 		}
 	}
@@ -127,6 +131,9 @@ func (w *writer) fail(err error) {
 }
 
 func (w *writer) write(b *batch) error {
+	if err := w.writeFlows(b.flows); err != nil {
+		return err
+	}
 	rows := b.rows
 	for len(rows) > 0 {
 		// A batch may span midnight (UTC): each day's rows go to its folder.
@@ -154,6 +161,22 @@ func (w *writer) write(b *batch) error {
 	return nil
 }
 
+// writeFlows writes rows of flows/, each day's (of its last packet, UTC)
+// to that day's folder.
+func (w *writer) writeFlows(flows []dataset.Flow) error {
+	for len(flows) > 0 {
+		n := 1
+		for n < len(flows) && flows[n].LastTsNs/dayNs == flows[0].LastTsNs/dayNs {
+			n++
+		}
+		if err := w.flowsOut.Write(dayOf(flows[0].LastTsNs), flows[:n]); err != nil {
+			return err
+		}
+		flows = flows[n:]
+	}
+	return nil
+}
+
 func (w *writer) progress() (rows, bytes int64) { return w.written.Load(), w.bytes.Load() }
 
 // close stops the goroutine, finishes the packet parts, the CSV files and
@@ -169,6 +192,12 @@ func (w *writer) close(sessionRows []dataset.Session) error {
 		}
 	}
 	if err := w.packets.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if w.failed != nil && isDiskFull(w.failed) {
+		w.flowsOut.Abort()
+	}
+	if err := w.flowsOut.Close(); err != nil {
 		errs = append(errs, err)
 	}
 	if w.csv != nil {
@@ -189,7 +218,7 @@ func (w *writer) close(sessionRows []dataset.Session) error {
 }
 
 func (w *writer) files() dataset.Files {
-	return dataset.Files{Packets: w.packets.Files(), Sessions: w.sessionsOut.Files()}
+	return dataset.Files{Packets: w.packets.Files(), Sessions: w.sessionsOut.Files(), Flows: w.flowsOut.Files()}
 }
 
 const dayNs = int64(24 * time.Hour)
@@ -200,7 +229,10 @@ const firstPartMaxAge = 10 * time.Second
 
 // packetNoBounds are the packets/ columns written without page min/max
 // statistics: strings, filtered by equality (the dictionary serves that).
-var packetNoBounds = []string{"iface", "direction", "src_ip", "dst_ip"}
+var packetNoBounds = []string{"iface", "direction", "src_ip", "dst_ip", "run_id"}
+
+// flowNoBounds likewise, for flows/.
+var flowNoBounds = []string{"run_id", "src_ip", "dst_ip", "end_reason"}
 
 func dayOf(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02") }
 

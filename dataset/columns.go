@@ -39,6 +39,8 @@ type Packet struct {
 	UDPPayloadLen int32  `parquet:"udp_payload_len"`
 	ICMPType      int32  `parquet:"icmp_type"`
 	ICMPCode      int32  `parquet:"icmp_code"`
+	RunID         string `parquet:"run_id,dict"`
+	FlowID        int64  `parquet:"flow_id,optional"` // 0 (null): in no flow, the flow table was full
 }
 
 // PacketColumns are the packet columns in order: the CSV header.
@@ -46,6 +48,7 @@ var PacketColumns = []string{
 	"ts", "ts_ns", "iface", "direction", "vlan_id", "ip_version", "src_ip", "dst_ip", "protocol",
 	"src_port", "dst_port", "ip_len", "gso_segs", "ip_flags_frag", "ttl", "tcp_payload_len",
 	"tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "udp_payload_len", "icmp_type", "icmp_code",
+	"run_id", "flow_id",
 }
 
 // AppendCSV appends p as one CSV line (ts as RFC 3339 with microseconds,
@@ -73,6 +76,12 @@ func (p *Packet) AppendCSV(b []byte) []byte {
 		int64(p.TCPFlags), int64(p.TCPWindow), int64(p.UDPPayloadLen), int64(p.ICMPType), int64(p.ICMPCode)} {
 		b = append(b, ',')
 		b = strconv.AppendInt(b, v, 10)
+	}
+	b = append(b, ',')
+	b = AppendCSVField(b, p.RunID)
+	b = append(b, ',')
+	if p.FlowID != 0 {
+		b = strconv.AppendInt(b, p.FlowID, 10)
 	}
 	return append(b, '\n')
 }

@@ -20,6 +20,18 @@ type Counters struct {
 	SessionTableFull uint64 `json:"session_table_full"`
 	SessionQuota     uint64 `json:"session_quota"`
 	BufferFull       uint64 `json:"buffer_full"`
+
+	// Flow accounting, outside the sum rule: every recordable packet
+	// (recorded + session_table_full + session_quota + buffer_full) is in
+	// exactly one flow of flows/, or counted in FlowTableFull or
+	// FlowLockTimeout.
+	FlowTableFull uint64 `json:"flow_table_full"` // recordable packets in no flow: the flow table was full
+	FlowsStarted  uint64 `json:"flows_started"`   // flows the kernel started
+	FlowsLost     uint64 `json:"flows_lost"`      // flows the kernel ended and could not hand over (flow ring full)
+	// FlowLockTimeout: recordable packets in no flow because another CPU
+	// held their flow's lock for a million attempts (never seen; counted
+	// so that it cannot happen silently).
+	FlowLockTimeout uint64 `json:"flow_lock_timeout"`
 }
 
 // Reason is one not-recorded reason and its count.
@@ -63,6 +75,12 @@ func (c Counters) Reasons() []Reason {
 	return out
 }
 
+// Recordable is the number of packets that parsed as TCP, UDP, ICMP or
+// ICMPv6 over IP, recorded or not: the packets flows/ counts.
+func (c Counters) Recordable() uint64 {
+	return c.Recorded + c.SessionTableFull + c.SessionQuota + c.BufferFull
+}
+
 // NotRecorded is the sum of all not-recorded reasons.
 func (c Counters) NotRecorded() uint64 {
 	var n uint64
@@ -79,6 +97,10 @@ func (c *Counters) Add(o Counters) {
 	for _, f := range reasonFields {
 		*f.get(c) += *f.get(&o)
 	}
+	c.FlowTableFull += o.FlowTableFull
+	c.FlowsStarted += o.FlowsStarted
+	c.FlowsLost += o.FlowsLost
+	c.FlowLockTimeout += o.FlowLockTimeout
 }
 
 // Check reports an error when the counters do not add up.

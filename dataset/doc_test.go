@@ -25,6 +25,7 @@ const (
 	secLayout     = "Layout"
 	secPackets    = "packets/"
 	secSessions   = "sessions/"
+	secFlows      = "flows/"
 	secCSV        = "Per-flow CSV"
 	secManifest   = "The run manifest"
 	secAccounting = "Accounting"
@@ -89,6 +90,7 @@ type column struct {
 	kind      reflect.Kind
 	timestamp bool // timestamp(microsecond)
 	dict      bool
+	nullable  bool // a pointer, or tagged optional
 }
 
 // columnsOf reads the parquet tags of row's fields, in order; the name is
@@ -108,8 +110,13 @@ func columnsOf(row any) ([]column, []string) {
 		}
 		parts := strings.Split(tag, ",")
 		c := column{name: parts[0], kind: f.Type.Kind()}
+		if c.kind == reflect.Pointer {
+			c.kind, c.nullable = f.Type.Elem().Kind(), true
+		}
 		for _, opt := range parts[1:] {
 			switch opt {
+			case "optional":
+				c.nullable = true
 			case "timestamp(microsecond)":
 				c.timestamp = true
 			case "dict":
@@ -176,10 +183,11 @@ func columnTable(text string) []docRow {
 
 // physical is the Parquet physical type of each Go kind the row structs use.
 var physical = map[reflect.Kind]string{
-	reflect.Int64:  "INT64",
-	reflect.Int32:  "INT32",
-	reflect.String: "BYTE_ARRAY",
-	reflect.Bool:   "BOOLEAN",
+	reflect.Int64:   "INT64",
+	reflect.Int32:   "INT32",
+	reflect.String:  "BYTE_ARRAY",
+	reflect.Bool:    "BOOLEAN",
+	reflect.Float64: "DOUBLE",
 }
 
 // typeProblem says what is wrong with the Parquet type docType the
@@ -201,6 +209,11 @@ func typeProblem(c column, docType string) string {
 		return fmt.Sprintf("contract says %q, but the column is no timestamp", docType)
 	case c.kind == reflect.String && !strings.Contains(docType, "STRING"):
 		return fmt.Sprintf("contract says %q, want BYTE_ARRAY STRING", docType)
+	case c.nullable != strings.Contains(docType, "(nullable)"):
+		if c.nullable {
+			return fmt.Sprintf("contract says %q, but the column is nullable: say (nullable)", docType)
+		}
+		return fmt.Sprintf("contract says %q, but the column is never null", docType)
 	case c.dict != strings.Contains(docType, "(dictionary)"):
 		if c.dict {
 			return fmt.Sprintf("contract says %q, but the column is dictionary-encoded", docType)
@@ -318,7 +331,7 @@ func accountingProblems(doc map[string]string) []string {
 	want := append([]string{"seen", "recorded"}, ReasonNames()...)
 	named := mentions(text)
 	var problems []string
-	for _, n := range want {
+	for _, n := range append(want, flowCounters...) {
 		if !named[n] {
 			problems = append(problems, fmt.Sprintf("section %q does not name counter `%s`", secAccounting, n))
 		}
@@ -345,7 +358,7 @@ func report(t *testing.T, problems []string) {
 
 func TestDocSections(t *testing.T) {
 	doc := sections(readDoc(t))
-	for _, name := range []string{secLayout, secPackets, secSessions, secCSV, secManifest, secAccounting, secSampling} {
+	for _, name := range []string{secLayout, secPackets, secSessions, secFlows, secCSV, secManifest, secAccounting, secSampling} {
 		if _, ok := doc[name]; !ok {
 			t.Errorf("%s has no %q section", docPath, "## "+name)
 		}
@@ -360,6 +373,7 @@ func TestDocColumns(t *testing.T) {
 	}{
 		{secPackets, Packet{}},
 		{secSessions, Session{}},
+		{secFlows, Flow{}},
 	} {
 		t.Run(strings.TrimSuffix(tc.section, "/"), func(t *testing.T) {
 			report(t, columnProblems(doc, tc.section, tc.row))
@@ -382,6 +396,9 @@ func TestDocManifest(t *testing.T) {
 	report(t, manifestProblems(sections(readDoc(t))))
 }
 
+// flowCounters are the counters outside the sum rule, in Counters' order.
+var flowCounters = []string{"flow_table_full", "flows_started", "flows_lost", "flow_lock_timeout"}
+
 func TestDocAccounting(t *testing.T) {
 	report(t, accountingProblems(sections(readDoc(t))))
 	// Counters' JSON names are the same names, in the same order.
@@ -389,7 +406,7 @@ func TestDocAccounting(t *testing.T) {
 	for _, f := range jsonFields(reflect.TypeOf(Counters{}), "") {
 		got = append(got, f.name)
 	}
-	if want := append([]string{"seen", "recorded"}, ReasonNames()...); !slices.Equal(got, want) {
+	if want := append(append([]string{"seen", "recorded"}, ReasonNames()...), flowCounters...); !slices.Equal(got, want) {
 		t.Errorf("Counters' JSON fields are %q, want %q", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 const (
 	PacketsTable  = "packets"
 	SessionsTable = "sessions"
+	FlowsTable    = "flows"
 	CSVDir        = "csv"
 	RunsDir       = "_runs"
 )

@@ -25,15 +25,17 @@ type Manifest struct {
 	Counters   Counters   `json:"counters"`
 	// RowsWritten is the number of rows in the run's packets/ files; it
 	// equals Counters.Recorded unless RecordedNotWritten says otherwise.
-	RowsWritten        int64    `json:"rows_written"`
-	RecordedNotWritten int64    `json:"recorded_not_written"`
-	DrainSkipped       bool     `json:"drain_skipped"`
-	Sessions           int64    `json:"sessions"`
-	Files              Files    `json:"files"`
-	CSV                *CSVInfo `json:"csv,omitempty"`
-	Process            Process  `json:"process"`
-	Complete           bool     `json:"complete"`
-	Errors             []string `json:"errors,omitempty"`
+	RowsWritten        int64 `json:"rows_written"`
+	RecordedNotWritten int64 `json:"recorded_not_written"`
+	DrainSkipped       bool  `json:"drain_skipped"`
+	Sessions           int64 `json:"sessions"`
+	// Flows describes what went into flows/.
+	Flows    FlowsInfo `json:"flows"`
+	Files    Files     `json:"files"`
+	CSV      *CSVInfo  `json:"csv,omitempty"`
+	Process  Process   `json:"process"`
+	Complete bool      `json:"complete"`
+	Errors   []string  `json:"errors,omitempty"`
 }
 
 // Why a run stopped (Manifest.StopReason).
@@ -76,6 +78,22 @@ type Parameters struct {
 	SessionPacketRestart string `json:"session_packet_restart"`
 	BufferRestart        string `json:"buffer_restart"`
 	Bidirectional        bool   `json:"bidirectional"`
+	Flows                uint32 `json:"flows"` // size of the flow table
+	FlowIdleTimeout      string `json:"flow_idle_timeout"`
+	FlowActiveTimeout    string `json:"flow_active_timeout"`
+}
+
+// FlowsInfo accounts for the rows of flows/.
+type FlowsInfo struct {
+	Written int64 `json:"written"` // rows in the run's flows/ files
+	// ByEndReason counts the written flows by end_reason.
+	ByEndReason map[string]int64 `json:"by_end_reason"`
+	// Split counts flows that user space took out of the flow table as
+	// idle while a packet raced to them (docs/dataset.md, "flows/").
+	Split int64 `json:"split,omitempty"`
+	// NotWritten counts flows that ended but whose rows could not be
+	// written (the writer failed).
+	NotWritten int64 `json:"not_written,omitempty"`
 }
 
 // Clock says how ts was computed.
@@ -90,6 +108,7 @@ type Clock struct {
 type Files struct {
 	Packets  []File `json:"packets"`
 	Sessions []File `json:"sessions"`
+	Flows    []File `json:"flows"`
 }
 
 // File is one completed file of a run.

@@ -44,6 +44,9 @@ func captureCommand() *cli.Command {
 			&cli.DurationFlag{Name: "session-packet-restart", Value: time.Second, Usage: "quota reached: resume this long after the session's last record"},
 			&cli.DurationFlag{Name: "buffer-restart", Value: time.Second, Usage: "buffer full: pause recording this long"},
 			&cli.BoolFlag{Name: "bidirectional", Usage: "one session for both directions of a 5-tuple"},
+			&cli.UintFlag{Name: "flows", Value: bpf.DefaultFlows, Usage: "size of the kernel's flow table (flows/: statistics of every packet); a packet whose flow finds no room counts as flow_table_full"},
+			&cli.DurationFlag{Name: "flow-idle-timeout", Value: 120 * time.Second, Usage: "a packet this long after its flow's last starts a new flow (end_reason idle)"},
+			&cli.DurationFlag{Name: "flow-active-timeout", Value: 1800 * time.Second, Usage: "a packet this long after its flow's first starts a new flow (end_reason active)"},
 			&cli.BoolFlag{Name: "no-csv", Usage: "skip the per-flow CSV files"},
 			&cli.IntFlag{Name: "csv-max-files", Value: 100_000, Usage: "write at most this many per-flow CSV files (reported when reached)"},
 			&cli.Int64Flag{Name: "rotate-rows", Value: 10_000_000, Usage: "start a new packets/ part file after this many rows"},
@@ -80,6 +83,11 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 			SessionPacketRestart: c.Duration("session-packet-restart"),
 			BufferRestart:        c.Duration("buffer-restart"),
 			Bidirectional:        c.Bool("bidirectional"),
+		},
+		Flows: capture.FlowTable{
+			Size:          uint64(c.Uint("flows")),
+			IdleTimeout:   c.Duration("flow-idle-timeout"),
+			ActiveTimeout: c.Duration("flow-active-timeout"),
 		},
 		CSV: !c.Bool("no-csv"), CSVMaxFiles: c.Int("csv-max-files"),
 		PartMaxRows: c.Int64("rotate-rows"), PartMaxAge: c.Duration("rotate-every"),
@@ -145,8 +153,8 @@ func runCapture(c *cli.Context) error {
 		opts := cfg.Options()
 		ringBytes, _ := bpf.RingBytes(opts.BufferPackets)
 		cfg.OnLoad = func(total uint64) {
-			fmt.Fprintf(stderr, "tacap: kernel maps take %s (ring buffer %s for ≥ %d records, session table of %d)\n",
-				size(total), size(uint64(ringBytes)), opts.BufferPackets, opts.Sessions)
+			fmt.Fprintf(stderr, "tacap: kernel maps take %s (ring buffer %s for ≥ %d records, session table of %d, flow table of %d)\n",
+				size(total), size(uint64(ringBytes)), opts.BufferPackets, opts.Sessions, opts.Flows)
 		}
 		cfg.OnReady = func(r *capture.Ready) {
 			var parts []string
@@ -291,6 +299,13 @@ func printSummary(w io.Writer, res *capture.Result, out string) {
 		fmt.Fprintf(w, "  warning: %d recorded packets were not written (drain skipped or write failed)\n", m.RecordedNotWritten)
 	}
 	fmt.Fprintf(w, "  %-22s %12d in %d packet files, %d sessions\n", "rows written", m.RowsWritten, len(m.Files.Packets), m.Sessions)
+	fmt.Fprintf(w, "  %-22s %12d in %d files%s\n", "flows", m.Flows.Written, len(m.Files.Flows), flowReasons(m.Flows))
+	if n := c.FlowTableFull + c.FlowLockTimeout; n > 0 {
+		fmt.Fprintf(w, "  warning: %d packets are in no flow: the flow table (%d) was full — raise --flows\n", n, m.Parameters.Flows)
+	}
+	if c.FlowsLost > 0 {
+		fmt.Fprintf(w, "  warning: %d flows ended in the kernel could not be read in time and are missing from flows/\n", c.FlowsLost)
+	}
 	if m.CSV != nil {
 		fmt.Fprintf(w, "  %-22s %12d in %s", "flow csv files", m.CSV.Files, m.CSV.Dir)
 		if m.CSV.SkippedFlows > 0 {
@@ -299,6 +314,20 @@ func printSummary(w io.Writer, res *capture.Result, out string) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "  dataset %s, manifest %s\n", out, res.ManifestPath)
+}
+
+// flowReasons lists how the written flows ended: " (idle 3, end 2)".
+func flowReasons(f dataset.FlowsInfo) string {
+	var parts []string
+	for _, r := range []string{dataset.FlowEndIdle, dataset.FlowEndActive, dataset.FlowEndReuse, dataset.FlowEndEnd} {
+		if n := f.ByEndReason[r]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", r, n))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 func isTerminal(w io.Writer) bool {
