@@ -157,7 +157,7 @@ struct session_key {
 
 struct session {
 	__u64 first_ns;         /* first packet seen: identifies this instance */
-	__u64 last_seen_ns;     /* last packet seen (coarse clock when it was not recorded) */
+	__u64 last_seen_ns;     /* last packet seen */
 	__u64 last_recorded_ns; /* last packet recorded (quota restart) */
 	__u64 packets_seen;
 	__u64 bytes_seen;
@@ -283,11 +283,16 @@ struct {
 } stats SEC(".maps");
 
 /* Not LRU: a flow is never evicted silently. A packet whose flow finds no
- * room is counted (COUNTER_FLOW_TABLE_FULL); user space removes flows that
- * went idle. */
+ * room is counted (COUNTER_FLOW_TABLE_FULL); tacap_expire, run by user
+ * space, removes the flows that went idle. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
+	/* Not preallocated: a removed entry's memory is freed only after every
+	 * program that may hold a pointer to it has returned (RCU), so a
+	 * packet that locks an entry the sweeper just removed finds it marked
+	 * removed instead of finding another flow in reused memory. */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct session_key);
 	__type(value, struct flow);
 } flows SEC(".maps");
@@ -656,17 +661,14 @@ static __always_inline void session_key(struct session_key *k, const struct sess
 }
 
 /*
- * Time, fetched only when a decision or a record needs it. A record carries
- * the precise monotonic clock. Decisions that end without a record (quota,
- * full table, paused buffer: the paths a flood takes) use the coarse clock,
- * a third of the cost, which lags the precise one by less than a scheduler
- * tick; comparisons are signed so the two mix safely. Replay uses the
- * frame's own time for everything.
+ * Time: every recordable packet is timed once, precisely (its flow's gaps
+ * need it), and that time serves every decision and its record. Live: the
+ * monotonic clock; replay: the frame's own time. Comparisons are signed:
+ * packets stamped on two CPUs may arrive a little out of order.
  */
 struct clock {
 	__u64 tstamp;
 	__u64 precise;
-	__u64 coarse;
 };
 
 static __always_inline __u64 precise_now(struct clock *c)
@@ -678,20 +680,9 @@ static __always_inline __u64 precise_now(struct clock *c)
 	return c->precise;
 }
 
-static __always_inline __u64 decision_now(struct clock *c)
-{
-	if (CONFIG.replay)
-		return c->tstamp;
-	if (c->precise)
-		return c->precise;
-	if (!c->coarse)
-		c->coarse = bpf_ktime_get_coarse_ns();
-	return c->coarse;
-}
-
 /* within reports whether less than window has passed from then to now. A
- * coarse now may lie a tick before a precise then: that counts as within,
- * unless there is no window at all. */
+ * now a little before then (another CPU's packet) counts as within, unless
+ * there is no window at all. */
 static __always_inline bool within(__u64 now, __u64 then, __u64 window)
 {
 	return window && (__s64)(now - then) < (__s64)window;
@@ -699,7 +690,7 @@ static __always_inline bool within(__u64 now, __u64 then, __u64 window)
 
 static __always_inline void saw(struct session *s, __u64 now)
 {
-	/* A coarse reading may lie a tick behind a precise one already stored. */
+	/* Another CPU may have stored a slightly later time. */
 	if ((__s64)(now - s->last_seen_ns) > 0)
 		s->last_seen_ns = now;
 }
@@ -743,13 +734,13 @@ static __always_inline enum counter sample(struct record *r, struct clock *clk,
 		*(__u64 *)&key.addr_b[8] ^= salt;
 	}
 
-	if (STATE.paused && within(decision_now(clk), STATE.paused_at_ns, CONFIG.buffer_restart_ns)) {
+	if (STATE.paused && within(precise_now(clk), STATE.paused_at_ns, CONFIG.buffer_restart_ns)) {
 		/* Still the session's packet: count it as seen if it is tracked. */
 		s = bpf_map_lookup_elem(&sessions, &key);
 		if (s) {
 			__sync_fetch_and_add(&s->packets_seen, 1);
 			__sync_fetch_and_add(&s->bytes_seen, r->ip_len);
-			saw(s, decision_now(clk));
+			saw(s, precise_now(clk));
 		}
 		return COUNTER_BUFFER_FULL;
 	}
@@ -757,7 +748,7 @@ static __always_inline enum counter sample(struct record *r, struct clock *clk,
 	s = bpf_map_lookup_elem(&sessions, &key);
 	if (!s) {
 		if (STATE.tracked >= CONFIG.sessions_max) {
-			if (within(decision_now(clk), STATE.last_accept_ns, CONFIG.accept_restart_ns))
+			if (within(precise_now(clk), STATE.last_accept_ns, CONFIG.accept_restart_ns))
 				return COUNTER_SESSION_TABLE_FULL;
 			/* From now on new sessions replace the least recently used. */
 			STATE.tracked = 0;
@@ -802,9 +793,9 @@ static __always_inline enum counter sample(struct record *r, struct clock *clk,
 	r->sess_first_ns = s->first_ns;
 
 	if (CONFIG.per_session && s->quota_used >= CONFIG.per_session) {
-		if (within(decision_now(clk), s->last_recorded_ns, CONFIG.packet_restart_ns)) {
+		if (within(precise_now(clk), s->last_recorded_ns, CONFIG.packet_restart_ns)) {
 			__sync_fetch_and_add(&s->quota_refused, 1);
-			saw(s, decision_now(clk));
+			saw(s, precise_now(clk));
 			return COUNTER_SESSION_QUOTA;
 		}
 		s->quota_used = 0;
@@ -812,8 +803,8 @@ static __always_inline enum counter sample(struct record *r, struct clock *clk,
 
 	slot = bpf_ringbuf_reserve(&records, sizeof(*slot), 0);
 	if (!slot) {
-		pause_buffer(decision_now(clk));
-		saw(s, decision_now(clk));
+		pause_buffer(precise_now(clk));
+		saw(s, precise_now(clk));
 		return COUNTER_BUFFER_FULL;
 	}
 	now = precise_now(clk);
@@ -899,10 +890,16 @@ static __always_inline void dir_add(struct flow_dir *d, const struct record *r, 
 	d->len_sq_hi += d->len_sq_lo < sq;
 }
 
-/* flow_add counts one packet into st (under the flow's lock). */
-static __always_inline void flow_add(struct flow_stats *st, const struct record *r, __u64 now, bool from_a,
-				     bool recorded)
+/*
+ * flow_add counts one packet into st (under the flow's lock). It and
+ * flow_start are global functions: the verifier checks each once, not at
+ * every call site of every entry point, which keeps loading fast.
+ */
+__attribute__((noinline)) int flow_add(struct flow_stats *st, const struct record *r, __u64 now, int from_a,
+				       int recorded)
 {
+	if (!st || !r)
+		return 0;
 	bool tcp = r->protocol == IPPROTO_TCP && has_l4(r);
 	__u64 before = st->fwd.packets + st->bwd.packets;
 
@@ -922,23 +919,35 @@ static __always_inline void flow_add(struct flow_stats *st, const struct record 
 			st->fin_rst = 1;
 	}
 	st->recorded += recorded;
+	return 0;
 }
 
-/* flow_start makes st a new flow whose first packet is r. Its source is
- * the packet's sender, or its receiver when the packet is a SYN-ACK (the
- * SYN was missed). */
-static __always_inline void flow_start(struct flow_stats *st, __u64 id, const struct record *r, __u64 now,
-				       bool from_a, bool recorded)
+/* flow_start makes st a new flow whose first packet is r (how: FROM_A,
+ * RECORDED). Its source is the packet's sender, or its receiver when the
+ * packet is a SYN-ACK (the SYN was missed). */
+#define FROM_A 1
+#define RECORDED 2
+
+__attribute__((noinline)) int flow_start(struct flow_stats *st, __u64 id, const struct record *r, __u64 now,
+					 int how)
 {
-	bool syn_ack = r->protocol == IPPROTO_TCP && has_l4(r) &&
+	int from_a = how & FROM_A, recorded = !!(how & RECORDED);
+
+	if (!st || !r)
+		return 0;
+	/* A flow whose endpoints are equal has every packet from a: its
+	 * SYN-ACK's receiver is its sender. */
+	bool same = !endpoint_less(r->src_addr, r->src_port, r->dst_addr, r->dst_port) &&
+		    !endpoint_less(r->dst_addr, r->dst_port, r->src_addr, r->src_port);
+	bool syn_ack = r->protocol == IPPROTO_TCP && has_l4(r) && !same &&
 		       (r->tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK);
 
 	__builtin_memset(st, 0, sizeof(*st));
 	st->id = id;
 	st->first_ns = now;
 	st->last_ns = now;
-	st->fwd_is_a = syn_ack ? !from_a : from_a;
-	flow_add(st, r, now, from_a, recorded);
+	st->fwd_is_a = syn_ack ? !from_a : !!from_a;
+	return flow_add(st, r, now, from_a, recorded);
 }
 
 /* flow_end_reason says whether packet r, arriving at now, ends flow st
@@ -990,43 +999,32 @@ static __always_inline __u64 next_flow_id(void)
 }
 
 /*
- * flow_track counts packet r into its flow and returns the flow's id, or 0
- * when the flow table has no room for a new flow. A packet that ends its
- * flow starts the next one in the same entry, and the ended flow goes to
- * user space through the flow_ends ring.
+ * flow_in counts packet r into flow entry f under its lock and returns the
+ * flow's id. A packet that ends the flow starts the next one in the same
+ * entry, and the ended flow goes to user space through the flow_ends ring.
+ * It returns 0 when f is an entry tacap_expire has just removed (the caller
+ * then starts the flow anew), and sets *timeout when f's lock could not be
+ * taken.
  */
-static __always_inline __u64 flow_track(struct cpu_state *cs, const struct session_key *fk, bool from_a,
-					const struct record *r, __u64 now, bool recorded)
+static __always_inline __u64 flow_in(struct cpu_state *cs, struct flow *f, const struct session_key *fk,
+				     bool from_a, const struct record *r, __u64 now, bool recorded, bool *timeout)
 {
-	struct flow *f = bpf_map_lookup_elem(&flows, fk);
 	__u32 reason;
 	__u64 id;
 
-	if (!f) {
-		id = next_flow_id();
-		cs->scratch.lock_space = 0;
-		flow_start(&cs->scratch.fresh, id, r, now, from_a, recorded);
-		/* scratch from lock_space on has struct flow's layout. */
-		if (bpf_map_update_elem(&flows, fk, &cs->scratch, BPF_NOEXIST) == 0) {
-			cs->cnt.n[COUNTER_FLOWS_STARTED]++;
-			return id;
-		}
-		f = bpf_map_lookup_elem(&flows, fk); /* another CPU inserted it meanwhile? */
-		if (!f) {
-			cs->cnt.n[COUNTER_FLOW_TABLE_FULL]++;
-			return 0;
-		}
-	}
-
 	if (!lock_flow(f)) {
-		cs->cnt.n[COUNTER_FLOW_LOCK_TIMEOUT]++;
+		*timeout = true;
+		return 0;
+	}
+	if (f->st.id == 0) { /* removed */
+		unlock_flow(f);
 		return 0;
 	}
 	reason = flow_end_reason(&f->st, r, now);
 	if (reason) {
 		cs->scratch.ended = f->st;
 		id = next_flow_id();
-		flow_start(&f->st, id, r, now, from_a, recorded);
+		flow_start(&f->st, id, r, now, (from_a ? FROM_A : 0) | (recorded ? RECORDED : 0));
 	} else {
 		flow_add(&f->st, r, now, from_a, recorded);
 		id = f->st.id;
@@ -1046,6 +1044,42 @@ static __always_inline __u64 flow_track(struct cpu_state *cs, const struct sessi
 		e->st = cs->scratch.ended;
 		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	}
+	return id;
+}
+
+/*
+ * flow_track counts packet r into its flow and returns the flow's id, or 0
+ * when it is in no flow (counted: the table had no room, or its lock stayed
+ * taken).
+ */
+static __always_inline __u64 flow_track(struct cpu_state *cs, const struct session_key *fk, bool from_a,
+					const struct record *r, __u64 now, bool recorded)
+{
+	struct flow *f = bpf_map_lookup_elem(&flows, fk);
+	bool timeout = false;
+	__u64 id;
+
+	if (f) {
+		id = flow_in(cs, f, fk, from_a, r, now, recorded, &timeout);
+		if (id || timeout)
+			goto out;
+	}
+	id = next_flow_id();
+	cs->scratch.lock_space = 0;
+	flow_start(&cs->scratch.fresh, id, r, now, (from_a ? FROM_A : 0) | (recorded ? RECORDED : 0));
+	/* scratch from lock_space on has struct flow's layout. */
+	if (bpf_map_update_elem(&flows, fk, &cs->scratch, BPF_NOEXIST) == 0) {
+		cs->cnt.n[COUNTER_FLOWS_STARTED]++;
+		return id;
+	}
+	/* Another CPU inserted it meanwhile, or the table is full. */
+	id = 0;
+	f = bpf_map_lookup_elem(&flows, fk);
+	if (f)
+		id = flow_in(cs, f, fk, from_a, r, now, recorded, &timeout);
+out:
+	if (!id)
+		cs->cnt.n[timeout ? COUNTER_FLOW_LOCK_TIMEOUT : COUNTER_FLOW_TABLE_FULL]++;
 	return id;
 }
 
@@ -1132,6 +1166,53 @@ int tacap_xdp(struct xdp_md *ctx)
 	p.frame_len = p.data_end - p.data;
 	p.cap_len = p.frame_len;
 	handle(&p, DIRECTION_INGRESS, ctx->ingress_ifindex, 0, 1, 0);
+	return XDP_PASS;
+}
+
+/*
+ * The sweeper: user space runs tacap_expire (BPF_PROG_TEST_RUN) to take
+ * every flow whose last packet came before EXPIRE_BEFORE out of the table,
+ * each sent through the flow_ends ring as ended idle. A flow a packet is
+ * updating at that moment is not idle and is passed over; an entry is
+ * marked removed under its lock before it is deleted, so a packet that
+ * finds it afterwards starts the flow anew instead of counting into it.
+ */
+__u64 EXPIRE_BEFORE;
+__u32 EXPIRED;     /* flows the last run removed */
+__u32 EXPIRE_FULL; /* the last run stopped early: the flow ring was full */
+
+static long expire_one(void *map, struct session_key *key, struct flow *f, void *ctx)
+{
+	if (__sync_val_compare_and_swap(&f->lock, 0, 1) != 0)
+		return 0; /* a packet is counting into it: not idle */
+	if (f->st.id == 0 || (__s64)(f->st.last_ns - EXPIRE_BEFORE) >= 0) {
+		unlock_flow(f);
+		return 0;
+	}
+	struct flow_end *e = bpf_ringbuf_reserve(&flow_ends, sizeof(*e), 0);
+	if (!e) {
+		unlock_flow(f);
+		EXPIRE_FULL = 1;
+		return 1; /* user space reads the ring and runs again */
+	}
+	e->key = *key;
+	e->reason = FLOW_END_IDLE;
+	e->_pad = 0;
+	e->st = f->st;
+	f->st.id = 0;
+	bpf_map_delete_elem(&flows, key);
+	unlock_flow(f); /* the memory stays valid until this program returns */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	EXPIRED++;
+	return 0;
+}
+
+SEC("xdp")
+int tacap_expire(struct xdp_md *ctx)
+{
+	EXPIRED = 0;
+	EXPIRE_FULL = 0;
+	bpf_for_each_map_elem(&flows, expire_one, NULL, 0);
 	return XDP_PASS;
 }
 

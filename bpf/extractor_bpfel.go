@@ -221,11 +221,15 @@ const (
 	extractorMapRecords             = "records"
 	extractorMapSessions            = "sessions"
 	extractorMapStats               = "stats"
+	extractorProgTacapExpire        = "tacap_expire"
 	extractorProgTacapReplayBatch   = "tacap_replay_batch"
 	extractorProgTacapTcEgress      = "tacap_tc_egress"
 	extractorProgTacapTcIngress     = "tacap_tc_ingress"
 	extractorProgTacapXdp           = "tacap_xdp"
 	extractorVarCONFIG              = "CONFIG"
+	extractorVarEXPIRED             = "EXPIRED"
+	extractorVarEXPIRE_BEFORE       = "EXPIRE_BEFORE"
+	extractorVarEXPIRE_FULL         = "EXPIRE_FULL"
 	extractorVarREPLAY_DONE         = "REPLAY_DONE"
 	extractorVarSTATE               = "STATE"
 	extractorVarUnusedCounter       = "unused_counter"
@@ -278,6 +282,7 @@ type extractorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type extractorProgramSpecs struct {
+	TacapExpire      *ebpf.ProgramSpec `ebpf:"tacap_expire"`
 	TacapReplayBatch *ebpf.ProgramSpec `ebpf:"tacap_replay_batch"`
 	TacapTcEgress    *ebpf.ProgramSpec `ebpf:"tacap_tc_egress"`
 	TacapTcIngress   *ebpf.ProgramSpec `ebpf:"tacap_tc_ingress"`
@@ -300,6 +305,9 @@ type extractorMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type extractorVariableSpecs struct {
 	CONFIG              *ebpf.VariableSpec `ebpf:"CONFIG"`
+	EXPIRED             *ebpf.VariableSpec `ebpf:"EXPIRED"`
+	EXPIRE_BEFORE       *ebpf.VariableSpec `ebpf:"EXPIRE_BEFORE"`
+	EXPIRE_FULL         *ebpf.VariableSpec `ebpf:"EXPIRE_FULL"`
 	REPLAY_DONE         *ebpf.VariableSpec `ebpf:"REPLAY_DONE"`
 	STATE               *ebpf.VariableSpec `ebpf:"STATE"`
 	UnusedCounter       *ebpf.VariableSpec `ebpf:"unused_counter"`
@@ -352,6 +360,9 @@ func (m *extractorMaps) Close() error {
 // It can be passed to loadExtractorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type extractorVariables struct {
 	CONFIG              *ebpf.Variable `ebpf:"CONFIG"`
+	EXPIRED             *ebpf.Variable `ebpf:"EXPIRED"`
+	EXPIRE_BEFORE       *ebpf.Variable `ebpf:"EXPIRE_BEFORE"`
+	EXPIRE_FULL         *ebpf.Variable `ebpf:"EXPIRE_FULL"`
 	REPLAY_DONE         *ebpf.Variable `ebpf:"REPLAY_DONE"`
 	STATE               *ebpf.Variable `ebpf:"STATE"`
 	UnusedCounter       *ebpf.Variable `ebpf:"unused_counter"`
@@ -366,6 +377,7 @@ type extractorVariables struct {
 //
 // It can be passed to loadExtractorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type extractorPrograms struct {
+	TacapExpire      *ebpf.Program `ebpf:"tacap_expire"`
 	TacapReplayBatch *ebpf.Program `ebpf:"tacap_replay_batch"`
 	TacapTcEgress    *ebpf.Program `ebpf:"tacap_tc_egress"`
 	TacapTcIngress   *ebpf.Program `ebpf:"tacap_tc_ingress"`
@@ -374,6 +386,7 @@ type extractorPrograms struct {
 
 func (p *extractorPrograms) Close() error {
 	return _ExtractorClose(
+		p.TacapExpire,
 		p.TacapReplayBatch,
 		p.TacapTcEgress,
 		p.TacapTcIngress,

@@ -33,68 +33,42 @@ func (s *FlowStats) Packets() uint64 { return s.Fwd.Packets + s.Bwd.Packets }
 // flowBatch is how many entries one batch syscall reads.
 const flowBatch = 4096
 
-// Expired is what one ExpireFlows pass did.
-type Expired struct {
-	Removed int // flows handed over as ended
-	// Split counts flows that were taken out of the table while a packet
-	// raced to them and could not be put back, because a still newer flow
-	// of the same key had started: they are handed over as ended (a flow
-	// split in two; it takes a packet within microseconds of the idle
-	// timeout, on both sides of a table read, to happen).
-	Split int
-}
-
-// ExpireFlows removes every flow whose last packet came before idleBefore
-// (the program's clock) from the flow table and hands it to fn. Each
-// candidate is read and removed in one step (BPF_MAP_LOOKUP_AND_DELETE);
-// one that a packet reached between the scan and the removal goes back into
-// the table.
-func (o *Objects) ExpireFlows(idleBefore uint64, fn func(key *SessionKey, st *FlowStats)) (Expired, error) {
-	var res Expired
-	type cand struct {
-		key SessionKey
-		id  uint64
-		n   uint64
+// ExpireFlows runs the sweeper (tacap_expire, through BPF_PROG_TEST_RUN):
+// every flow whose last packet came before idleBefore (the program's clock)
+// leaves the table through FlowRing, as ended idle. The program marks and
+// deletes each under the flow's own lock, so a packet racing it starts a
+// new flow and is never lost. drain is called after each run to empty
+// FlowRing; when the ring filled up mid-sweep the sweeper runs again.
+func (o *Objects) ExpireFlows(idleBefore uint64, drain func()) (removed int, err error) {
+	if o.TacapExpire == nil {
+		return 0, errors.New("the flow sweeper is not loaded")
 	}
-	var cands []cand
-	err := o.WalkFlows(func(k *SessionKey, st *FlowStats) {
-		if int64(st.LastNs-idleBefore) < 0 {
-			cands = append(cands, cand{*k, st.Id, st.Packets()})
-		}
-	})
-	if err != nil {
-		return res, err
+	if err := o.EXPIRE_BEFORE.Set(idleBefore); err != nil {
+		return 0, fmt.Errorf("set the sweeper's time: %w", err)
 	}
-	for i := range cands {
-		c := &cands[i]
-		var v extractorFlow
-		if err := o.Flows.LookupAndDelete(&c.key, &v); err != nil {
-			if errors.Is(err, ebpf.ErrKeyNotExist) {
-				continue
-			}
-			return res, fmt.Errorf("remove an idle flow: %w", err)
+	for runs := 0; ; runs++ {
+		if _, err := o.TacapExpire.Run(&ebpf.RunOptions{Data: o.sweepFrame[:]}); err != nil {
+			return removed, fmt.Errorf("run the flow sweeper: %w", err)
 		}
-		if v.St.Id == c.id && v.St.Packets() == c.n {
-			fn(&c.key, &v.St)
-			res.Removed++
-			continue
+		var n, full uint32
+		if err := errors.Join(o.EXPIRED.Get(&n), o.EXPIRE_FULL.Get(&full)); err != nil {
+			return removed, fmt.Errorf("read the sweeper's result: %w", err)
 		}
-		// A packet reached the flow meanwhile (if it ended the flow, the
-		// program sent that one through the ring): v is alive.
-		v.Lock = 0
-		if err := o.Flows.Update(&c.key, &v, ebpf.UpdateNoExist); err != nil {
-			fn(&c.key, &v.St)
-			res.Removed++
-			res.Split++
+		removed += int(n)
+		drain()
+		if full == 0 {
+			return removed, nil
+		}
+		if runs == 1000 {
+			return removed, errors.New("the flow ring stays full while sweeping")
 		}
 	}
-	return res, nil
 }
 
 // WalkFlows hands every flow in the table to fn. st is valid only during
 // the call. An entry a packet is updating at that moment may be read half
-// updated: after the program stopped (the end of a run) every entry is
-// whole, and ExpireFlows checks what it takes out.
+// updated: it is meant for the end of a run, when no packet reaches the
+// program any more.
 func (o *Objects) WalkFlows(fn func(key *SessionKey, st *FlowStats)) error {
 	keys := make([]SessionKey, flowBatch)
 	vals := make([]extractorFlow, flowBatch)

@@ -3,9 +3,13 @@ package bpf_test
 import (
 	"math/bits"
 	"net/netip"
+	"runtime"
 	"sort"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/test/frames"
@@ -363,7 +367,7 @@ func TestFlowAccounting(t *testing.T) {
 	})
 }
 
-// TestExpireFlows: user space takes out exactly the flows idle before the
+// TestExpireFlows: the sweeper takes out exactly the flows idle before the
 // given time, and a packet for one afterwards starts a new flow.
 func TestExpireFlows(t *testing.T) {
 	o := load(t, bpf.Options{})
@@ -380,13 +384,20 @@ func TestExpireFlows(t *testing.T) {
 	send(2, 200)
 	send(3, 300)
 	var got []uint16
-	res, err := o.ExpireFlows(250, func(k *bpf.SessionKey, st *bpf.FlowStats) { got = append(got, k.PortA) })
+	removed, err := o.ExpireFlows(250, func() {
+		o.FlowRing.DrainFlowEnds(1<<20, func(e *bpf.FlowEnd) {
+			if e.Reason != bpf.FlowEndIdle {
+				t.Errorf("swept flow ended %d, want idle", e.Reason)
+			}
+			got = append(got, e.Key.PortA)
+		})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
-	if res.Removed != 2 || len(got) != 2 || got[0] != 1 || got[1] != 2 {
-		t.Fatalf("expired %v (%+v), want ports 1 and 2", got, res)
+	if removed != 2 || len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("expired %v (%d), want ports 1 and 2", got, removed)
 	}
 	left := 0
 	if err := o.WalkFlows(func(*bpf.SessionKey, *bpf.FlowStats) { left++ }); err != nil || left != 1 {
@@ -397,4 +408,116 @@ func TestExpireFlows(t *testing.T) {
 	if c.FlowsStarted != 4 {
 		t.Errorf("flows_started %d, want 4 (port 1 again is a new flow)", c.FlowsStarted)
 	}
+}
+
+// TestFlowEqualEndpoints: a flow from an endpoint to itself has every
+// packet forward, also when its first packet is a SYN-ACK.
+func TestFlowEqualEndpoints(t *testing.T) {
+	o := load(t, bpf.Options{})
+	if err := o.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	for i, fl := range []uint8{frames.SYN | frames.ACK, frames.ACK, frames.ACK} {
+		frame := frames.Build(eth(), frames.IPv4{Src: v4a, Dst: v4a, TTL: 64}, frames.TCP{SrcPort: 7, DstPort: 7, Flags: fl})
+		if err := o.Replay(bpf.ReplayFrame{Data: frame, TimeNs: uint64(i + 1), Direction: bpf.DirectionIngress}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sts []bpf.FlowStats
+	if err := o.WalkFlows(func(_ *bpf.SessionKey, st *bpf.FlowStats) { sts = append(sts, *st) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(sts) != 1 || sts[0].Fwd.Packets != 3 || sts[0].Bwd.Packets != 0 {
+		t.Fatalf("flows %+v, want one with 3 forward packets", sts)
+	}
+}
+
+// TestSweepRacesPackets: the sweeper runs again and again while packets
+// of the same flows arrive on another CPU; every packet ends up in exactly
+// one flow, and no flow id comes out twice.
+func TestSweepRacesPackets(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs")
+	}
+	opts := bpf.DefaultOptions()
+	opts.FlowIdleTimeout = 100 * time.Microsecond
+	o := load(t, opts)
+	if err := o.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	var clock atomic.Uint64
+	clock.Store(1_000_000)
+	const packets = 20000
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var set unix.CPUSet
+		set.Set(1)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			done <- err
+			return
+		}
+		built := make([][]byte, 8)
+		for i := range built {
+			built[i] = frames.Build(eth(), ip4(), frames.UDP{SrcPort: uint16(2000 + i), DstPort: 53})
+		}
+		for i := 0; i < packets; i++ {
+			// Time moves 10 µs a packet: a flow's packets are 80 µs apart,
+			// within the idle timeout, and the sweeper takes flows idle 40 µs.
+			ts := clock.Add(10_000)
+			if err := o.Replay(bpf.ReplayFrame{Data: built[i%8], TimeNs: ts, Direction: bpf.DirectionIngress}); err != nil {
+				done <- err
+				return
+			}
+			// Drain the records so the ring never fills.
+			if i%1000 == 0 {
+				o.Ring.Drain(1<<20, func(*bpf.Record) {})
+			}
+		}
+		done <- nil
+	}()
+	ids := map[uint64]bool{}
+	var inFlows uint64
+	take := func(e *bpf.FlowEnd) {
+		if ids[e.St.Id] {
+			t.Errorf("flow %d came out twice", e.St.Id)
+		}
+		ids[e.St.Id] = true
+		inFlows += e.St.Packets()
+	}
+	drainEnds := func() { o.FlowRing.DrainFlowEnds(1<<20, take) }
+	sweeps := 0
+	for finished := false; !finished; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished = true
+		default:
+		}
+		if _, err := o.ExpireFlows(clock.Load()-40_000, drainEnds); err != nil {
+			t.Fatal(err)
+		}
+		sweeps++
+	}
+	drainEnds()
+	if err := o.WalkFlows(func(_ *bpf.SessionKey, st *bpf.FlowStats) {
+		if ids[st.Id] {
+			t.Errorf("flow %d is both out and in the table", st.Id)
+		}
+		ids[st.Id] = true
+		inFlows += st.Packets()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := counters(t, o)
+	if want := c.Recordable() - c.FlowTableFull - c.FlowLockTimeout; inFlows != want || c.Recordable() != packets {
+		t.Fatalf("flows hold %d packets, want %d of %d (counters %+v)", inFlows, want, packets, c)
+	}
+	if uint64(len(ids)) != c.FlowsStarted-c.FlowsLost {
+		t.Fatalf("%d flows came out, %d started, %d lost", len(ids), c.FlowsStarted, c.FlowsLost)
+	}
+	t.Logf("%d sweeps, %d flows", sweeps, len(ids))
 }

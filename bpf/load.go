@@ -160,6 +160,7 @@ type Objects struct {
 	// because their network header is cut; they are truncated packets.
 	replayTruncated atomic.Uint64
 	replayCtx       [skbContextSize]byte
+	sweepFrame      [64]byte // the sweeper's (unused) test-run packet
 	batch           replayBatch
 	coll            *ebpf.Collection
 }
@@ -233,6 +234,8 @@ func load(spec *ebpf.CollectionSpec, opts Options) (*Objects, error) {
 	o := &Objects{Options: opts, coll: coll}
 	o.Records, o.Sessions, o.Stats = coll.Maps[extractorMapRecords], coll.Maps[extractorMapSessions], coll.Maps[extractorMapStats]
 	o.Flows, o.FlowEnds = coll.Maps[extractorMapFlows], coll.Maps[extractorMapFlowEnds]
+	o.TacapExpire = coll.Programs[extractorProgTacapExpire]
+	o.EXPIRE_BEFORE, o.EXPIRED, o.EXPIRE_FULL = coll.Variables[extractorVarEXPIRE_BEFORE], coll.Variables[extractorVarEXPIRED], coll.Variables[extractorVarEXPIRE_FULL]
 	o.TacapTcIngress, o.TacapTcEgress = coll.Programs[extractorProgTacapTcIngress], coll.Programs[extractorProgTacapTcEgress]
 	o.TacapXdp, o.TacapReplayBatch = coll.Programs[extractorProgTacapXdp], coll.Programs[extractorProgTacapReplayBatch]
 	o.CONFIG, o.STATE, o.REPLAY_DONE = coll.Variables[extractorVarCONFIG], coll.Variables[extractorVarSTATE], coll.Variables[extractorVarREPLAY_DONE]
@@ -265,7 +268,8 @@ func setConfig(v *ebpf.VariableSpec, cfg extractorConfig) error {
 }
 
 // MemoryBytes is what the kernel maps of a load with opts take: the
-// session and flow tables (preallocated) and both rings.
+// session table (preallocated), the flow table when full (its entries are
+// allocated as flows start) and both rings.
 func MemoryBytes(opts Options) uint64 {
 	ringBytes, _ := RingBytes(opts.BufferPackets)
 	return uint64(ringBytes) + FlowRingBytes + uint64(opts.Sessions)*sessionEntryBytes +

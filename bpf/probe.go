@@ -29,13 +29,15 @@ func Probe() []Check {
 	add("BPF ring buffer", "everything", features.HaveMapType(ebpf.RingBuf))
 	add("LRU hash map", "everything", features.HaveMapType(ebpf.LRUHash))
 	add("per-CPU array map", "everything", features.HaveMapType(ebpf.PerCPUArray))
+	add("hash map", "everything (the flow table)", features.HaveMapType(ebpf.Hash))
 	for _, h := range []struct {
 		pt   ebpf.ProgramType
 		fn   asm.BuiltinFunc
 		name string // the helper's name in the kernel's documentation
 		what string
 	}{
-		{ebpf.SchedCLS, asm.FnKtimeGetCoarseNs, "bpf_ktime_get_coarse_ns", "everything"},
+		{ebpf.SchedCLS, asm.FnLoop, "bpf_loop", "everything (a contended flow lock)"},
+		{ebpf.XDP, asm.FnForEachMapElem, "bpf_for_each_map_elem", "everything (the flow sweeper)"},
 		{ebpf.SchedCLS, asm.FnSkbLoadBytes, "bpf_skb_load_bytes", "live capture"},
 		{ebpf.SchedCLS, asm.FnRingbufReserve, "bpf_ringbuf_reserve", "everything"},
 		{ebpf.XDP, asm.FnXdpLoadBytes, "bpf_xdp_load_bytes", "--attach xdp, --pcap"},

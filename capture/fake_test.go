@@ -97,18 +97,19 @@ func (k *fakeKernel) FlowPending() uint64 {
 
 func (k *fakeKernel) FlowRingSize() int { return 1 << 22 }
 
-func (k *fakeKernel) ExpireFlows(before uint64, fn func(*bpf.SessionKey, *bpf.FlowStats)) (bpf.Expired, error) {
+func (k *fakeKernel) ExpireFlows(before uint64, drain func()) (int, error) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	var res bpf.Expired
+	n := 0
 	for key, st := range k.flows {
 		if int64(st.LastNs-before) < 0 {
-			fn(&key, &st)
+			k.flowEnds = append(k.flowEnds, bpf.FlowEnd{Key: key, Reason: bpf.FlowEndIdle, St: st})
 			delete(k.flows, key)
-			res.Removed++
+			n++
 		}
 	}
-	return res, nil
+	k.mu.Unlock()
+	drain()
+	return n, nil
 }
 
 func (k *fakeKernel) WalkFlows(fn func(*bpf.SessionKey, *bpf.FlowStats)) error {

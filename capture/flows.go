@@ -2,7 +2,6 @@ package capture
 
 import (
 	"math"
-	"math/big"
 	"math/bits"
 
 	"github.com/tacap/tacap/bpf"
@@ -16,35 +15,69 @@ var flowEndName = map[uint32]string{
 	bpf.FlowEndReuse:  dataset.FlowEndReuse,
 }
 
-// flowRows turns the kernel's flow statistics into rows of flows/
-// (docs/dataset.md, "flows/"); it runs on the run's goroutine.
+// endedFlow is a flow that ended, as the kernel kept it, on its way to
+// the writer, which turns it into a row.
+type endedFlow struct {
+	key    bpf.SessionKey
+	st     bpf.FlowStats
+	reason string
+}
+
+// flowRows collects the flows that ended into the batch on its way to the
+// writer, and counts them; it runs on the run's goroutine.
 type flowRows struct {
-	runID string
-	wall  func(uint64) int64
-	addrs *addrText
-	// rows not yet handed to the writer.
-	pending []dataset.Flow
-	// what was made, by end reason
+	into     *batch // the batch being filled
 	byReason map[string]int64
 	made     int64
 }
 
-func newFlowRows(runID string, wall func(uint64) int64, addrs *addrText) *flowRows {
-	return &flowRows{runID: runID, wall: wall, addrs: addrs, byReason: map[string]int64{}}
-}
+func newFlowRows() *flowRows { return &flowRows{byReason: map[string]int64{}} }
 
-// add makes the row of one ended flow.
+// add takes one ended flow.
 func (fr *flowRows) add(key *bpf.SessionKey, st *bpf.FlowStats, reason string) {
-	fr.pending = append(fr.pending, flowRow(fr.runID, fr.wall, fr.addrs, key, st, reason))
+	fr.into.flows = append(fr.into.flows, endedFlow{*key, *st, reason})
 	fr.byReason[reason]++
 	fr.made++
 }
 
-// take returns the rows made since the last take.
-func (fr *flowRows) take() []dataset.Flow {
-	out := fr.pending
-	fr.pending = nil
-	return out
+// flowConv makes rows of flows/ (docs/dataset.md, "flows/") on the
+// writer's goroutine, which owns it.
+type flowConv struct {
+	runID string
+	wall  func(uint64) int64
+	addrs *addrText
+	rows  []dataset.Flow
+}
+
+func (c *flowConv) convert(ended []endedFlow) []dataset.Flow {
+	c.rows = c.rows[:0]
+	for i := range ended {
+		e := &ended[i]
+		c.rows = append(c.rows, flowRow(c.runID, c.wall, c.addrs, &e.key, &e.st, e.reason))
+	}
+	return c.rows
+}
+
+// optionals holds a row's nullable values, so that a row costs one
+// allocation for all of them.
+type optionals struct {
+	f      [18]float64
+	i      [6]int32
+	nf, ni int
+}
+
+func (o *optionals) float(v float64) *float64 {
+	p := &o.f[o.nf]
+	*p = v
+	o.nf++
+	return p
+}
+
+func (o *optionals) int32(v int32) *int32 {
+	p := &o.i[o.ni]
+	*p = v
+	o.ni++
+	return p
 }
 
 func flowRow(runID string, wall func(uint64) int64, addrs *addrText, key *bpf.SessionKey, st *bpf.FlowStats, reason string) dataset.Flow {
@@ -54,6 +87,7 @@ func flowRow(runID string, wall func(uint64) int64, addrs *addrText, key *bpf.Se
 	}
 	first, last := wall(st.FirstNs), wall(st.LastNs)
 	durNs := st.LastNs - st.FirstNs
+	o := new(optionals)
 	f := dataset.Flow{
 		RunID: runID, FlowID: int64(st.Id),
 		SrcIP: addrs.text(srcA, key.IpVersion), DstIP: addrs.text(dstA, key.IpVersion),
@@ -76,25 +110,25 @@ func flowRow(runID string, wall func(uint64) int64, addrs *addrText, key *bpf.Se
 	f.LenMin, f.LenMax = int32(all.min), int32(all.max)
 	f.LenMean, f.LenStd = all.mean(), all.std()
 	if fwd := dirLen(&st.Fwd); fwd.n > 0 {
-		f.FwdLenMin, f.FwdLenMax = ptr(int32(fwd.min)), ptr(int32(fwd.max))
-		f.FwdLenMean, f.FwdLenStd = ptr(fwd.mean()), ptr(fwd.std())
+		f.FwdLenMin, f.FwdLenMax = o.int32(int32(fwd.min)), o.int32(int32(fwd.max))
+		f.FwdLenMean, f.FwdLenStd = o.float(fwd.mean()), o.float(fwd.std())
 	}
 	if bwd := dirLen(&st.Bwd); bwd.n > 0 {
-		f.BwdLenMin, f.BwdLenMax = ptr(int32(bwd.min)), ptr(int32(bwd.max))
-		f.BwdLenMean, f.BwdLenStd = ptr(bwd.mean()), ptr(bwd.std())
+		f.BwdLenMin, f.BwdLenMax = o.int32(int32(bwd.min)), o.int32(int32(bwd.max))
+		f.BwdLenMean, f.BwdLenStd = o.float(bwd.mean()), o.float(bwd.std())
 	}
-	f.IATMin, f.IATMax, f.IATMean, f.IATStd = gapStats(all.n, durNs, st.IatSqLo, st.IatSqHi, st.IatMin, st.IatMax)
-	f.FwdIATMin, f.FwdIATMax, f.FwdIATMean, f.FwdIATStd = dirGaps(&st.Fwd)
-	f.BwdIATMin, f.BwdIATMax, f.BwdIATMean, f.BwdIATStd = dirGaps(&st.Bwd)
+	f.IATMin, f.IATMax, f.IATMean, f.IATStd = gapStats(o, all.n, durNs, st.IatSqLo, st.IatSqHi, st.IatMin, st.IatMax)
+	f.FwdIATMin, f.FwdIATMax, f.FwdIATMean, f.FwdIATStd = dirGaps(o, &st.Fwd)
+	f.BwdIATMin, f.BwdIATMax, f.BwdIATMean, f.BwdIATStd = dirGaps(o, &st.Bwd)
 	if st.Fwd.HasWindow != 0 {
-		f.FwdInitWindow = ptr(int32(st.Fwd.InitWindow))
+		f.FwdInitWindow = o.int32(int32(st.Fwd.InitWindow))
 	}
 	if st.Bwd.HasWindow != 0 {
-		f.BwdInitWindow = ptr(int32(st.Bwd.InitWindow))
+		f.BwdInitWindow = o.int32(int32(st.Bwd.InitWindow))
 	}
 	if durNs > 0 {
 		s := float64(durNs) / 1e9
-		f.PacketsPerS, f.BytesPerS = ptr(float64(all.n)/s), ptr(float64(all.sum)/s)
+		f.PacketsPerS, f.BytesPerS = o.float(float64(all.n)/s), o.float(float64(all.sum)/s)
 	}
 	return f
 }
@@ -108,8 +142,6 @@ func minLen(a, b *bpf.FlowDir) uint32 {
 	}
 	return min(a.LenMin, b.LenMin)
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // lenStats are n values given by their count, sum, 128-bit sum of squares
 // and extremes.
@@ -127,22 +159,22 @@ func (s lenStats) mean() float64 { return float64(s.sum) / float64(s.n) }
 func (s lenStats) std() float64  { return sampleStd(s.n, s.sum, s.sqLo, s.sqHi) }
 
 // dirGaps are the gap statistics of one direction, in microseconds.
-func dirGaps(d *bpf.FlowDir) (min, max, mean, std *float64) {
+func dirGaps(o *optionals, d *bpf.FlowDir) (min, max, mean, std *float64) {
 	if d.Packets == 0 {
 		return nil, nil, nil, nil
 	}
-	return gapStats(d.Packets, d.LastNs-d.FirstNs, d.IatSqLo, d.IatSqHi, d.IatMin, d.IatMax)
+	return gapStats(o, d.Packets, d.LastNs-d.FirstNs, d.IatSqLo, d.IatSqHi, d.IatMin, d.IatMax)
 }
 
 // gapStats are the statistics of the packets-1 gaps between packets
 // (in microseconds), which sum to span nanoseconds: null for one packet.
-func gapStats(packets, span, sqLo, sqHi, gmin, gmax uint64) (min, max, mean, std *float64) {
+func gapStats(o *optionals, packets, span, sqLo, sqHi, gmin, gmax uint64) (min, max, mean, std *float64) {
 	if packets < 2 {
 		return nil, nil, nil, nil
 	}
 	n := packets - 1
-	return ptr(float64(gmin) / 1e3), ptr(float64(gmax) / 1e3), ptr(float64(span) / float64(n) / 1e3),
-		ptr(sampleStd(n, span, sqLo, sqHi) / 1e3)
+	return o.float(float64(gmin) / 1e3), o.float(float64(gmax) / 1e3), o.float(float64(span) / float64(n) / 1e3),
+		o.float(sampleStd(n, span, sqLo, sqHi) / 1e3)
 }
 
 func add128(aLo, aHi, bLo, bHi uint64) (lo, hi uint64) {
@@ -152,23 +184,27 @@ func add128(aLo, aHi, bLo, bHi uint64) (lo, hi uint64) {
 }
 
 // sampleStd is the sample standard deviation (n-1) of n values with sum s
-// and sum of squares (sqHi, sqLo), computed exactly as
-// sqrt((n*sq - s*s) / (n*(n-1))) before the one rounding to float64; 0 for
-// one value.
+// and sum of squares (sqHi, sqLo): sqrt((n*sq - s*s) / (n*(n-1))), whose
+// numerator is computed exactly in 192-bit integers (0 exactly when all
+// values are equal) before it is rounded to float64; 0 for one value.
 func sampleStd(n, s, sqLo, sqHi uint64) float64 {
 	if n < 2 {
 		return 0
 	}
-	sq := new(big.Int).Lsh(new(big.Int).SetUint64(sqHi), 64)
-	sq.Or(sq, new(big.Int).SetUint64(sqLo))
-	bn := new(big.Int).SetUint64(n)
-	num := new(big.Int).Mul(bn, sq)
-	bs := new(big.Int).SetUint64(s)
-	num.Sub(num, bs.Mul(bs, bs))
-	if num.Sign() <= 0 {
-		return 0 // all values equal
+	// n*sq: 64 x 128 bits.
+	h0, w0 := bits.Mul64(n, sqLo)
+	h1, l1 := bits.Mul64(n, sqHi)
+	w1, c := bits.Add64(h0, l1, 0)
+	w2 := h1 + c
+	// minus s*s.
+	sh, sl := bits.Mul64(s, s)
+	var b uint64
+	w0, b = bits.Sub64(w0, sl, 0)
+	w1, b = bits.Sub64(w1, sh, b)
+	w2, b = bits.Sub64(w2, 0, b)
+	if b != 0 || w0|w1|w2 == 0 {
+		return 0 // all values equal (never negative for real sums)
 	}
-	den := new(big.Int).Mul(bn, new(big.Int).SetUint64(n-1))
-	v, _ := new(big.Rat).SetFrac(num, den).Float64()
-	return math.Sqrt(v)
+	num := float64(w2)*0x1p128 + float64(w1)*0x1p64 + float64(w0)
+	return math.Sqrt(num / (float64(n) * float64(n-1)))
 }

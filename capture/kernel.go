@@ -32,8 +32,9 @@ type kernel interface {
 	FlowPending() uint64
 	FlowRingSize() int
 	// ExpireFlows takes every flow whose last packet came before
-	// idleBefore (the program's clock) out of the flow table, to fn.
-	ExpireFlows(idleBefore uint64, fn func(*bpf.SessionKey, *bpf.FlowStats)) (bpf.Expired, error)
+	// idleBefore (the program's clock) out of the flow table: they come
+	// out of DrainFlowEnds, ended idle; drain is called to read them.
+	ExpireFlows(idleBefore uint64, drain func()) (int, error)
 	// WalkFlows calls fn for every flow in the table.
 	WalkFlows(fn func(*bpf.SessionKey, *bpf.FlowStats)) error
 }
@@ -51,8 +52,8 @@ func (k loaded) DrainFlowEnds(max int, fn func(*bpf.FlowEnd)) (int, int) {
 }
 func (k loaded) FlowPending() uint64 { return k.objs.FlowRing.Pending() }
 func (k loaded) FlowRingSize() int   { return k.objs.FlowRing.Size() }
-func (k loaded) ExpireFlows(before uint64, fn func(*bpf.SessionKey, *bpf.FlowStats)) (bpf.Expired, error) {
-	return k.objs.ExpireFlows(before, fn)
+func (k loaded) ExpireFlows(before uint64, drain func()) (int, error) {
+	return k.objs.ExpireFlows(before, drain)
 }
 func (k loaded) WalkFlows(fn func(*bpf.SessionKey, *bpf.FlowStats)) error {
 	return k.objs.WalkFlows(fn)

@@ -177,7 +177,6 @@ type run struct {
 	flows     *flowRows
 	onFlowEnd func(*bpf.FlowEnd) // made once: a drain allocates nothing
 	nextSweep uint64             // program clock
-	flowSplit int64
 }
 
 // A batch goes to the writer when full or when its first row is this old.
@@ -195,7 +194,7 @@ func newRun(cfg Config, root *sink.Root, k kernel, src source) *run {
 		Start: start, Parameters: parametersOf(cfg.options),
 	}
 	r.conv = newConverter(src, cfg.options.Bidirectional, r.m.RunID)
-	r.flows = newFlowRows(r.m.RunID, src.wall, r.conv.addrs)
+	r.flows = newFlowRows()
 	r.onFlowEnd = func(e *bpf.FlowEnd) { r.flows.add(&e.Key, &e.St, flowEndName[e.Reason]) }
 	return r
 }
@@ -205,7 +204,9 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	// The writer's copy of the part metadata is its own: fixed now, with
 	// the counters asked of the kernel when a part closes.
 	r.w = newWriter(r.cfg, r.root, r.m.RunID, r.m.Host, partMetadata(&r.m), r.k)
+	r.w.flowConv = flowConv{runID: r.m.RunID, wall: r.src.wall, addrs: newAddrText()}
 	r.b, r.batchStart = r.w.get(), time.Now()
+	r.flows.into = r.b
 	stop, runErr := r.src.feed(ctx, r)
 	// Stop the input first, so nothing new arrives, then drain what is left.
 	stopErr := r.src.stop()
@@ -248,7 +249,7 @@ func (r *run) pump(all bool) (int, error) {
 		if err := r.tendFlows(); err != nil {
 			return total, err
 		}
-		waiting := len(r.b.rows) > 0 || len(r.flows.pending) > 0
+		waiting := len(r.b.rows) > 0 || len(r.b.flows) > 0
 		if len(r.b.rows) >= batchRows || (waiting && time.Since(r.batchStart) >= maxBatchAge) {
 			if err := r.flush(); err != nil {
 				return total, err
@@ -265,7 +266,6 @@ func (r *run) pump(all bool) (int, error) {
 // flush hands the batch being filled, if any, to the writer, with the
 // flows ended since the last.
 func (r *run) flush() error {
-	r.b.flows = append(r.b.flows, r.flows.take()...)
 	if len(r.b.rows) == 0 && len(r.b.flows) == 0 {
 		return nil
 	}
@@ -273,6 +273,7 @@ func (r *run) flush() error {
 		return err
 	}
 	r.b, r.batchStart = r.w.get(), time.Now()
+	r.flows.into = r.b
 	return nil
 }
 
@@ -290,10 +291,7 @@ func (r *run) tendFlows() error {
 	if now <= uint64(idle+margin) {
 		return nil
 	}
-	res, err := r.k.ExpireFlows(now-uint64(idle+margin), func(k *bpf.SessionKey, st *bpf.FlowStats) {
-		r.flows.add(k, st, dataset.FlowEndIdle)
-	})
-	r.flowSplit += int64(res.Split)
+	_, err := r.k.ExpireFlows(now-uint64(idle+margin), r.drainFlowEnds)
 	return err
 }
 
@@ -315,7 +313,7 @@ func (r *run) endFlows() error {
 	r.drainFlowEnds()
 	end := r.src.programNow()
 	idle := int64(r.cfg.options.FlowIdleTimeout)
-	start := len(r.flows.pending)
+	start := len(r.b.flows)
 	err := r.k.WalkFlows(func(k *bpf.SessionKey, st *bpf.FlowStats) {
 		reason := dataset.FlowEndEnd
 		if int64(end-st.LastNs) > idle {
@@ -323,10 +321,11 @@ func (r *run) endFlows() error {
 		}
 		r.flows.add(k, st, reason)
 	})
-	last := r.flows.pending[start:]
+	last := r.b.flows[start:]
+	day := func(e *endedFlow) int64 { return r.src.wall(e.st.LastNs) / dayNs }
 	sort.Slice(last, func(i, j int) bool {
-		di, dj := last[i].LastTsNs/dayNs, last[j].LastTsNs/dayNs
-		return di < dj || (di == dj && last[i].FlowID < last[j].FlowID)
+		di, dj := day(&last[i]), day(&last[j])
+		return di < dj || (di == dj && last[i].st.Id < last[j].st.Id)
 	})
 	return err
 }
@@ -414,7 +413,7 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 // flow the program started is a row (or was lost, and counted).
 func (r *run) flowsInfo(c dataset.Counters) error {
 	m := &r.m
-	m.Flows = dataset.FlowsInfo{Written: r.w.flowsOut.Rows(), ByEndReason: r.flows.byReason, Split: r.flowSplit}
+	m.Flows = dataset.FlowsInfo{Written: r.w.flowsOut.Rows(), ByEndReason: r.flows.byReason}
 	m.Flows.NotWritten = r.flows.made - m.Flows.Written
 	if m.DrainSkipped {
 		return nil

@@ -15,7 +15,7 @@ import (
 
 // batch is a slice of rows on its way to the writer.
 type batch struct {
-	flows       []dataset.Flow // rows of flows/ that ended
+	flows       []endedFlow // flows that ended, for flows/
 	rows        []dataset.Packet
 	sessionIDs  []uint64
 	newSessions []newSession
@@ -37,6 +37,7 @@ type writer struct {
 	packets     *sink.Parts[dataset.Packet]
 	sessionsOut *sink.Parts[dataset.Session]
 	flowsOut    *sink.Parts[dataset.Flow]
+	flowConv    flowConv // set before the first batch
 	csv         *sink.CSVs
 	csvFiles    int
 	names       map[uint64]string
@@ -66,7 +67,8 @@ func newWriter(cfg Config, root *sink.Root, runID, host string, meta map[string]
 		sessionsOut: sink.NewParts[dataset.Session](sink.PartConfig{Root: root, Table: dataset.SessionsTable, Host: host, RunID: runID,
 			Metadata: partMeta, Create: cfg.createPart}),
 		flowsOut: sink.NewParts[dataset.Flow](sink.PartConfig{Root: root, Table: dataset.FlowsTable, Host: host, RunID: runID,
-			MaxRows: cfg.PartMaxRows, MaxAge: cfg.PartMaxAge, Metadata: partMeta, NoBounds: flowNoBounds, Create: cfg.createPart}),
+			MaxRows: cfg.PartMaxRows, MaxAge: cfg.PartMaxAge, Metadata: partMeta, NoBounds: flowNoBounds, Create: cfg.createPart,
+			RowGroupRows: flowRowGroup}),
 		names: map[uint64]string{},
 		in:    make(chan *batch, 8),
 		dead:  make(chan struct{}),
@@ -131,7 +133,7 @@ func (w *writer) fail(err error) {
 }
 
 func (w *writer) write(b *batch) error {
-	if err := w.writeFlows(b.flows); err != nil {
+	if err := w.writeFlows(w.flowConv.convert(b.flows)); err != nil {
 		return err
 	}
 	rows := b.rows
@@ -230,6 +232,10 @@ const firstPartMaxAge = 10 * time.Second
 // packetNoBounds are the packets/ columns written without page min/max
 // statistics: strings, filtered by equality (the dictionary serves that).
 var packetNoBounds = []string{"iface", "direction", "src_ip", "dst_ip", "run_id"}
+
+// flowRowGroup caps a flows/ row group: a row is ~60 columns wide, and a
+// row group is held in memory until it is written.
+const flowRowGroup = 1 << 16
 
 // flowNoBounds likewise, for flows/.
 var flowNoBounds = []string{"run_id", "src_ip", "dst_ip", "end_reason"}

@@ -415,7 +415,7 @@ func TestDocAccounting(t *testing.T) {
 // option cannot pass TestDocColumns by matching a changed contract.
 func TestTimestampColumns(t *testing.T) {
 	var got []string
-	for _, row := range []any{Packet{}, Session{}} {
+	for _, row := range []any{Packet{}, Session{}, Flow{}} {
 		cols, problems := columnsOf(row)
 		report(t, problems)
 		for _, c := range cols {
@@ -424,7 +424,7 @@ func TestTimestampColumns(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{"ts", "first_ts", "last_ts"}; !slices.Equal(got, want) {
+	if want := []string{"ts", "first_ts", "last_ts", "first_ts", "last_ts"}; !slices.Equal(got, want) {
 		t.Errorf("timestamp columns %q, want %q", got, want)
 	}
 }

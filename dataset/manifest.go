@@ -86,11 +86,9 @@ type Parameters struct {
 // FlowsInfo accounts for the rows of flows/.
 type FlowsInfo struct {
 	Written int64 `json:"written"` // rows in the run's flows/ files
-	// ByEndReason counts the written flows by end_reason.
+	// ByEndReason counts the flows that ended by end_reason (written or
+	// not).
 	ByEndReason map[string]int64 `json:"by_end_reason"`
-	// Split counts flows that user space took out of the flow table as
-	// idle while a packet raced to them (docs/dataset.md, "flows/").
-	Split int64 `json:"split,omitempty"`
 	// NotWritten counts flows that ended but whose rows could not be
 	// written (the writer failed).
 	NotWritten int64 `json:"not_written,omitempty"`

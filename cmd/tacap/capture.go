@@ -103,6 +103,10 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 		return nil, usagef("--buffer-packets must be at least 1")
 	case c.IsSet("rotate-rows") && c.Int64("rotate-rows") == 0, c.IsSet("rotate-every") && c.Duration("rotate-every") == 0:
 		return nil, usagef("--rotate-rows and --rotate-every must be positive")
+	case c.IsSet("flows") && c.Uint("flows") == 0:
+		return nil, usagef("--flows must be at least 1")
+	case c.IsSet("flow-idle-timeout") && c.Duration("flow-idle-timeout") == 0, c.IsSet("flow-active-timeout") && c.Duration("flow-active-timeout") == 0:
+		return nil, usagef("--flow-idle-timeout and --flow-active-timeout must be positive durations such as 120s")
 	}
 	if c.IsSet("for") {
 		cfg.For = c.Duration("for")
@@ -300,8 +304,11 @@ func printSummary(w io.Writer, res *capture.Result, out string) {
 	}
 	fmt.Fprintf(w, "  %-22s %12d in %d packet files, %d sessions\n", "rows written", m.RowsWritten, len(m.Files.Packets), m.Sessions)
 	fmt.Fprintf(w, "  %-22s %12d in %d files%s\n", "flows", m.Flows.Written, len(m.Files.Flows), flowReasons(m.Flows))
-	if n := c.FlowTableFull + c.FlowLockTimeout; n > 0 {
-		fmt.Fprintf(w, "  warning: %d packets are in no flow: the flow table (%d) was full — raise --flows\n", n, m.Parameters.Flows)
+	if c.FlowTableFull > 0 {
+		fmt.Fprintf(w, "  warning: %d packets are in no flow: the flow table (%d) was full — raise --flows\n", c.FlowTableFull, m.Parameters.Flows)
+	}
+	if c.FlowLockTimeout > 0 {
+		fmt.Fprintf(w, "  warning: %d packets are in no flow: their flow stayed locked by another CPU (please report this)\n", c.FlowLockTimeout)
 	}
 	if c.FlowsLost > 0 {
 		fmt.Fprintf(w, "  warning: %d flows ended in the kernel could not be read in time and are missing from flows/\n", c.FlowsLost)
