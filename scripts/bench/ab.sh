@@ -26,13 +26,20 @@ sed 's#"headers/#"'"$PWD"'/bpf/headers/#' $src | perl -0pe '
 # stage: records copied to a per-CPU array instead of the ring (the floor of a
 # design that batches records before handing them to the ring).
 sed 's#"headers/#"'"$PWD"'/bpf/headers/#' $src | perl -0pe '
-	s/(struct \{\n\t__uint\(type, BPF_MAP_TYPE_RINGBUF\);)/struct stage { __u32 n; __u32 pad; struct record rec[16]; };\nstruct {\n\t__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);\n\t__uint(max_entries, 1);\n\t__type(key, __u32);\n\t__type(value, struct stage);\n} stage SEC(".maps");\n\n$1/;
-	s/\tslot = bpf_ringbuf_reserve\(&records, sizeof\(\*slot\), 0\);\n\tif \(!slot\) \{\n.*?\n\t\}\n\tnow = precise_now\(clk\);\n\tr->sess_quota_refused = s->quota_refused;\n\tcommit\(slot, r, now\);/\t__u32 zk = 0;\n\tstruct stage *st = bpf_map_lookup_elem(&stage, &zk);\n\tif (!st)\n\t\treturn COUNTER_BUFFER_FULL;\n\tnow = precise_now(clk);\n\tr->sess_quota_refused = s->quota_refused;\n\tr->ts_ns = now;\n\tst->rec[st->n & 15] = *r;\n\tst->n++;/s' | compile stage
-for v in no-lookup stage; do
+	s/(struct \{\n\t__uint\(type, BPF_MAP_TYPE_RINGBUF\);)/struct stage { __u32 n; __u32 pad; struct record rec[16]; };\nstruct {\n\t__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);\n\t__uint(max_entries, 1);\n\t__type(key, __u32);\n\t__type(value, struct stage);\n} stage_map SEC(".maps");\n\n$1/;
+	s/\tslot = bpf_ringbuf_reserve\(&records, sizeof\(\*slot\), 0\);\n\tif \(!slot\) \{\n.*?\n\t\}\n\tnow = precise_now\(clk\);\n\tr->sess_quota_refused = s->quota_refused;\n\tstage\(slot, r, now, out\);/\t__u32 zk = 0;\n\tstruct stage *st = bpf_map_lookup_elem(&stage_map, &zk);\n\tif (!st)\n\t\treturn COUNTER_BUFFER_FULL;\n\tnow = precise_now(clk);\n\tr->sess_quota_refused = s->quota_refused;\n\tr->ts_ns = now;\n\tst->rec[st->n & 15] = *r;\n\tst->n++;/s' | compile stage
+# no-flow: flow_track returns at once (the program before flows/, but with
+# its record layout and precise clock).
+sed 's#"headers/#"'"$PWD"'/bpf/headers/#' $src | perl -0pe '
+	s/(static __always_inline __u64 flow_track\([^{]*\{)/$1\n\treturn 1;/' | compile no-flow
+# no-flow-stats: flow_add counts nothing.
+sed 's#"headers/#"'"$PWD"'/bpf/headers/#' $src | perl -0pe '
+	s/(__attribute__\(\(noinline\)\) int flow_add\([^{]*\{\n)/$1\treturn 0;\n/' | compile no-flow-stats
+for v in no-lookup stage no-flow no-flow-stats; do
 	cmp -s "$work/baseline.o" "$work/$v.o" && { echo "ab.sh: variant $v did not change the program (extractor.c moved on?)" >&2; exit 1; }
 done
 go build -o "$work/abrun" ./scripts/bench/abrun
 cd "$work"
 for path in tracked quota-limited new-session; do
-	./abrun -path $path -rounds "$rounds" baseline.o no-clock.o no-lookup.o stage.o
+	./abrun -path $path -rounds "$rounds" baseline.o no-clock.o no-lookup.o stage.o no-flow.o no-flow-stats.o
 done
