@@ -136,17 +136,9 @@ func (w *writer) write(b *batch) error {
 	if err := w.writeFlows(w.flowConv.convert(b.flows)); err != nil {
 		return err
 	}
-	rows := b.rows
-	for len(rows) > 0 {
-		// A batch may span midnight (UTC): each day's rows go to its folder.
-		n := 1
-		for n < len(rows) && rows[n].TsNs/dayNs == rows[0].TsNs/dayNs {
-			n++
-		}
-		if err := w.packets.Write(dayOf(rows[0].TsNs), rows[:n]); err != nil {
-			return err
-		}
-		rows = rows[n:]
+	// A batch may span midnight (UTC): each day's rows go to its folder.
+	if err := byDay(b.rows, func(p *dataset.Packet) int64 { return p.TsNs }, w.packets.Write); err != nil {
+		return err
 	}
 	w.written.Add(int64(len(b.rows)))
 	w.bytes.Store(w.packets.Bytes())
@@ -166,15 +158,22 @@ func (w *writer) write(b *batch) error {
 // writeFlows writes rows of flows/, each day's (of its last packet, UTC)
 // to that day's folder.
 func (w *writer) writeFlows(flows []dataset.Flow) error {
-	for len(flows) > 0 {
+	return byDay(flows, func(f *dataset.Flow) int64 { return f.LastTsNs }, w.flowsOut.Write)
+}
+
+// byDay hands write each run of consecutive rows of one UTC day (of the
+// time ns gives, ns since the epoch).
+func byDay[T any](rows []T, ns func(*T) int64, write func(day string, rows []T) error) error {
+	for len(rows) > 0 {
+		day := ns(&rows[0]) / dayNs
 		n := 1
-		for n < len(flows) && flows[n].LastTsNs/dayNs == flows[0].LastTsNs/dayNs {
+		for n < len(rows) && ns(&rows[n])/dayNs == day {
 			n++
 		}
-		if err := w.flowsOut.Write(dayOf(flows[0].LastTsNs), flows[:n]); err != nil {
+		if err := write(dayOf(ns(&rows[0])), rows[:n]); err != nil {
 			return err
 		}
-		flows = flows[n:]
+		rows = rows[n:]
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"encoding/binary"
 	"errors"
 
+	"github.com/tacap/tacap/test/tshark"
+
 	"io"
 	"os"
 	"testing"
@@ -191,6 +193,21 @@ type fileFrame struct {
 // readCaptureFile reads every frame of a pcap (own reader: gopacket's
 // link type is 8 bits, too small for SLL2) or pcapng (gopacket's reader)
 // file.
+// decodeWithReader decodes path with tshark and reads it with the test's
+// own reader, which must see as many frames.
+func decodeWithReader(t *testing.T, path string) ([]tshark.Frame, []fileFrame) {
+	t.Helper()
+	all, err := tshark.Decode(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := readCaptureFile(t, path)
+	if len(raw) != len(all) {
+		t.Fatalf("tshark reads %d frames, the test's reader %d", len(all), len(raw))
+	}
+	return all, raw
+}
+
 func readCaptureFile(t *testing.T, path string) []fileFrame {
 	t.Helper()
 	f, err := os.Open(path)

@@ -343,14 +343,7 @@ func bfFromTshark(f tshark.Frame) oracle.BiflowPacket {
 // the test's reader): frame.time_epoch must carry every nanosecond.
 func bfTsharkInputs(t *testing.T, path string) (in []oracle.BiflowPacket, desc []string, endNs int64) {
 	t.Helper()
-	all, err := tshark.Decode(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := readCaptureFile(t, path)
-	if len(raw) != len(all) {
-		t.Fatalf("tshark reads %d frames, the test's reader %d", len(all), len(raw))
-	}
+	all, raw := decodeWithReader(t, path)
 	for i, f := range all {
 		fr := raw[i]
 		if f.TimeNs != fr.ns {

@@ -155,14 +155,7 @@ func readCSVs(t *testing.T, ds string, m dataset.Manifest) map[string]csvFile {
 // verdict), and the two must agree on every frame the oracle records.
 func modelInput(t *testing.T, path string) []tshark.Frame {
 	t.Helper()
-	all, err := tshark.Decode(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := readCaptureFile(t, path)
-	if len(raw) != len(all) {
-		t.Fatalf("tshark reads %d frames, the test's reader %d", len(all), len(raw))
-	}
+	all, raw := decodeWithReader(t, path)
 	var rec []tshark.Frame
 	for i, f := range all {
 		fr := raw[i]
