@@ -223,12 +223,13 @@ func (c *kindCache) slot(k uint64) *kindSlot { return &c[(k*0x9E3779B97F4A7C15)>
 // vol belongs to the goroutine running addVolume and rel to the one
 // running addRelations, and nothing else is touched; between batches (add
 // returns after both finish) everything belongs to the caller: addSessions,
-// finish and the reports.
+// addFlows, finish and the reports.
 type aggregator struct {
 	names   *interner
 	vol     volumeState
 	rel     relationState
 	sessTop *topN[sessRow] // the largest session instances
+	flowTop *topN[flowRow] // the largest flows (flows.go)
 }
 
 // volumeState is addVolume's: counts, bytes, ports, per-second peaks,
@@ -301,6 +302,7 @@ func newAggregator(names *interner, top int) *aggregator {
 	r.probes = map[uint64]struct{}{}
 	r.conns = map[connKey]*connStat{}
 	a.sessTop = newTopN(top, a.betterSession)
+	a.flowTop = newTopN(top, a.betterFlow)
 	return a
 }
 

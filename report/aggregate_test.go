@@ -40,15 +40,19 @@ func mixedRows(n int) []dataset.Packet {
 }
 
 // writeBatchedDataset writes a dataset of three runs of the mix: two with
-// a sessions file and one without (its sessions come from its packets), in
-// row groups of rowGroupRows rows and parts of partRows rows (0: the
-// writer's defaults).
+// a sessions file and a flows table and one without either (its sessions
+// come from its packets), in row groups of rowGroupRows rows and parts of
+// partRows rows (0: the writer's defaults).
 func writeBatchedDataset(t testing.TB, dir string, rowGroupRows, partRows int64) {
 	t.Helper()
 	for i, n := range []int{6000, 4000, 2500} {
 		p := mixedRows(n)
+		var flows []dataset.Flow
+		if i < 2 {
+			flows = flowsOf(p, nil, defaultFlows)
+		}
 		writeRun(t, dir, fixtureRun{id: fmt.Sprintf("20260314T092653Z-run%03d", i), host: fmt.Sprintf("h%d", i), iface: "eth0",
-			start: t0, packets: p, sessions: sessionsOf(p), noSessions: i == 2, rowGroupRows: rowGroupRows, partRows: partRows})
+			start: t0, packets: p, sessions: sessionsOf(p), noSessions: i == 2, flows: flows, rowGroupRows: rowGroupRows, partRows: partRows})
 	}
 }
 
@@ -70,16 +74,23 @@ func TestBatchingInvariant(t *testing.T) {
 			t.Fatalf("problems: %v", r.Problems)
 		}
 		files := 0
+		var runFlows []*FlowStats
 		for _, run := range r.Runs {
-			files += run.PacketFiles + run.SessionFiles
+			files += run.PacketFiles + run.SessionFiles + run.FlowFiles
+			runFlows = append(runFlows, run.Flows)
+		}
+		if r.Flows.Runs != 2 || len(r.Top.Flows) != 15 {
+			t.Fatalf("flows of %d runs, %d top flows", r.Flows.Runs, len(r.Top.Flows))
 		}
 		data, err := json.MarshalIndent(struct {
 			A Accounting
 			T Traffic
+			F Flows
+			R []*FlowStats
 			Top
 			TCP
 			I []Indicator
-		}{r.Accounting, r.Traffic, r.Top, r.TCP, r.Indicators}, "", " ")
+		}{r.Accounting, r.Traffic, r.Flows, runFlows, r.Top, r.TCP, r.Indicators}, "", " ")
 		if err != nil {
 			t.Fatal(err)
 		}

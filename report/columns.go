@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/tacap/tacap/dataset"
+
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -93,6 +95,32 @@ const (
 	fQuotaLimited
 )
 
+// flowCols are the flows/ columns the report needs.
+var flowCols = []colSpec{
+	{"flow_id", kInt64}, {"src_ip", kString}, {"dst_ip", kString}, {"src_port", kInt32}, {"dst_port", kInt32},
+	{"protocol", kInt32}, {"first_ts_ns", kInt64}, {"last_ts_ns", kInt64}, {"end_reason", kString},
+	{"fwd_packets", kInt64}, {"bwd_packets", kInt64}, {"fwd_bytes", kInt64}, {"bwd_bytes", kInt64},
+	{"packets_recorded", kInt64},
+}
+
+// Indexes into flowCols.
+const (
+	flFlowID = iota
+	flSrcIP
+	flDstIP
+	flSrcPort
+	flDstPort
+	flProtocol
+	flFirstTsNs
+	flLastTsNs
+	flEndReason
+	flFwdPackets
+	flBwdPackets
+	flFwdBytes
+	flBwdBytes
+	flPacketsRecorded
+)
+
 // batch holds one row group's columns, decoded.
 type batch struct {
 	rows int
@@ -172,6 +200,11 @@ func openParquet(path string, cols []colSpec, table string) (pf *parquetFile, er
 		leaf, ok := file.Schema().Lookup(c.name)
 		if !ok {
 			f.Close()
+			if _, sessions := file.Schema().Lookup("packets_seen"); sessions && table == dataset.FlowsTable {
+				// Before sessions/ existed, the session table was flows/.
+				return nil, errors.New("not a tacap flows file: it holds session rows (in a dataset written before sessions/ existed, " +
+					"flows/ is the session table; see docs/dataset.md, \"sessions/\")")
+			}
 			return nil, fmt.Errorf("not a tacap %s file: no column %s", table, c.name)
 		}
 		want := c.kind.parquetKind()

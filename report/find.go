@@ -23,11 +23,15 @@ import (
 // Parquet files that belong to it.
 type run struct {
 	id       string
-	dataset  string // the dataset folder (holds _runs/, packets/, sessions/)
+	dataset  string // the dataset folder (holds _runs/, packets/, sessions/, flows/)
 	manifest *dataset.Manifest
 	packets  []dataFile
 	sessions []dataFile
+	flows    []dataFile
 	hidden   []dataFile // unfinished parts: .part-NNNNN-RUNID.parquet.tmp, never read
+	// flowsUnlisted: its flows/ parts on disk are not those its manifest
+	// lists (a problem says which), so flows.written is not checked.
+	flowsUnlisted bool
 }
 
 type dataFile struct {
@@ -54,7 +58,7 @@ func (p Problem) String() string {
 }
 
 // find walks the input folders for datasets and groups their files into runs.
-// A dataset folder is one that holds _runs/, packets/ or sessions/; other
+// A dataset folder is one that holds _runs/, packets/, sessions/ or flows/; other
 // folders are searched below (hidden ones and csv/ trees are skipped).
 func find(inputs []string) ([]*run, []Problem, []string) {
 	var problems []Problem
@@ -103,7 +107,7 @@ func find(inputs []string) ([]*run, []Problem, []string) {
 			problems = append(problems, Problem{in, "cannot search: " + errText(err)})
 		}
 		if len(found) == 0 && len(problems) == before {
-			problems = append(problems, Problem{in, "no tacap runs found (no _runs/, packets/ or sessions/ folder under it)"})
+			problems = append(problems, Problem{in, "no tacap runs found (no _runs/, packets/, sessions/ or flows/ folder under it)"})
 		}
 		for _, d := range found {
 			abs, _ := filepath.Abs(d)
@@ -124,7 +128,7 @@ func find(inputs []string) ([]*run, []Problem, []string) {
 }
 
 func isDataset(dir string) bool {
-	for _, sub := range []string{dataset.RunsDir, dataset.PacketsTable, dataset.SessionsTable} {
+	for _, sub := range []string{dataset.RunsDir, dataset.PacketsTable, dataset.SessionsTable, dataset.FlowsTable} {
 		if st, err := os.Stat(filepath.Join(dir, sub)); err == nil && st.IsDir() {
 			return true
 		}
@@ -181,7 +185,7 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 
 	// Parquet files on disk: TABLE/date=D/host=H/part-NNNNN-RUNID.parquet.
 	onDisk := map[string]bool{}
-	for _, table := range []string{dataset.PacketsTable, dataset.SessionsTable} {
+	for _, table := range []string{dataset.PacketsTable, dataset.SessionsTable, dataset.FlowsTable} {
 		root := filepath.Join(ds, table)
 		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -223,10 +227,13 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 			f := dataFile{path: path, rel: rel, rows: -1}
 			f.date, f.host = partitions(rel)
 			r := get(id)
-			if table == dataset.PacketsTable {
+			switch table {
+			case dataset.PacketsTable:
 				r.packets = append(r.packets, f)
-			} else {
+			case dataset.SessionsTable:
 				r.sessions = append(r.sessions, f)
+			default:
+				r.flows = append(r.flows, f)
 			}
 			return nil
 		})
@@ -237,7 +244,7 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 		m := r.manifest
 		sort.Slice(r.hidden, func(i, j int) bool { return r.hidden[i].rel < r.hidden[j].rel })
 		switch {
-		case m == nil && len(r.packets)+len(r.sessions) == 0:
+		case m == nil && len(r.packets)+len(r.sessions)+len(r.flows) == 0:
 			warnings = append(warnings, fmt.Sprintf("%s: run %s has no manifest and nothing readable: the capture was killed (kill -9, a crash) "+
 				"before it published a part, or is still running; %s", ds, r.id, hiddenText(r.hidden)))
 			continue
@@ -255,9 +262,15 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 			warnings = append(warnings, fmt.Sprintf("%s: run %s ended early (%s)", ds, r.id, firstNonEmpty(strings.Join(m.Errors, "; "), m.StopReason)))
 		}
 		for _, t := range []struct {
-			listed []dataset.File
-			files  *[]dataFile
-		}{{m.Files.Packets, &r.packets}, {m.Files.Sessions, &r.sessions}} {
+			listed   []dataset.File
+			files    *[]dataFile
+			unlisted *bool // set when the files on disk are not those listed
+		}{{m.Files.Packets, &r.packets, nil}, {m.Files.Sessions, &r.sessions, nil}, {m.Files.Flows, &r.flows, &r.flowsUnlisted}} {
+			trouble := func() {
+				if t.unlisted != nil {
+					*t.unlisted = true
+				}
+			}
 			index := map[string]int{}
 			for i, f := range *t.files {
 				index[f.rel] = i
@@ -266,6 +279,7 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 				i, ok := index[filepath.ToSlash(ref.Path)]
 				if !ok {
 					problems = append(problems, Problem{filepath.Join(ds, ref.Path), fmt.Sprintf("listed in the manifest of run %s but missing", r.id)})
+					trouble()
 					continue
 				}
 				(*t.files)[i].rows = ref.Rows
@@ -273,6 +287,7 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 			for _, f := range *t.files {
 				if f.rows < 0 {
 					problems = append(problems, Problem{f.path, fmt.Sprintf("not listed in the manifest of run %s", r.id)})
+					trouble()
 				}
 			}
 		}
@@ -294,6 +309,7 @@ func findRuns(ds string) ([]*run, []Problem, []string) {
 	for _, r := range byID {
 		sort.Slice(r.packets, func(i, j int) bool { return r.packets[i].rel < r.packets[j].rel })
 		sort.Slice(r.sessions, func(i, j int) bool { return r.sessions[i].rel < r.sessions[j].rel })
+		sort.Slice(r.flows, func(i, j int) bool { return r.flows[i].rel < r.flows[j].rel })
 		runs = append(runs, r)
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i].id < runs[j].id })

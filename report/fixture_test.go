@@ -1,10 +1,12 @@
 package report
 
 import (
+	"cmp"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,18 +19,23 @@ import (
 // capture, and a manifest shaped like capture's.
 
 type fixtureRun struct {
-	id, host   string
-	iface      string
-	pcap       string
-	start      time.Time
-	packets    []dataset.Packet
-	sessions   []dataset.Session
+	id, host string
+	iface    string
+	pcap     string
+	start    time.Time
+	packets  []dataset.Packet
+	sessions []dataset.Session
+	// flows are its flows/ rows (run_id is set here). nil: a run of a
+	// tacap before flows/ existed — no flows/ part, nothing of flows in
+	// the manifest; empty: a run that saw no recordable packet.
+	flows      []dataset.Flow
+	flowRules  *flowRules        // the timeouts its manifest gives (nil: capture's defaults)
 	counters   *dataset.Counters // nil: seen = recorded = rows
 	noSessions bool              // write no sessions file
 	noManif    bool              // write no manifest (a killed capture)
 	complete   *bool
-	// rowGroupRows and partRows cap the row groups and part files of both
-	// tables (0: the writer's defaults).
+	// rowGroupRows and partRows cap the row groups and part files of every
+	// table (0: the writer's defaults).
 	rowGroupRows, partRows int64
 	// edit changes the manifest before it is written.
 	edit func(m map[string]any)
@@ -62,13 +69,37 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 	if err := ss.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// As capture writes them: a part holds the flows of one UTC day of
+	// last_ts.
+	fl := sink.NewParts[dataset.Flow](sink.PartConfig{Dir: dir, Table: dataset.FlowsTable, Host: r.host, RunID: r.id,
+		RowGroupRows: r.rowGroupRows, MaxRows: r.partRows, NoBounds: []string{"run_id", "src_ip", "dst_ip", "end_reason"}})
+	byReason := map[string]int64{}
+	for i := 0; i < len(r.flows); {
+		day := time.Unix(0, r.flows[i].LastTsNs).UTC().Format("2006-01-02")
+		j := i
+		for j < len(r.flows) && time.Unix(0, r.flows[j].LastTsNs).UTC().Format("2006-01-02") == day {
+			j++
+		}
+		rows := slices.Clone(r.flows[i:j])
+		for k := range rows {
+			rows[k].RunID = r.id
+			byReason[rows[k].EndReason]++
+		}
+		if err := fl.Write(day, rows); err != nil {
+			t.Fatal(err)
+		}
+		i = j
+	}
+	if err := fl.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if r.noManif {
 		return
 	}
-	c := r.counters
-	if c == nil {
-		n := uint64(len(r.packets))
-		c = &dataset.Counters{Seen: n, Recorded: n}
+	c := &dataset.Counters{Seen: uint64(len(r.packets)), Recorded: uint64(len(r.packets))}
+	if r.counters != nil {
+		cc := *r.counters
+		c = &cc
 	}
 	complete := true
 	if r.complete != nil {
@@ -91,6 +122,17 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 		"sessions":             len(r.sessions),
 		"files":                map[string]any{"packets": nonNil(pk.Files()), "sessions": nonNil(ss.Files())},
 		"complete":             complete,
+	}
+	if r.flows != nil {
+		m["flows"] = map[string]any{"written": fl.Rows(), "by_end_reason": byReason}
+		m["files"].(map[string]any)["flows"] = nonNil(fl.Files())
+		rules := defaultFlows
+		if r.flowRules != nil {
+			rules = *r.flowRules
+		}
+		params := m["parameters"].(map[string]any)
+		params["flows"], params["flow_idle_timeout"], params["flow_active_timeout"] = 65536, rules.idle.String(), rules.active.String()
+		c.FlowsStarted = uint64(len(r.flows))
 	}
 	if r.pcap != "" {
 		// A replay takes milliseconds; its packets keep the file's time.
@@ -226,4 +268,165 @@ func handshake(ms int, client string, cport int32, server string, sport int32) [
 		{t: at(ms + 5), src: client, dst: server, proto: 6, sport: cport, dport: sport, flags: flagACK | flagFIN, ipLen: 52},
 		{t: at(ms + 6), src: server, dst: client, proto: 6, sport: sport, dport: cport, flags: flagACK | flagFIN, ipLen: 52, direction: "egress"},
 	}
+}
+
+// flowRules are the flow table's timeouts and the run's end, for flowsOf.
+type flowRules struct {
+	idle, active time.Duration
+	end          time.Time
+}
+
+// defaultFlows: capture's default timeouts, a run ending 10 s after t0.
+var defaultFlows = flowRules{2 * time.Minute, 30 * time.Minute, t0.Add(10 * time.Second)}
+
+// flowsOf makes the flows/ rows of some packets as docs/dataset.md
+// ("flows/") defines them: recorded ones (rows of packets/) and others the
+// sampling refused (unrecorded), in time order. It fills the columns the
+// report reads and the simplest others; the nullable statistics stay null.
+func flowsOf(recorded, unrecorded []dataset.Packet, fr flowRules) []dataset.Flow {
+	type seen struct {
+		p   dataset.Packet
+		rec bool
+	}
+	var all []seen
+	for _, p := range recorded {
+		all = append(all, seen{p, true})
+	}
+	for _, p := range unrecorded {
+		all = append(all, seen{p, false})
+	}
+	slices.SortStableFunc(all, func(a, b seen) int { return cmp.Compare(a.p.TsNs, b.p.TsNs) })
+	type endpoint struct {
+		ip   string
+		port int32
+	}
+	type key struct {
+		ver, proto int32
+		a, b       endpoint // a ≤ b
+	}
+	var out []dataset.Flow
+	open := map[key]int{}
+	closed := map[int]bool{} // a FIN or RST was seen
+	tcpHeader := func(p dataset.Packet) bool { return p.Protocol == 6 }
+	for _, s := range all {
+		p := s.p
+		x, y := endpoint{p.SrcIP, p.SrcPort}, endpoint{p.DstIP, p.DstPort}
+		if y.ip < x.ip || (y.ip == x.ip && y.port < x.port) {
+			x, y = y, x
+		}
+		k := key{p.IPVersion, p.Protocol, x, y}
+		i, ok := open[k]
+		if ok {
+			f := &out[i]
+			reason := ""
+			switch {
+			case p.TsNs-f.LastTsNs > fr.idle.Nanoseconds():
+				reason = dataset.FlowEndIdle
+			case p.TsNs-f.FirstTsNs > fr.active.Nanoseconds():
+				reason = dataset.FlowEndActive
+			case tcpHeader(p) && p.TCPFlags&(flagSYN|flagACK) == flagSYN && closed[i]:
+				reason = dataset.FlowEndReuse
+			}
+			if reason != "" {
+				f.EndReason = reason
+				ok = false
+			}
+		}
+		if !ok {
+			f := dataset.Flow{FlowID: int64(len(out) + 1), SrcIP: p.SrcIP, DstIP: p.DstIP, SrcPort: p.SrcPort, DstPort: p.DstPort,
+				Protocol: p.Protocol, IPVersion: p.IPVersion, FirstTsNs: p.TsNs, LastTsNs: p.TsNs, LenMin: p.IPLen, LenMax: p.IPLen}
+			if tcpHeader(p) && p.TCPFlags&(flagSYN|flagACK) == flagSYN|flagACK { // a SYN-ACK answers its receiver
+				f.SrcIP, f.DstIP, f.SrcPort, f.DstPort = p.DstIP, p.SrcIP, p.DstPort, p.SrcPort
+			}
+			i = len(out)
+			out = append(out, f)
+			open[k] = i
+		}
+		f := &out[i]
+		payload := int64(p.TCPPayloadLen + p.UDPPayloadLen)
+		if p.SrcIP == f.SrcIP && p.SrcPort == f.SrcPort {
+			f.FwdPackets++
+			f.FwdBytes += int64(p.IPLen)
+			f.FwdPayloadBytes += payload
+		} else {
+			f.BwdPackets++
+			f.BwdBytes += int64(p.IPLen)
+			f.BwdPayloadBytes += payload
+		}
+		f.LastTsNs = max(f.LastTsNs, p.TsNs)
+		f.LenMin, f.LenMax = min(f.LenMin, p.IPLen), max(f.LenMax, p.IPLen)
+		if s.rec {
+			f.PacketsRecorded++
+		}
+		if tcpHeader(p) {
+			fl := p.TCPFlags
+			for _, c := range []struct {
+				bit int32
+				n   *int64
+			}{{0x01, &f.FinCount}, {0x02, &f.SynCount}, {0x04, &f.RstCount}, {0x08, &f.PshCount}, {0x10, &f.AckCount}} {
+				if fl&c.bit != 0 {
+					*c.n++
+				}
+			}
+			if fl&(flagFIN|flagRST) != 0 {
+				closed[i] = true
+			}
+		}
+	}
+	for k, i := range open {
+		if fr.end.UnixNano()-out[i].LastTsNs > fr.idle.Nanoseconds() {
+			out[i].EndReason = dataset.FlowEndIdle
+		} else {
+			out[i].EndReason = dataset.FlowEndEnd
+		}
+		delete(open, k)
+	}
+	for i := range out {
+		f := &out[i]
+		f.FirstTs, f.LastTs = f.FirstTsNs/1000, f.LastTsNs/1000
+		f.DurationUs = float64(f.LastTsNs-f.FirstTsNs) / 1000
+		f.LenMean = float64(f.FwdBytes+f.BwdBytes) / float64(f.FwdPackets+f.BwdPackets)
+	}
+	return out
+}
+
+// flw is a flows/ row given by the figures the report reads.
+type flw struct {
+	src, dst         string
+	sport, dport     int32
+	proto            int32
+	fwdP, bwdP       int64
+	fwdB, bwdB       int64
+	first, last      time.Time
+	reason           string
+	recorded, flowID int64
+}
+
+func (f flw) row() dataset.Flow {
+	ver := int32(4)
+	if strings.Contains(f.src, ":") {
+		ver = 6
+	}
+	if f.last.IsZero() {
+		f.last = f.first
+	}
+	if f.reason == "" {
+		f.reason = dataset.FlowEndEnd
+	}
+	return dataset.Flow{FlowID: f.flowID, SrcIP: f.src, DstIP: f.dst, SrcPort: f.sport, DstPort: f.dport, Protocol: f.proto, IPVersion: ver,
+		FirstTs: f.first.UnixMicro(), LastTs: f.last.UnixMicro(), FirstTsNs: f.first.UnixNano(), LastTsNs: f.last.UnixNano(),
+		DurationUs: float64(f.last.Sub(f.first).Nanoseconds()) / 1000, EndReason: f.reason,
+		FwdPackets: f.fwdP, BwdPackets: f.bwdP, FwdBytes: f.fwdB, BwdBytes: f.bwdB, PacketsRecorded: f.recorded}
+}
+
+// flowRows numbers the flows 1, 2, … (unless they have a flow_id).
+func flowRows(fs ...flw) []dataset.Flow {
+	out := make([]dataset.Flow, len(fs))
+	for i, f := range fs {
+		if f.flowID == 0 {
+			f.flowID = int64(i + 1)
+		}
+		out[i] = f.row()
+	}
+	return out
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// fuzzDataset writes one small run (four TCP handshakes) and returns the
-// dataset folder, its packets part and its manifest.
+// fuzzDataset writes one small run (four TCP handshakes, with their flows)
+// and returns the dataset folder, its packets part and its manifest.
 func fuzzDataset(tb testing.TB) (dir, part, manifest string) {
 	tb.Helper()
 	dir = tb.TempDir()
@@ -19,7 +19,8 @@ func fuzzDataset(tb testing.TB) (dir, part, manifest string) {
 		ps = append(ps, handshake(10*i, "198.18.0.1", int32(2000+i), "198.18.0.2", 80)...)
 	}
 	p := rows(ps...)
-	writeRun(tb, dir, fixtureRun{id: "fuzz", host: "h", iface: "eth0", start: t0, packets: p, sessions: sessionsOf(p)})
+	writeRun(tb, dir, fixtureRun{id: "fuzz", host: "h", iface: "eth0", start: t0, packets: p, sessions: sessionsOf(p),
+		flows: flowsOf(p, nil, defaultFlows)})
 	parts, _ := filepath.Glob(filepath.Join(dir, "packets", "*", "*", "part-*-fuzz.parquet"))
 	if len(parts) != 1 {
 		tb.Fatalf("packets parts: %v", parts)
@@ -87,6 +88,27 @@ func FuzzParquetFile(f *testing.F) {
 	snap := snapshotOf(f, dir)
 	rel, _ := filepath.Rel(dir, part)
 	f.Add(snap[rel])
+	f.Add([]byte("PAR1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		buildMustNotPanic(t, snap.layOut(t, rel, data))
+	})
+}
+
+// FuzzFlowsFile: whatever bytes stand in a flows/ part, the report never
+// panics. Seed: a part tacap's writer made, and a packets part in its place.
+//
+//	go test ./report -run '^$' -fuzz FuzzFlowsFile -fuzztime 10m
+func FuzzFlowsFile(f *testing.F) {
+	dir, part, _ := fuzzDataset(f)
+	snap := snapshotOf(f, dir)
+	flows, _ := filepath.Glob(filepath.Join(dir, "flows", "*", "*", "part-*-fuzz.parquet"))
+	if len(flows) != 1 {
+		f.Fatalf("flows parts: %v", flows)
+	}
+	rel, _ := filepath.Rel(dir, flows[0])
+	packets, _ := filepath.Rel(dir, part)
+	f.Add(snap[rel])
+	f.Add(snap[packets])
 	f.Add([]byte("PAR1"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		buildMustNotPanic(t, snap.layOut(t, rel, data))

@@ -44,11 +44,18 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return ""
 	},
-	"timeline": func(run Run) string { return timelineText(&run) },
-	"omitted":  omittedText,
-	"caveat":   lowerBoundsCaveat,
-	"evidence": func(in Indicator) string { return evidenceText(in, ", ") },
-}).Parse(`<!doctype html>
+	"flowsText":    flowsText,
+	"flowsGrid":    flowsGrid,
+	"topFlowsGrid": topFlowsGrid,
+	"noFlowsNote":  noFlowsNote,
+	"flowsLegend":  func() string { return flowsLegend },
+	"timeline":     func(run Run) string { return timelineText(&run) },
+	"omitted":      omittedText,
+	"caveat":       lowerBoundsCaveat,
+	"evidence":     func(in Indicator) string { return evidenceText(in, ", ") },
+}).Parse(`{{define "grid"}}<div class="scroll"><table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range $i, $c := .}}<td{{if index $.Right $i}} class="n"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table></div>{{end}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>tacap report</title>
 <style>
 *{box-sizing:border-box}
@@ -99,6 +106,14 @@ code{background:#f3f3f3;padding:0 3px}
 {{range .ByDirection}}<tr><td>{{.Key}}</td><td class="n">{{u .Records}}</td><td class="n">{{u .Packets}}</td><td class="n">{{bytes .Bytes}}</td><td class="n">{{pct .Share}}</td></tr>
 {{end}}</table></div>{{end}}{{end}}
 
+<h2>Flows</h2>
+<p>{{flowsText .}}</p>
+{{if .Flows.Runs}}{{template "grid" flowsGrid .}}
+{{with noFlowsNote .}}<p class="note">{{.}}</p>
+{{end}}<p class="note">{{flowsLegend}}</p>
+<h2>Top {{.Top.N}} flows</h2>
+{{if .Top.Flows}}{{template "grid" topFlowsGrid .Top.Flows}}{{else}}<p>No flows.</p>{{end}}
+{{end}}
 {{with .Top}}<h2>Top {{.N}} sessions</h2>
 {{if .Sessions}}<div class="scroll"><table><tr><th>source</th><th>destination</th><th>proto</th><th>packets seen</th><th>recorded</th><th>bytes seen</th><th>duration</th><th>rate</th><th>quota-limited</th></tr>
 {{range .Sessions}}<tr><td>{{ep .SrcIP .SrcPort .Protocol}}</td><td>{{ep .DstIP .DstPort .Protocol}}</td><td>{{.Protocol}}</td><td class="n">{{.PacketsSeen}}</td><td class="n">{{.PacketsRecorded}}</td><td class="n">{{ibytes .BytesSeen}}</td><td class="n">{{secs .DurationSec}}</td><td class="n">{{rate .RatePPS}}</td><td>{{if .QuotaLimited}}yes{{else}}no{{end}}</td></tr>

@@ -13,12 +13,12 @@ import (
 
 // TestHTMLPage: the page carries what the terminal report does — the
 // summary first, the shares of recorded and not recorded packets, the
-// caveat that indicators are lower bounds — with times to the second or
-// millisecond in UTC, and a layout that fits a narrow window (tables
-// scroll inside their own box).
+// flows, the caveat that indicators are lower bounds — with times to the
+// second or millisecond in UTC, and a layout that fits a narrow window
+// (tables scroll inside their own box).
 func TestHTMLPage(t *testing.T) {
 	dir := t.TempDir()
-	goldenDataset(t, dir)
+	goldenFlowsDataset(t, dir)
 	r := build(t, dir)
 	var b bytes.Buffer
 	if err := WriteHTML(&b, r); err != nil {
@@ -31,6 +31,9 @@ func TestHTMLPage(t *testing.T) {
 		`<li>1 attack indicator fired: syn_flood 198.18.1.1</li>`,
 		`<tr><td>recorded</td><td class="n">283</td><td class="n">87.6 %</td></tr>`,
 		`<tr><td>not recorded</td><td class="n">40</td><td class="n">12.4 %</td></tr>`,
+		`<li>278 flows carried 311 packets and 81.3 KiB: every packet seen in a flow, recorded or not (see Flows)</li>`,
+		`<tr><td>all runs</td><td class="n">278</td><td class="n">311</td><td class="n">283</td>`,
+		`<tr><td>198.18.0.2:40000 → 198.18.1.1:443</td><td>tcp</td><td class="n">7</td><td class="n">1.8 KiB</td><td class="n">0.006 s</td><td>active</td><td class="n">7</td></tr>`,
 		`so their figures are lower bounds`,
 		`2026-03-14 09:26:53 UTC`,
 		`<meta name="viewport" content="width=device-width, initial-scale=1">`,
@@ -64,7 +67,7 @@ func TestHTMLFitsWindow(t *testing.T) {
 		t.Skip("chromium not installed")
 	}
 	dir := t.TempDir()
-	goldenDataset(t, dir)
+	goldenFlowsDataset(t, dir)
 	editManifest(t, dir, "20260314T100000Z-bbbbbb", func(m map[string]any) {
 		m["pcap"] = "/srv/captures/customer-incident-2026-03-14/sensor-b/very/long/path/to/the/capture-file-as-given-on-the-command-line.pcapng"
 	})

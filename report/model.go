@@ -17,6 +17,7 @@ type Report struct {
 	Runs       []Run       `json:"runs"`
 	Accounting Accounting  `json:"accounting"`
 	Traffic    Traffic     `json:"traffic"`
+	Flows      Flows       `json:"flows"`
 	Top        Top         `json:"top"`
 	TCP        TCP         `json:"tcp"`
 	Indicators []Indicator `json:"indicators"` // the --top highest scores
@@ -54,10 +55,12 @@ type Run struct {
 	Counters        *dataset.Counters   `json:"counters"`   // null without a manifest
 	PacketFiles     int                 `json:"packet_files"`
 	SessionFiles    int                 `json:"session_files"`
+	FlowFiles       int                 `json:"flow_files"`
 	RowsRead        int64               `json:"rows_read"`
 	FirstPacket     *time.Time          `json:"first_packet"` // ts of the earliest row read
 	LastPacket      *time.Time          `json:"last_packet"`
 	Timeline        Timeline            `json:"timeline"`
+	Flows           *FlowStats          `json:"flows"` // its flows/ rows; nil when it has no flows/ part
 }
 
 // Timeline counts the run's recorded packets per time bucket.
@@ -104,10 +107,58 @@ type Breakup struct {
 	Share   float64 `json:"share"` // of records
 }
 
-// Top lists the largest sessions and talkers.
+// FlowStats adds up rows of flows/ (of one run, or of all): one row per
+// biflow, over every packet the kernel saw of it, recorded or not.
+type FlowStats struct {
+	Flows           uint64      `json:"flows"`            // rows read
+	Packets         uint64      `json:"packets"`          // Σ fwd_packets + bwd_packets
+	Bytes           uint64      `json:"bytes"`            // Σ fwd_bytes + bwd_bytes (ip_len)
+	PacketsRecorded uint64      `json:"packets_recorded"` // Σ packets_recorded
+	ByEndReason     []EndReason `json:"by_end_reason"`    // idle, active, reuse, end (then any other value found)
+	OneWay          uint64      `json:"one_way"`          // flows with bwd_packets 0
+	OneWayShare     float64     `json:"one_way_share"`    // of flows
+	// Durations (last_ts_ns − first_ts_ns) in seconds, to the µs; nil
+	// without flows.
+	MedianDurationSec *float64 `json:"median_duration_seconds"`
+	MaxDurationSec    *float64 `json:"max_duration_seconds"`
+}
+
+// EndReason counts the flows that ended for one reason.
+type EndReason struct {
+	Reason string  `json:"reason"`
+	Flows  uint64  `json:"flows"`
+	Share  float64 `json:"share"` // of flows
+}
+
+// Flows adds up the flows/ rows of every run.
+type Flows struct {
+	Runs int `json:"runs_with_flows"` // runs with at least one flows/ part
+	FlowStats
+}
+
+// TopFlow is one row of flows/.
+type TopFlow struct {
+	RunID           string    `json:"run_id"`
+	FlowID          int64     `json:"flow_id"`
+	SrcIP           string    `json:"src_ip"`
+	SrcPort         int32     `json:"src_port"`
+	DstIP           string    `json:"dst_ip"`
+	DstPort         int32     `json:"dst_port"`
+	Protocol        string    `json:"protocol"`
+	Packets         uint64    `json:"packets"` // fwd_packets + bwd_packets
+	Bytes           uint64    `json:"bytes"`   // fwd_bytes + bwd_bytes
+	PacketsRecorded uint64    `json:"packets_recorded"`
+	First           time.Time `json:"first"` // first_ts_ns
+	Last            time.Time `json:"last"`  // last_ts_ns
+	DurationSec     float64   `json:"duration_seconds"`
+	EndReason       string    `json:"end_reason"`
+}
+
+// Top lists the largest sessions, flows and talkers.
 type Top struct {
 	N            int       `json:"n"`
 	Sessions     []Session `json:"sessions"`
+	Flows        []TopFlow `json:"flows"` // the largest flows/ rows by bytes`
 	Sources      []Talker  `json:"sources"`
 	Destinations []Talker  `json:"destinations"`
 	DstPorts     []Port    `json:"destination_ports"`

@@ -60,6 +60,17 @@ func (t *textWriter) para(format string, a ...any) {
 	}
 }
 
+// grid writes a table whose cells every format shares.
+func (t *textWriter) grid(g grid) {
+	var right []int
+	for i, r := range g.Right {
+		if r {
+			right = append(right, i)
+		}
+	}
+	t.table(g.Header, right, g.Rows)
+}
+
 // table writes rows; right lists the columns aligned right (numbers).
 func (t *textWriter) table(header []string, right []int, rows [][]string) {
 	if t.err != nil {
@@ -166,6 +177,23 @@ func (t *textWriter) write(r *Report) {
 			rows = append(rows, []string{b.Key, u(b.Records), u(b.Packets), bytesText(b.Bytes), pct(b.Share)})
 		}
 		t.table([]string{"direction", "records", "packets", "bytes", "share"}, []int{1, 2, 3, 4}, rows)
+	}
+
+	// Flows: every packet seen, where the traffic above is a sample.
+	t.heading("Flows")
+	t.para("%s", flowsText(r))
+	if r.Flows.Runs > 0 {
+		t.grid(flowsGrid(r))
+		if note := noFlowsNote(r); note != "" {
+			t.para("%s", note)
+		}
+		t.para("%s", flowsLegend)
+		t.heading(fmt.Sprintf("Top %d flows", r.Top.N))
+		if len(r.Top.Flows) == 0 {
+			t.para("No flows.")
+		} else {
+			t.grid(topFlowsGrid(r.Top.Flows))
+		}
 	}
 
 	// Top N.
@@ -315,6 +343,10 @@ func summaryLines(r *Report) []string {
 	if acc.BufferFullWarning != "" {
 		lines = append(lines, "WARNING: packets were lost to a full buffer (see Accounting)")
 	}
+	if f := r.Flows; f.Runs > 0 {
+		lines = append(lines, fmt.Sprintf("%s carried %d packets and %s: every packet seen in a flow, recorded or not (see Flows)",
+			plural(int(f.Flows), "flow"), f.Packets, bytesText(f.Bytes)))
+	}
 	if fired := len(r.Indicators) + r.IndicatorsOmitted; fired == 0 {
 		lines = append(lines, "no attack indicator fired")
 	} else {
@@ -402,6 +434,106 @@ func accountingNotes(r *Report) []string {
 		notes = append(notes, fmt.Sprintf("%d recorded packets were not written (the run was stopped before the drain finished).", a.RecordedNotWritten))
 	}
 	return notes
+}
+
+// grid is a table's header and cells, the same in every format.
+type grid struct {
+	Header []string
+	Right  []bool // by column: aligned right (a number)
+	Rows   [][]string
+}
+
+// numbersAfter marks every column but the first n as numbers.
+func numbersAfter(n, cols int) []bool {
+	r := make([]bool, cols)
+	for i := n; i < cols; i++ {
+		r[i] = true
+	}
+	return r
+}
+
+// flowsText says what the flows/ tables hold, or that there are none.
+func flowsText(r *Report) string {
+	f := r.Flows
+	if f.Runs == 0 {
+		return "No flows table: no run has a flows/ part (datasets written before tacap wrote flows/ have none)."
+	}
+	return fmt.Sprintf("%s in %s carried %d packets and %s: every packet the kernel saw in a flow, recorded or not; %d of them (%s) were recorded.",
+		plural(int(f.Flows), "flow"), plural(f.Runs, "run"), f.Packets, bytesText(f.Bytes), f.PacketsRecorded, pct(share(f.PacketsRecorded, f.Packets)))
+}
+
+// flowsGrid has a row per run with a flows/ part and, when there are
+// several, one of them all added up.
+func flowsGrid(r *Report) grid {
+	reasons := r.Flows.ByEndReason
+	header := []string{"run", "flows", "packets", "recorded", "bytes"}
+	for _, e := range reasons {
+		header = append(header, e.Reason)
+	}
+	header = append(header, "one-way", "median duration", "max duration")
+	row := func(name string, s *FlowStats) []string {
+		cells := []string{name, u(s.Flows), u(s.Packets), u(s.PacketsRecorded), bytesText(s.Bytes)}
+		for _, e := range reasons {
+			var n uint64
+			for _, x := range s.ByEndReason {
+				if x.Reason == e.Reason {
+					n = x.Flows
+				}
+			}
+			cells = append(cells, u(n))
+		}
+		return append(cells, pct(s.OneWayShare), durationText(s.MedianDurationSec), durationText(s.MaxDurationSec))
+	}
+	g := grid{Header: header, Right: numbersAfter(1, len(header))}
+	for _, run := range r.Runs {
+		if run.Flows != nil {
+			g.Rows = append(g.Rows, row(run.RunID, run.Flows))
+		}
+	}
+	if r.Flows.Runs > 1 {
+		g.Rows = append(g.Rows, row("all runs", &r.Flows.FlowStats))
+	}
+	return g
+}
+
+// topFlowsGrid is the top flows table.
+func topFlowsGrid(fs []TopFlow) grid {
+	g := grid{Header: []string{"flow", "proto", "packets", "bytes", "duration", "ended", "recorded"},
+		Right: []bool{false, false, true, true, true, false, true}}
+	for _, f := range fs {
+		d := f.DurationSec
+		g.Rows = append(g.Rows, []string{endpoint(f.SrcIP, f.SrcPort, f.Protocol) + " → " + endpoint(f.DstIP, f.DstPort, f.Protocol), f.Protocol,
+			u(f.Packets), bytesText(f.Bytes), durationText(&d), f.EndReason, u(f.PacketsRecorded)})
+	}
+	return g
+}
+
+// noFlowsNote names the runs without a flows/ part when others have one.
+func noFlowsNote(r *Report) string {
+	var ids []string
+	for _, run := range r.Runs {
+		if run.Flows == nil {
+			ids = append(ids, run.RunID)
+		}
+	}
+	if len(ids) == 0 || r.Flows.Runs == 0 {
+		return ""
+	}
+	return fmt.Sprintf("No flows/ part for %s (written by a tacap without flows/, saw no recordable packet, or killed before it published one).", listOrNone(ids))
+}
+
+const flowsLegend = "flows: rows of flows/, one per biflow, over every packet the kernel saw; recorded: of those packets, the ones the sampling recorded; " +
+	"bytes: sum of ip_len; idle … end: flows by end_reason; one-way: flows whose destination sent nothing; duration: first to latest packet."
+
+// durationText is a flow's duration (or a median); "-" for none.
+func durationText(s *float64) string {
+	switch {
+	case s == nil:
+		return "-"
+	case *s > 0 && *s < 0.001:
+		return fmt.Sprintf("%.0f µs", *s*1e6)
+	}
+	return seconds(*s)
 }
 
 // rateText is a session's rate, or none for one shorter than a second.

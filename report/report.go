@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -68,30 +69,36 @@ func Build(o Options) (*Report, error) {
 	agg := newAggregator(names, o.Top)
 	tallies := make([]runTally, len(runs))
 	rowsRead := make([]int64, len(runs))
+	flowTallies := make([]flowTally, len(runs))
 
 	type unit struct {
-		run      int
-		file     dataFile
-		sessions bool
+		run   int
+		file  dataFile
+		table string // dataset.PacketsTable ...
 	}
 	var units []unit
-	// All packets files, then all sessions files: the decoding buffers are
-	// shaped for one table at a time.
-	for i, r := range runs {
-		for _, f := range r.packets {
-			units = append(units, unit{i, f, false})
-		}
-	}
-	for i, r := range runs {
-		for _, f := range r.sessions {
-			units = append(units, unit{i, f, true})
+	// All packets files, then all sessions files, then all flows files:
+	// the decoding buffers are shaped for one table at a time.
+	for _, table := range []string{dataset.PacketsTable, dataset.SessionsTable, dataset.FlowsTable} {
+		for i, r := range runs {
+			files := r.packets
+			switch table {
+			case dataset.SessionsTable:
+				files = r.sessions
+			case dataset.FlowsTable:
+				files = r.flows
+			}
+			for _, f := range files {
+				units = append(units, unit{i, f, table})
+			}
 		}
 	}
 
 	// Decode one row group ahead of the aggregation: the producer decodes
 	// the columns of a row group in parallel and hands the batch over;
 	// two batches circulate so memory stays at two row groups. Only the
-	// producer appends to readProblems; closing ready publishes them.
+	// producer appends to readProblems and flowsUnread; closing ready
+	// publishes them.
 	type item struct {
 		b *batch
 		u int // index into units
@@ -101,22 +108,32 @@ func Build(o Options) (*Report, error) {
 	free <- nil
 	ready := make(chan item, 1)
 	var readProblems []Problem
+	flowsUnread := make([]bool, len(runs)) // a flows/ part of the run was not read in full, or disagrees with its listing
 	go func() {
 		defer close(ready)
 		for ui, u := range units {
 			cols := packetCols
-			table := dataset.PacketsTable
-			if u.sessions {
-				cols, table = sessionCols, dataset.SessionsTable
+			switch u.table {
+			case dataset.SessionsTable:
+				cols = sessionCols
+			case dataset.FlowsTable:
+				cols = flowCols
 			}
-			if u.sessions && (ui == 0 || !units[ui-1].sessions) {
-				// Sessions come last and need less look-ahead: one batch
-				// circulates from here on, so the packets' buffers go.
+			if u.table != dataset.PacketsTable && (ui == 0 || units[ui-1].table == dataset.PacketsTable) {
+				// Sessions and flows come last and need less look-ahead:
+				// one batch circulates from here on, so the packets'
+				// buffers go.
 				<-free
 			}
-			pf, err := openParquet(u.file.path, cols, table)
+			problem := func(reason string) {
+				readProblems = append(readProblems, Problem{u.file.path, reason})
+				if u.table == dataset.FlowsTable {
+					flowsUnread[u.run] = true
+				}
+			}
+			pf, err := openParquet(u.file.path, cols, u.table)
 			if err != nil {
-				readProblems = append(readProblems, Problem{u.file.path, err.Error()})
+				problem(err.Error())
 				continue
 			}
 			var rows int64
@@ -127,7 +144,7 @@ func Build(o Options) (*Report, error) {
 					b = newBatch(cols)
 				}
 				if err := decodeParallel(pf, g, cols, b, names, o.Workers); err != nil {
-					readProblems = append(readProblems, Problem{u.file.path, err.Error()})
+					problem(err.Error())
 					free <- b
 					break
 				}
@@ -136,15 +153,18 @@ func Build(o Options) (*Report, error) {
 			}
 			pf.Close()
 			if u.file.rows >= 0 && rows != u.file.rows && rows == pf.pf.NumRows() {
-				readProblems = append(readProblems, Problem{u.file.path, fmt.Sprintf("has %d rows but the manifest of run %s says %d", rows, runs[u.run].id, u.file.rows)})
+				problem(fmt.Sprintf("has %d rows but the manifest of run %s says %d", rows, runs[u.run].id, u.file.rows))
 			}
 		}
 	}()
 	for it := range ready {
 		u := units[it.u]
-		if u.sessions {
+		switch u.table {
+		case dataset.SessionsTable:
 			agg.addSessions(it.b, int32(u.run))
-		} else {
+		case dataset.FlowsTable:
+			agg.addFlows(it.b, int32(u.run), &flowTallies[u.run])
+		default:
 			agg.add(it.b, int32(u.run), &tallies[u.run], len(runs[u.run].sessions) == 0)
 			rowsRead[u.run] += int64(it.b.rows)
 		}
@@ -152,6 +172,20 @@ func Build(o Options) (*Report, error) {
 	}
 	problems = append(problems, readProblems...)
 	agg.finish()
+	for i, r := range runs {
+		flowTallies[i].sortDurations()
+		// The flows read against the manifest's flows.written, unless a
+		// problem already says why they differ (a part unlisted, missing,
+		// unreadable or of another row count than listed).
+		m := r.manifest
+		if m == nil || r.flowsUnlisted || flowsUnread[i] {
+			continue
+		}
+		if read := int64(flowTallies[i].rows); read != m.Flows.Written {
+			problems = append(problems, Problem{filepath.Join(r.dataset, dataset.RunsDir, r.id+".json"),
+				fmt.Sprintf("flows.written is %d but its flows/ parts hold %d rows", m.Flows.Written, read)})
+		}
+	}
 
 	rep := &Report{
 		Schema:     SchemaVersion,
@@ -159,8 +193,11 @@ func Build(o Options) (*Report, error) {
 		Thresholds: o.Thresholds,
 		Warnings:   warnings,
 	}
+	flows, runFlows := agg.flowsReport(flowTallies, runs)
 	for i, r := range runs {
-		rep.Runs = append(rep.Runs, runOf(r, &tallies[i], rowsRead[i]))
+		run := runOf(r, &tallies[i], rowsRead[i])
+		run.Flows = runFlows[i]
+		rep.Runs = append(rep.Runs, run)
 	}
 	sort.SliceStable(rep.Runs, func(i, j int) bool {
 		a, b := rep.Runs[i].Start, rep.Runs[j].Start
@@ -171,7 +208,9 @@ func Build(o Options) (*Report, error) {
 	})
 	rep.Accounting = accountingOf(runs, rowsRead)
 	rep.Traffic = agg.trafficReport()
+	rep.Flows = flows
 	rep.Top = agg.topReport(o.Top, runs)
+	rep.Top.Flows = agg.topFlows(runs)
 	rep.TCP = agg.tcpReport(o.Top)
 	rep.Indicators = agg.indicators(o.Thresholds)
 	if n := len(rep.Indicators); n > o.Top {
@@ -224,7 +263,7 @@ func decodeParallel(pf *parquetFile, g int, cols []colSpec, b *batch, in *intern
 }
 
 func runOf(r *run, t *runTally, rows int64) Run {
-	out := Run{RunID: r.id, Dataset: r.dataset, PacketFiles: len(r.packets), SessionFiles: len(r.sessions), RowsRead: rows,
+	out := Run{RunID: r.id, Dataset: r.dataset, PacketFiles: len(r.packets), SessionFiles: len(r.sessions), FlowFiles: len(r.flows), RowsRead: rows,
 		Interfaces: []string{}, AttachModes: []string{}}
 	if m := r.manifest; m != nil {
 		out.HasManifest = true
@@ -247,7 +286,7 @@ func runOf(r *run, t *runTally, rows int64) Run {
 		params, counters := m.Parameters, m.Counters
 		out.Parameters, out.Counters = &params, &counters
 	} else {
-		for _, f := range append(append(append([]dataFile{}, r.packets...), r.sessions...), r.hidden...) {
+		for _, f := range slices.Concat(r.packets, r.sessions, r.flows, r.hidden) {
 			if f.host != "" {
 				out.Host = f.host
 				break

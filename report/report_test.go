@@ -29,8 +29,16 @@ func build(t *testing.T, dirs ...string) *Report {
 // goldenDataset is three runs on three hosts: ordinary traffic
 // (handshakes, DNS, ping, a TSO super-packet) plus a SYN flood, a file
 // replay without a sessions file, and a capture killed before it published
-// anything.
-func goldenDataset(t *testing.T, dir string) {
+// anything. It has no flows/ table, as written before tacap had one.
+func goldenDataset(t *testing.T, dir string) { writeGolden(t, dir, false) }
+
+// goldenFlowsDataset is goldenDataset as a tacap with flows/ writes it:
+// the two runs that saw packets have flows/ parts, counting also the
+// packets the sampling did not record (20 more spoofed SYNs, a SYN that
+// reuses a closed connection's ports, DNS retries).
+func goldenFlowsDataset(t *testing.T, dir string) { writeGolden(t, dir, true) }
+
+func writeGolden(t *testing.T, dir string, flows bool) {
 	var live []pkt
 	for i := 0; i < 3; i++ {
 		live = append(live, handshake(100*i, "198.18.0.2", int32(40000+i), "198.18.1.1", 443)...)
@@ -48,17 +56,43 @@ func goldenDataset(t *testing.T, dir string) {
 			proto: 6, sport: int32(1024 + i), dport: 80, flags: flagSYN, ipLen: 40})
 	}
 	pk := rows(live...)
-	writeRun(t, dir, fixtureRun{id: "20260314T092653Z-aaaaaa", host: "sensor-a", iface: "eth0", start: t0, packets: pk,
+	live0 := fixtureRun{id: "20260314T092653Z-aaaaaa", host: "sensor-a", iface: "eth0", start: t0, packets: pk,
 		sessions: sessionsOf(pk),
-		counters: &dataset.Counters{Seen: uint64(len(pk)) + 40, Recorded: uint64(len(pk)), NotIP: 12, SessionTableFull: 20, BufferFull: 8}})
+		counters: &dataset.Counters{Seen: uint64(len(pk)) + 40, Recorded: uint64(len(pk)), NotIP: 12, SessionTableFull: 20, BufferFull: 8}}
+	if flows {
+		// The 28 packets counted session_table_full and buffer_full.
+		var refused []pkt
+		for i := 0; i < 20; i++ {
+			refused = append(refused, pkt{t: at(2250 + i), src: fmt.Sprintf("198.19.2.%d", i+1), dst: "198.18.1.1",
+				proto: 6, sport: int32(2000 + i), dport: 80, flags: flagSYN, ipLen: 40})
+		}
+		refused = append(refused, pkt{t: at(150), src: "198.18.0.2", dst: "198.18.1.1", proto: 6, sport: 40001, dport: 443, flags: flagSYN, ipLen: 60})
+		for i := 0; i < 7; i++ {
+			src, dst, sport, dport := "198.18.0.2", "198.18.1.53", int32(53000), int32(53)
+			if i%2 == 1 {
+				src, dst, sport, dport = dst, src, dport, sport
+			}
+			refused = append(refused, pkt{t: at(402 + i), src: src, dst: dst, proto: 17, sport: sport, dport: dport, ipLen: 60, payload: 32})
+		}
+		// A short idle and active timeout, so that flows end in more ways
+		// than at the end of the run.
+		rules := flowRules{idle: 10 * time.Second, active: time.Second, end: t0.Add(10 * time.Second)}
+		live0.flows, live0.flowRules = flowsOf(pk, rows(refused...), rules), &rules
+		live0.counters.FlowsStarted = uint64(len(live0.flows))
+	}
+	writeRun(t, dir, live0)
 
 	replay := rows(handshake(0, "198.18.0.9", 50000, "198.18.1.1", 22)...)
 	for i := range replay {
 		replay[i].Direction = "unknown"
 		replay[i].Iface = "lab.pcap"
 	}
-	writeRun(t, dir, fixtureRun{id: "20260314T100000Z-bbbbbb", host: "sensor-b", pcap: "lab.pcap", start: t0.Add(time.Hour),
-		packets: replay, noSessions: true})
+	replay0 := fixtureRun{id: "20260314T100000Z-bbbbbb", host: "sensor-b", pcap: "lab.pcap", start: t0.Add(time.Hour),
+		packets: replay, noSessions: true}
+	if flows {
+		replay0.flows = flowsOf(replay, nil, flowRules{2 * time.Minute, 30 * time.Minute, at(6)})
+	}
+	writeRun(t, dir, replay0)
 
 	// A capture killed with -9 in its first minute: an empty hidden part.
 	part := filepath.Join(dir, "packets", "date=2026-03-14", "host=sensor-c")
@@ -73,20 +107,35 @@ func goldenDataset(t *testing.T, dir string) {
 // TestGolden checks every output format against files in testdata/ (run
 // `go test ./report -run Golden -update` after a deliberate change, and
 // read the diff).
+//
+// golden.* are of a dataset without flows/ (written before tacap had that
+// table), golden-flows.* of the same traffic with it.
 func TestGolden(t *testing.T) {
 	tmp := t.TempDir()
 	t.Chdir(tmp)
 	goldenDataset(t, "ds")
-	r := build(t, "ds")
-	for _, tc := range []struct {
+	goldenFlowsDataset(t, filepath.Join("flows", "ds"))
+	old, r := build(t, "ds"), build(t, filepath.Join("flows", "ds"))
+	if len(r.Problems) > 0 {
+		t.Fatalf("problems: %v", r.Problems)
+	}
+	type golden struct {
 		file  string
 		write func(*bytes.Buffer) error
-	}{
-		{"golden.txt", func(b *bytes.Buffer) error { return WriteText(b, r, false) }},
-		{"golden.md", func(b *bytes.Buffer) error { return WriteText(b, r, true) }},
-		{"golden.json", func(b *bytes.Buffer) error { return WriteJSON(b, r) }},
-		{"golden.html", func(b *bytes.Buffer) error { return WriteHTML(b, r) }},
-	} {
+	}
+	var cases []golden
+	for _, ds := range []struct {
+		prefix string
+		r      *Report
+	}{{"golden", old}, {"golden-flows", r}} {
+		r := ds.r
+		cases = append(cases,
+			golden{ds.prefix + ".txt", func(b *bytes.Buffer) error { return WriteText(b, r, false) }},
+			golden{ds.prefix + ".md", func(b *bytes.Buffer) error { return WriteText(b, r, true) }},
+			golden{ds.prefix + ".json", func(b *bytes.Buffer) error { return WriteJSON(b, r) }},
+			golden{ds.prefix + ".html", func(b *bytes.Buffer) error { return WriteHTML(b, r) }})
+	}
+	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
 			var b bytes.Buffer
 			if err := tc.write(&b); err != nil {

@@ -11,8 +11,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 )
 
-// oneRun writes a small valid run into dir and returns the path of its
-// packets file.
+// oneRun writes a small valid run (four connections: 28 packets, 4 flows)
+// into dir and returns the path of its packets file.
 func oneRun(t *testing.T, dir, id string) string {
 	t.Helper()
 	var ps []pkt
@@ -20,7 +20,8 @@ func oneRun(t *testing.T, dir, id string) string {
 		ps = append(ps, handshake(10*i, "198.18.0.1", int32(2000+i), "198.18.0.2", 80)...)
 	}
 	p := rows(ps...)
-	writeRun(t, dir, fixtureRun{id: id, host: "h", iface: "eth0", start: t0, packets: p, sessions: sessionsOf(p)})
+	writeRun(t, dir, fixtureRun{id: id, host: "h", iface: "eth0", start: t0, packets: p, sessions: sessionsOf(p),
+		flows: flowsOf(p, nil, defaultFlows)})
 	files, _ := filepath.Glob(filepath.Join(dir, "packets", "*", "*", "part-*-"+id+".parquet"))
 	if len(files) != 1 {
 		t.Fatalf("packets files of %s: %v", id, files)
@@ -134,6 +135,29 @@ func TestBrokenDatasets(t *testing.T) {
 		{"unknown run", func(t *testing.T, dir, _ string) []string {
 			return []string{dir, "--run=zzz"}
 		}, `no run "zzz"`, "", ""},
+		{"truncated flows part", func(t *testing.T, dir, _ string) []string {
+			part := flowsPart(t, dir, "bad")
+			data, _ := os.ReadFile(part)
+			os.WriteFile(part, data[:len(data)/2], 0o640)
+			return []string{dir}
+		}, "", "part-00000-bad.parquet: not a readable Parquet file", ""},
+		{"flows part of the wrong type", func(t *testing.T, dir, _ string) []string {
+			type wrong struct {
+				FlowID string `parquet:"flow_id"`
+			}
+			part := flowsPart(t, dir, "bad")
+			os.Remove(part)
+			parquet.WriteFile(part, []wrong{{"x"}})
+			return []string{dir}
+		}, "", "not a tacap flows file: column flow_id is BYTE_ARRAY, want required INT64", ""},
+		{"listed flows part missing", func(t *testing.T, dir, _ string) []string {
+			os.Remove(flowsPart(t, dir, "bad"))
+			return []string{dir}
+		}, "", "part-00000-bad.parquet: listed in the manifest of run bad but missing", ""},
+		{"flows.written disagrees", func(t *testing.T, dir, _ string) []string {
+			editManifest(t, dir, "bad", func(m map[string]any) { m["flows"].(map[string]any)["written"] = 5.0 })
+			return []string{dir}
+		}, "", "bad.json: flows.written is 5 but its flows/ parts hold 4 rows", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -247,31 +271,39 @@ func editManifest(t *testing.T, dir, id string, edit func(map[string]any)) {
 	}
 }
 
-// TestCorruptBytes flips bytes all over a valid Parquet file: the report
-// must turn every one into a problem or a plausible figure, never a panic.
+// TestCorruptBytes flips bytes all over a valid Parquet file, a packets
+// part and a flows part: the report must turn every one into a problem or
+// a plausible figure, never a panic.
 func TestCorruptBytes(t *testing.T) {
-	src := t.TempDir()
-	bad := oneRun(t, src, "bad")
-	orig, _ := os.ReadFile(bad)
-	rng := rand.New(rand.NewSource(1))
-	for i := 0; i < 300; i++ {
-		data := append([]byte(nil), orig...)
-		for k := 0; k < 1+i%4; k++ {
-			data[rng.Intn(len(data))] ^= byte(1 + rng.Intn(255))
-		}
-		if err := os.WriteFile(bad, data, 0o640); err != nil {
-			t.Fatal(err)
-		}
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					t.Fatalf("mutation %d: panic %v", i, p)
-				}
-			}()
-			if _, err := Build(Options{Dirs: []string{src}, Thresholds: DefaultThresholds()}); err != nil {
-				t.Fatalf("mutation %d: %v", i, err)
+	for _, table := range []string{"packets", "flows"} {
+		t.Run(table, func(t *testing.T) {
+			src := t.TempDir()
+			bad := oneRun(t, src, "bad")
+			if table == "flows" {
+				bad = flowsPart(t, src, "bad")
 			}
-		}()
+			orig, _ := os.ReadFile(bad)
+			rng := rand.New(rand.NewSource(1))
+			for i := 0; i < 300; i++ {
+				data := append([]byte(nil), orig...)
+				for k := 0; k < 1+i%4; k++ {
+					data[rng.Intn(len(data))] ^= byte(1 + rng.Intn(255))
+				}
+				if err := os.WriteFile(bad, data, 0o640); err != nil {
+					t.Fatal(err)
+				}
+				func() {
+					defer func() {
+						if p := recover(); p != nil {
+							t.Fatalf("mutation %d: panic %v", i, p)
+						}
+					}()
+					if _, err := Build(Options{Dirs: []string{src}, Thresholds: DefaultThresholds()}); err != nil {
+						t.Fatalf("mutation %d: %v", i, err)
+					}
+				}()
+			}
+		})
 	}
 }
 

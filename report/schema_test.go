@@ -49,6 +49,15 @@ func TestJSONSchema(t *testing.T) {
 		goldenDataset(t, dir)
 		validate(t, s, build(t, dir))
 	})
+	t.Run("golden dataset with flows", func(t *testing.T) {
+		dir := t.TempDir()
+		goldenFlowsDataset(t, dir)
+		r := build(t, dir)
+		if r.Flows.Runs == 0 || len(r.Top.Flows) == 0 {
+			t.Fatalf("fixture has no flows: %+v", r.Flows)
+		}
+		validate(t, s, r)
+	})
 	t.Run("run without manifest, with problems", func(t *testing.T) {
 		dir := t.TempDir()
 		oneRun(t, dir, "a")
