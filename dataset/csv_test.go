@@ -3,6 +3,7 @@ package dataset
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -44,5 +45,29 @@ func BenchmarkAppendCSV(b *testing.B) {
 	buf := make([]byte, 0, 512)
 	for i := 0; i < b.N; i++ {
 		buf = p.AppendCSV(buf[:0])
+	}
+}
+
+// TestManifestBeforeFlows: a manifest written before flows/ held biflows
+// ("flows": the session count) still reads; a current one reads whole.
+func TestManifestBeforeFlows(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want FlowsInfo
+	}{
+		{`{"run_id": "r", "flows": 1024}`, FlowsInfo{}},
+		{`{"run_id": "r", "flows": {"written": 7, "by_end_reason": {"idle": 7}}}`, FlowsInfo{Written: 7, ByEndReason: map[string]int64{"idle": 7}}},
+	} {
+		var m Manifest
+		if err := json.Unmarshal([]byte(tc.in), &m); err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		if m.Flows.Written != tc.want.Written || len(m.Flows.ByEndReason) != len(tc.want.ByEndReason) {
+			t.Errorf("%s: flows %+v, want %+v", tc.in, m.Flows, tc.want)
+		}
+	}
+	var m Manifest
+	if err := json.Unmarshal([]byte(`{"flows": "x"}`), &m); err == nil {
+		t.Error("a string for flows was accepted")
 	}
 }

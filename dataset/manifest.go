@@ -1,6 +1,10 @@
 package dataset
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
 
 // Manifest is a run's _runs/RUNID.json (docs/dataset.md, "The run manifest").
 type Manifest struct {
@@ -92,6 +96,22 @@ type FlowsInfo struct {
 	// NotWritten counts flows that ended but whose rows could not be
 	// written (the writer failed).
 	NotWritten int64 `json:"not_written,omitempty"`
+}
+
+// UnmarshalJSON also reads the manifests of datasets from before flows/
+// held biflows, where "flows" was the number of session rows (then in a
+// table named flows/): that number is no flows figure, and is dropped.
+func (f *FlowsInfo) UnmarshalJSON(b []byte) error {
+	if t := bytes.TrimSpace(b); len(t) > 0 && (t[0] == '-' || (t[0] >= '0' && t[0] <= '9')) {
+		var n int64
+		if err := json.Unmarshal(t, &n); err != nil {
+			return err
+		}
+		*f = FlowsInfo{}
+		return nil
+	}
+	type plain FlowsInfo
+	return json.Unmarshal(b, (*plain)(f))
 }
 
 // Clock says how ts was computed.

@@ -343,7 +343,7 @@ func summaryLines(r *Report) []string {
 	if acc.BufferFullWarning != "" {
 		lines = append(lines, "WARNING: packets were lost to a full buffer (see Accounting)")
 	}
-	if f := r.Flows; f.Runs > 0 {
+	if f := r.Flows; f.Runs > 0 && f.Flows > 0 {
 		lines = append(lines, fmt.Sprintf("%s carried %d packets and %s: every packet seen in a flow, recorded or not (see Flows)",
 			plural(int(f.Flows), "flow"), f.Packets, bytesText(f.Bytes)))
 	}
