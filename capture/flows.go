@@ -23,21 +23,27 @@ type endedFlow struct {
 	reason string
 }
 
-// flowRows collects the flows that ended into the batch on its way to the
-// writer, and counts them; it runs on the run's goroutine.
+// flowRows counts the flows that ended, by reason, as they go into the
+// batches on their way to the writer; it runs on the run's goroutine.
 type flowRows struct {
-	into     *batch // the batch being filled
 	byReason map[string]int64
-	made     int64
 }
 
 func newFlowRows() *flowRows { return &flowRows{byReason: map[string]int64{}} }
 
-// add takes one ended flow.
-func (fr *flowRows) add(key *bpf.SessionKey, st *bpf.FlowStats, reason string) {
-	fr.into.flows = append(fr.into.flows, endedFlow{*key, *st, reason})
+// add puts one ended flow into b.
+func (fr *flowRows) add(b *batch, key *bpf.SessionKey, st *bpf.FlowStats, reason string) {
+	b.flows = append(b.flows, endedFlow{*key, *st, reason})
 	fr.byReason[reason]++
-	fr.made++
+}
+
+// made is the number of flows that ended.
+func (fr *flowRows) made() int64 {
+	var n int64
+	for _, c := range fr.byReason {
+		n += c
+	}
+	return n
 }
 
 // flowConv makes rows of flows/ (docs/dataset.md, "flows/") on the

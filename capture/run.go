@@ -195,7 +195,7 @@ func newRun(cfg Config, root *sink.Root, k kernel, src source) *run {
 	}
 	r.conv = newConverter(src, cfg.options.Bidirectional, r.m.RunID)
 	r.flows = newFlowRows()
-	r.onFlowEnd = func(e *bpf.FlowEnd) { r.flows.add(&e.Key, &e.St, flowEndName[e.Reason]) }
+	r.onFlowEnd = func(e *bpf.FlowEnd) { r.flows.add(r.b, &e.Key, &e.St, flowEndName[e.Reason]) }
 	return r
 }
 
@@ -206,7 +206,6 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	r.w = newWriter(r.cfg, r.root, r.m.RunID, r.m.Host, partMetadata(&r.m), r.k)
 	r.w.flowConv = flowConv{runID: r.m.RunID, wall: r.src.wall, addrs: newAddrText()}
 	r.b, r.batchStart = r.w.get(), time.Now()
-	r.flows.into = r.b
 	stop, runErr := r.src.feed(ctx, r)
 	// Stop the input first, so nothing new arrives, then drain what is left.
 	stopErr := r.src.stop()
@@ -273,7 +272,6 @@ func (r *run) flush() error {
 		return err
 	}
 	r.b, r.batchStart = r.w.get(), time.Now()
-	r.flows.into = r.b
 	return nil
 }
 
@@ -319,7 +317,7 @@ func (r *run) endFlows() error {
 		if int64(end-st.LastNs) > idle {
 			reason = dataset.FlowEndIdle
 		}
-		r.flows.add(k, st, reason)
+		r.flows.add(r.b, k, st, reason)
 	})
 	last := r.b.flows[start:]
 	day := func(e *endedFlow) int64 { return r.src.wall(e.st.LastNs) / dayNs }
@@ -414,11 +412,12 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 func (r *run) flowsInfo(c dataset.Counters) error {
 	m := &r.m
 	m.Flows = dataset.FlowsInfo{Written: r.w.flowsOut.Rows(), ByEndReason: r.flows.byReason}
-	m.Flows.NotWritten = r.flows.made - m.Flows.Written
+	made := r.flows.made()
+	m.Flows.NotWritten = made - m.Flows.Written
 	if m.DrainSkipped {
 		return nil
 	}
-	if made := uint64(r.flows.made); made != c.FlowsStarted-c.FlowsLost {
+	if uint64(made) != c.FlowsStarted-c.FlowsLost {
 		return fmt.Errorf("flows do not add up: the program started %d and lost %d, but %d ended", c.FlowsStarted, c.FlowsLost, made)
 	}
 	return nil
