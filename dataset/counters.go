@@ -56,6 +56,27 @@ var reasonFields = [...]struct {
 	{"buffer_full", func(c *Counters) *uint64 { return &c.BufferFull }},
 }
 
+// flowFields lists the flow counters (outside the sum rule) once, in the
+// order of Counters.
+var flowFields = [...]struct {
+	name string
+	get  func(*Counters) *uint64
+}{
+	{"flow_table_full", func(c *Counters) *uint64 { return &c.FlowTableFull }},
+	{"flows_started", func(c *Counters) *uint64 { return &c.FlowsStarted }},
+	{"flows_lost", func(c *Counters) *uint64 { return &c.FlowsLost }},
+	{"flow_lock_timeout", func(c *Counters) *uint64 { return &c.FlowLockTimeout }},
+}
+
+// FlowCounterNames are the flow counters' names, in the order of Counters.
+func FlowCounterNames() []string {
+	names := make([]string, len(flowFields))
+	for i, f := range flowFields {
+		names[i] = f.name
+	}
+	return names
+}
+
 // ReasonNames are the not-recorded reasons in the contract's order.
 func ReasonNames() []string {
 	names := make([]string, len(reasonFields))
@@ -97,10 +118,9 @@ func (c *Counters) Add(o Counters) {
 	for _, f := range reasonFields {
 		*f.get(c) += *f.get(&o)
 	}
-	c.FlowTableFull += o.FlowTableFull
-	c.FlowsStarted += o.FlowsStarted
-	c.FlowsLost += o.FlowsLost
-	c.FlowLockTimeout += o.FlowLockTimeout
+	for _, f := range flowFields {
+		*f.get(c) += *f.get(&o)
+	}
 }
 
 // Check reports an error when the counters do not add up.

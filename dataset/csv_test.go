@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -69,5 +70,23 @@ func TestManifestBeforeFlows(t *testing.T) {
 	var m Manifest
 	if err := json.Unmarshal([]byte(`{"flows": "x"}`), &m); err == nil {
 		t.Error("a string for flows was accepted")
+	}
+}
+
+// TestCountersAddEveryField: Add adds every counter, sum rule or not.
+func TestCountersAddEveryField(t *testing.T) {
+	var one Counters
+	v := reflect.ValueOf(&one).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		v.Field(i).SetUint(uint64(i + 1))
+	}
+	var sum Counters
+	sum.Add(one)
+	sum.Add(one)
+	s := reflect.ValueOf(sum)
+	for i := 0; i < s.NumField(); i++ {
+		if got := s.Field(i).Uint(); got != 2*uint64(i+1) {
+			t.Errorf("Add: %s = %d, want %d", s.Type().Field(i).Name, got, 2*(i+1))
+		}
 	}
 }
