@@ -118,19 +118,12 @@ func sq(vs ...uint64) (lo, hi uint64) {
 	for _, v := range vs {
 		h, l := bits.Mul64(v, v)
 		var c uint64
-		lo, c = add64(lo, l)
+		lo, c = bits.Add64(lo, l, 0)
 		hi += h + c
 	}
 	return lo, hi
 }
 
-func add64(a, b uint64) (uint64, uint64) {
-	s := a + b
-	if s < a {
-		return s, 1
-	}
-	return s, 0
-}
 
 const msNs = uint64(time.Millisecond)
 

@@ -31,7 +31,7 @@ func statsOf(pkts []fp, fwdIsA bool) bpf.FlowStats {
 	addSq := func(lo, hi *uint64, v uint64) {
 		h, l := bits.Mul64(v, v)
 		var c uint64
-		*lo, c = addC(*lo, l)
+		*lo, c = bits.Add64(*lo, l, 0)
 		*hi += h + c
 	}
 	gap := func(lo, hi, mn, mx *uint64, g uint64, first bool) {
@@ -66,13 +66,6 @@ func statsOf(pkts []fp, fwdIsA bool) bpf.FlowStats {
 	return st
 }
 
-func addC(a, b uint64) (uint64, uint64) {
-	s := a + b
-	if s < a {
-		return s, 1
-	}
-	return s, 0
-}
 
 // stdOf is the two-pass sample standard deviation.
 func stdOf(vs []float64) float64 {
