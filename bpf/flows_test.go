@@ -124,7 +124,6 @@ func sq(vs ...uint64) (lo, hi uint64) {
 	return lo, hi
 }
 
-
 const msNs = uint64(time.Millisecond)
 
 // TestFlowRules holds the kernel's flow table to the rules of

@@ -66,7 +66,6 @@ func statsOf(pkts []fp, fwdIsA bool) bpf.FlowStats {
 	return st
 }
 
-
 // stdOf is the two-pass sample standard deviation.
 func stdOf(vs []float64) float64 {
 	if len(vs) < 2 {
