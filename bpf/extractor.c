@@ -643,21 +643,17 @@ static __always_inline bool flow_key(struct session_key *k, const struct record 
 }
 
 /* session_key is the sampling's key: the flow's when sessions are
- * bidirectional, else the packet's direction. */
-static __always_inline void session_key(struct session_key *k, const struct session_key *fk,
-					const struct record *r)
+ * bidirectional, else the packet's direction — the flow key, its endpoints
+ * swapped when the packet comes from b. */
+static __always_inline void session_key(struct session_key *k, const struct session_key *fk, bool from_a)
 {
-	if (CONFIG.bidirectional) {
-		*k = *fk;
+	*k = *fk;
+	if (CONFIG.bidirectional || from_a)
 		return;
-	}
-	__builtin_memcpy(k->addr_a, r->src_addr, 16);
-	__builtin_memcpy(k->addr_b, r->dst_addr, 16);
-	k->port_a = r->src_port;
-	k->port_b = r->dst_port;
-	k->protocol = r->protocol;
-	k->ip_version = r->ip_version;
-	k->_pad = 0;
+	__builtin_memcpy(k->addr_a, fk->addr_b, 16);
+	__builtin_memcpy(k->addr_b, fk->addr_a, 16);
+	k->port_a = fk->port_b;
+	k->port_b = fk->port_a;
 }
 
 /*
@@ -1105,7 +1101,7 @@ static __always_inline void handle(struct pkt *p, __u8 direction, __u32 ifindex,
 		bool from_a = flow_key(&fk, &r);
 		struct record *slot = NULL;
 
-		session_key(&sk, &fk, &r);
+		session_key(&sk, &fk, from_a);
 		verdict = sample(&r, &clk, &sk, &slot);
 		__u64 id = flow_track(cs, &fk, from_a, &r, now, slot != NULL);
 		if (slot) {
