@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/tacap/tacap/test/tshark"
 )
 
 // TestLiveFlowsMatchTcpdump: live traffic from both CPUs at once — one flow
@@ -124,13 +122,8 @@ func TestLiveFlowsMatchTcpdump(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("tacap: %v", err)
 	}
-	stopDump(t, dump, dumpDropped)
-
 	// tcpdump's packets per biflow of the test's ports.
-	frames, err := tshark.Decode(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	frames := dumpFrames(t, dump, dumpDropped, pcap)
 	want := map[string]int64{}
 	for _, f := range frames {
 		if !f.Recordable {

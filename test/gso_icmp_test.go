@@ -35,6 +35,18 @@ func stopDump(t *testing.T, dump *exec.Cmd, dropped func() int) {
 	}
 }
 
+// dumpFrames ends tcpdump (failing the test if it lost packets) and
+// returns tshark's decoding of its copy at pcap.
+func dumpFrames(t *testing.T, dump *exec.Cmd, dropped func() int, pcap string) []tshark.Frame {
+	t.Helper()
+	stopDump(t, dump, dropped)
+	frames, err := tshark.Decode(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return frames
+}
+
 // reportJSON runs `tacap report --format json` on ds.
 func reportJSON(t *testing.T, tacap, ds string) report.Report {
 	t.Helper()
@@ -145,13 +157,8 @@ func TestUDPGSOLive(t *testing.T) {
 			t.Fatalf("tacap: %v", err)
 		}
 	}
-	stopDump(t, dump, dumpDropped)
-
 	// tcpdump's copy on b: what the wire carried, one frame per datagram.
-	frames, err := tshark.Decode(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	frames := dumpFrames(t, dump, dumpDropped, pcap)
 	var wire []uint32 // ip_len of each of our datagrams as tcpdump saw it
 	for _, f := range frames {
 		if f.Recordable && f.Fields.Protocol == 17 && f.Fields.DstPort == 9999 {
@@ -274,12 +281,7 @@ func TestICMPErrorsFloodLive(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("tacap: %v", err)
 	}
-	stopDump(t, dump, dumpDropped)
-
-	frames, err := tshark.Decode(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	frames := dumpFrames(t, dump, dumpDropped, pcap)
 	byType := map[uint8]int{}
 	for _, f := range frames {
 		if f.Recordable && f.Fields.Protocol == 1 && f.Fields.Src.String() == "198.18.40.2" && f.Fields.Dst.String() == "198.18.40.1" {
