@@ -57,3 +57,20 @@ lab_wait_file() {
 	echo "$1 did not appear" >&2
 	return 1
 }
+
+# lab_mac NS, lab_rx NS: veth0's MAC address in NS, and the packets it has
+# received.
+lab_mac() { ip -n "$1" -j link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])'; }
+lab_rx() { ip -n "$1" -j -s link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
+
+# lab_versus BASE: builds tacap at the git revision BASE into
+# $LAB_WORK/tacap-old (its worktree, $LAB_WORK/base, goes when the script
+# exits), from the working tree into $LAB_WORK/tacap-new, and the flood
+# tool into $LAB_WORK/flood: the benchmarks of old against new.
+lab_versus() {
+	git worktree add -q --detach "$LAB_WORK/base" "$1"
+	trap 'git worktree remove --force "$LAB_WORK/base"; lab_cleanup' EXIT
+	(cd "$LAB_WORK/base" && go build -o "$LAB_WORK/tacap-old" ./cmd/tacap)
+	go build -o "$LAB_WORK/tacap-new" ./cmd/tacap
+	go build -o "$LAB_WORK/flood" ./scripts/bench/flood
+}

@@ -19,8 +19,8 @@ go build -o "$work/tacap" ./cmd/tacap
 go build -o "$work/flood" ./scripts/bench/flood
 lab_bg "$b" "$work/flood" pass --iface veth0 >/dev/null
 sleep 0.5
-mac=$(ip -n "$b" -j link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
-rx() { ip -n "$b" -j -s link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
+mac=$(lab_mac "$b")
+rx() { lab_rx "$b"; }
 
 printf "round\tmode\tsent_mpps\trecv_mpps\treceived\tseen\trecorded\trows\tbuffer_full\tcpu_s\n" >"$work/r.tsv"
 echo "kernel $(uname -r), $(nproc) cores, $rounds rounds, $frames frames per run, tacap --buffer-packets $buffer"

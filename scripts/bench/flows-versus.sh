@@ -27,11 +27,7 @@ lab_up flowsvs
 work=$LAB_WORK
 a=$LAB_A
 b=$LAB_B
-git worktree add -q --detach "$work/base" "$base"
-trap 'git worktree remove --force "$work/base"; lab_cleanup' EXIT
-(cd "$work/base" && go build -o "$work/tacap-old" ./cmd/tacap)
-go build -o "$work/tacap-new" ./cmd/tacap
-go build -o "$work/flood" ./scripts/bench/flood
+lab_versus "$base"
 go build -o "$work/abrun" ./scripts/bench/abrun
 compile() { # SOURCE OBJECT, headers from the working tree
 	sed 's#"headers/#"'"$PWD"'/bpf/headers/#' "$1" >"$work/x.c"
@@ -51,8 +47,8 @@ echo "== 2. live, default quotas: ratio to nothing attached, same round"
 lab_bg "$b" "$work/flood" pass --iface veth0 >/dev/null
 lab_bg "$b" iperf3 -s -B 198.18.0.2 >/dev/null 2>&1
 sleep 0.5
-mac=$(ip -n "$b" -j link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
-rx() { ip -n "$b" -j -s link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
+mac=$(lab_mac "$b")
+rx() { lab_rx "$b"; }
 attach() { # BUILD: start tacap with default quotas on b's veth0
 	rm -rf "$work/ds" "$work/ready"
 	ip netns exec "$b" "$work/tacap-$1" capture -i veth0 -o "$work/ds" -q --ready-file "$work/ready" >/dev/null 2>&1 &

@@ -18,19 +18,15 @@ lab_up versus
 work=$LAB_WORK
 a=$LAB_A
 b=$LAB_B
-git worktree add -q --detach "$work/base" "$base"
-trap 'git worktree remove --force "$work/base"; lab_cleanup' EXIT
-(cd "$work/base" && go build -o "$work/tacap-old" ./cmd/tacap)
-go build -o "$work/tacap-new" ./cmd/tacap
-go build -o "$work/flood" ./scripts/bench/flood
+lab_versus "$base"
 src="$shared/pcaps/attack/CIC-DDoS-2019-SynFlood.pcap"
 files=()
 for _ in $(seq 10); do files+=("$src"); done
 mergecap -a -F pcap -w "$work/big.pcap" "${files[@]}"
 lab_bg "$b" "$work/flood" pass --iface veth0 >/dev/null
 sleep 0.5
-mac=$(ip -n "$b" -j link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
-rx() { ip -n "$b" -j -s link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
+mac=$(lab_mac "$b")
+rx() { lab_rx "$b"; }
 manifest() { # dataset -> "recorded cpu_s"
 	python3 - "$1" <<'PY'
 import json, glob, sys
