@@ -72,3 +72,8 @@ const (
 	FlowEndReuse  = "reuse"  // a TCP SYN without ACK after its FIN or RST
 	FlowEndEnd    = "end"    // still open when the run ended
 )
+
+// FlowEndReasons are the end reasons in the contract's order.
+func FlowEndReasons() []string {
+	return []string{FlowEndIdle, FlowEndActive, FlowEndReuse, FlowEndEnd}
+}

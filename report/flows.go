@@ -194,7 +194,7 @@ func flowStatsOf(ts []*flowTally, names []string) FlowStats {
 // endReasonsOf lists the contract's end reasons in its order, each even if
 // no flow ended so, then any other value found, by name.
 func endReasonsOf(byReason map[string]uint64, flows uint64) []EndReason {
-	known := []string{dataset.FlowEndIdle, dataset.FlowEndActive, dataset.FlowEndReuse, dataset.FlowEndEnd}
+	known := dataset.FlowEndReasons()
 	var other []string
 	for k := range byReason {
 		if !slices.Contains(known, k) {

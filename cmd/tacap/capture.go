@@ -326,7 +326,7 @@ func printSummary(w io.Writer, res *capture.Result, out string) {
 // flowReasons lists how the written flows ended: " (idle 3, end 2)".
 func flowReasons(f dataset.FlowsInfo) string {
 	var parts []string
-	for _, r := range []string{dataset.FlowEndIdle, dataset.FlowEndActive, dataset.FlowEndReuse, dataset.FlowEndEnd} {
+	for _, r := range dataset.FlowEndReasons() {
 		if n := f.ByEndReason[r]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", r, n))
 		}
