@@ -6,6 +6,7 @@ import (
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/capture/sink"
 	"github.com/tacap/tacap/dataset"
+	"github.com/tacap/tacap/labels"
 )
 
 // synthetic returns n records of a realistic mix: 2 000 sessions among 500
@@ -33,7 +34,7 @@ func synthetic(n int) []bpf.Record {
 //	go test ./capture -run '^$' -bench Convert -benchtime 3x
 func BenchmarkConvert(b *testing.B) {
 	recs := synthetic(1 << 20)
-	c := newConverter(&fakeSource{}, false, "bench")
+	c := newConverter(&fakeSource{}, false, "bench", labels.NewMatcher(labels.None()))
 	rows := make([]dataset.Packet, len(recs))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -51,7 +52,7 @@ func BenchmarkConvert(b *testing.B) {
 //	go test ./capture -run '^$' -bench Writer -benchtime 3x
 func BenchmarkWriter(b *testing.B) {
 	recs := synthetic(1 << 20)
-	c := newConverter(&fakeSource{}, false, "bench")
+	c := newConverter(&fakeSource{}, false, "bench", labels.NewMatcher(labels.None()))
 	rows := make([]dataset.Packet, len(recs))
 	for j := range recs {
 		c.row(&recs[j], &rows[j])

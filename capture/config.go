@@ -8,6 +8,7 @@ import (
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/capture/attach"
 	"github.com/tacap/tacap/dataset"
+	"github.com/tacap/tacap/labels"
 )
 
 // Config describes one capture run. The source is either live interfaces
@@ -29,6 +30,9 @@ type Config struct {
 	Out      string    // the dataset folder (default ./dump)
 	Sampling Sampling  // docs/dataset.md, "Sampling"
 	Flows    FlowTable // docs/dataset.md, "flows/"
+	// Labels label every row (docs/dataset.md, "Labels"); nil: no rules,
+	// every row gets the default label.
+	Labels *labels.Rules
 
 	CSV         bool
 	CSVMaxFiles int // 0: no cap

@@ -3,6 +3,7 @@ package capture
 import (
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/dataset"
+	"github.com/tacap/tacap/labels"
 )
 
 // converter turns records into rows and sessions; it runs on the run's
@@ -14,6 +15,7 @@ type converter struct {
 	addrs      *addrText
 	runID      string
 	sessions   *sessions
+	labels     *labeller
 	badRecords int
 	// into is the batch fill appends to, and add the callback the ring
 	// calls, made once so a drain allocates nothing.
@@ -21,9 +23,9 @@ type converter struct {
 	add  func(*bpf.Record)
 }
 
-func newConverter(src source, bidirectional bool, runID string) *converter {
+func newConverter(src source, bidirectional bool, runID string, m *labels.Matcher) *converter {
 	c := &converter{wall: src.wall, names: src.ifName, ifName: map[uint32]string{}, addrs: newAddrText(),
-		sessions: newSessions(bidirectional), runID: runID}
+		sessions: newSessions(bidirectional), runID: runID, labels: newLabeller(m)}
 	c.add = c.addRecord
 	return c
 }
@@ -65,6 +67,21 @@ func (c *converter) row(r *bpf.Record, p *dataset.Packet) {
 	p.ICMPCode = int32(r.IcmpCode)
 	p.RunID = c.runID
 	p.FlowID = int64(r.FlowId)
+	t := recordTuple(r)
+	c.labels.m.LabelPacket(p, &t, c.labels.sc)
+}
+
+// labeller is a matcher with its working space, for one goroutine.
+type labeller struct {
+	m  *labels.Matcher
+	sc *labels.Scratch
+}
+
+func newLabeller(m *labels.Matcher) *labeller { return &labeller{m, m.NewScratch()} }
+
+func recordTuple(r *bpf.Record) labels.Tuple {
+	return labels.Tuple{Src: r.SrcAddr, Dst: r.DstAddr, V6: r.IpVersion == 6, Proto: r.Protocol,
+		Sport: r.SrcPort, Dport: r.DstPort}
 }
 
 // batchRows is the most rows a batch holds.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/dataset"
+	"github.com/tacap/tacap/labels"
 )
 
 // flowEndName names the program's end reasons.
@@ -49,10 +50,11 @@ func (fr *flowRows) made() int64 {
 // flowConv makes rows of flows/ (docs/dataset.md, "flows/") on the
 // writer's goroutine, which owns it.
 type flowConv struct {
-	runID string
-	wall  func(uint64) int64
-	addrs *addrText
-	rows  []dataset.Flow
+	runID  string
+	wall   func(uint64) int64
+	addrs  *addrText
+	labels *labeller
+	rows   []dataset.Flow
 }
 
 func (c *flowConv) convert(ended []endedFlow) []dataset.Flow {
@@ -60,8 +62,19 @@ func (c *flowConv) convert(ended []endedFlow) []dataset.Flow {
 	for i := range ended {
 		e := &ended[i]
 		c.rows = append(c.rows, flowRow(c.runID, c.wall, c.addrs, &e.key, &e.st, e.reason))
+		c.label(&c.rows[len(c.rows)-1], &e.key, &e.st)
 	}
 	return c.rows
+}
+
+// label sets a flow row's label columns (docs/dataset.md, "Labels").
+func (c *flowConv) label(f *dataset.Flow, key *bpf.SessionKey, st *bpf.FlowStats) {
+	t := labels.Tuple{Src: key.AddrA, Dst: key.AddrB, V6: key.IpVersion == 6, Proto: key.Protocol,
+		Sport: key.PortA, Dport: key.PortB}
+	if st.FwdIsA == 0 {
+		t.Src, t.Dst, t.Sport, t.Dport = t.Dst, t.Src, t.Dport, t.Sport
+	}
+	c.labels.m.LabelFlow(f, &t, c.labels.sc)
 }
 
 // optionals holds a row's nullable values, so that a row costs one

@@ -23,6 +23,7 @@ import (
 	"github.com/tacap/tacap/capture/attach"
 	"github.com/tacap/tacap/capture/sink"
 	"github.com/tacap/tacap/dataset"
+	"github.com/tacap/tacap/labels"
 )
 
 // Ready describes a run that has started.
@@ -166,6 +167,7 @@ type run struct {
 	src     source
 	m       dataset.Manifest
 	conv    *converter
+	matcher *labels.Matcher // shared by the converter and the writer; read-only
 	w       *writer
 	started time.Time
 
@@ -193,7 +195,13 @@ func newRun(cfg Config, root *sink.Root, k kernel, src source) *run {
 		Tacap: cfg.Build, RunID: newRunID(start), Host: sanitize(host), KernelRelease: kernelRelease(),
 		Start: start, Parameters: parametersOf(cfg.options),
 	}
-	r.conv = newConverter(src, cfg.options.Bidirectional, r.m.RunID)
+	rules := cfg.Labels
+	if rules == nil {
+		rules = labels.None()
+	}
+	r.matcher = labels.NewMatcher(rules)
+	r.m.Labels = rules.Info()
+	r.conv = newConverter(src, cfg.options.Bidirectional, r.m.RunID, r.matcher)
 	r.flows = newFlowRows()
 	r.onFlowEnd = func(e *bpf.FlowEnd) { r.flows.add(r.b, &e.Key, &e.St, flowEndName[e.Reason]) }
 	return r
@@ -204,7 +212,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	// The writer's copy of the part metadata is its own: fixed now, with
 	// the counters asked of the kernel when a part closes.
 	r.w = newWriter(r.cfg, r.root, r.m.RunID, r.m.Host, partMetadata(&r.m), r.k)
-	r.w.flowConv = flowConv{runID: r.m.RunID, wall: r.src.wall, addrs: newAddrText()}
+	r.w.flowConv = flowConv{runID: r.m.RunID, wall: r.src.wall, addrs: newAddrText(), labels: newLabeller(r.matcher)}
 	r.b, r.batchStart = r.w.get(), time.Now()
 	stop, runErr := r.src.feed(ctx, r)
 	// Stop the input first, so nothing new arrives, then drain what is left.
@@ -385,7 +393,7 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 	counters, cerr := r.k.Counters()
 	m.Counters = counters
 	serr := r.k.WalkSessions(r.conv.sessions.settle)
-	writeErr := r.w.close(r.conv.sessions.rows(m.RunID, r.src.wall))
+	writeErr := r.w.close(r.conv.sessions.rows(m.RunID, r.src.wall, r.conv.labels))
 	m.Files = r.w.files()
 	m.RowsWritten = r.w.packets.Rows()
 	m.RecordedNotWritten = int64(counters.Recorded) - m.RowsWritten
@@ -502,7 +510,12 @@ func kernelRelease() string {
 // the start of the run (the counters are added when a part closes).
 func partMetadata(m *dataset.Manifest) map[string]string {
 	params, _ := json.Marshal(m.Parameters)
+	sha := ""
+	if m.Labels != nil {
+		sha = m.Labels.SHA256
+	}
 	return map[string]string{
+		dataset.LabelsSHA256Key:   sha,
 		"tacap.version":           m.Tacap.Version,
 		"tacap.commit":            m.Tacap.Commit,
 		"tacap.bpf_object_sha256": m.Tacap.BPFObject,

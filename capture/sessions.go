@@ -7,6 +7,7 @@ import (
 
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/dataset"
+	"github.com/tacap/tacap/labels"
 )
 
 // sessionKey identifies one session instance: its canonical key (as the
@@ -37,6 +38,7 @@ type session struct {
 	pktsSeen       int64
 	bytesSeen      int64
 	quotaRefused   int64
+	tuple          labels.Tuple // as its first recorded packet
 }
 
 // sessions aggregates records into session instances (docs/dataset.md,
@@ -75,7 +77,7 @@ func (ss *sessions) add(r *bpf.Record, row *dataset.Packet) (f *session, isNew b
 		ss.nextID++
 		f = &session{
 			id: ss.nextID, src: row.SrcIP, dst: row.DstIP, srcPort: row.SrcPort, dstPort: row.DstPort,
-			proto: row.Protocol, firstSeenMono: r.SessFirstNs, firstRecNs: row.TsNs,
+			proto: row.Protocol, firstSeenMono: r.SessFirstNs, firstRecNs: row.TsNs, tuple: recordTuple(r),
 		}
 		f.csvName = dataset.CSVName(row.SrcIP, row.SrcPort, row.DstIP, row.DstPort, row.TsNs)
 		ss.byKey[k] = f
@@ -114,9 +116,9 @@ func (ss *sessions) settle(key bpf.SessionKey, s bpf.Session) {
 	}
 }
 
-// rows returns the sessions table of run runID, ordered by first packet;
-// wall converts the kernel's monotonic times.
-func (ss *sessions) rows(runID string, wall func(uint64) int64) []dataset.Session {
+// rows returns the sessions table of run runID, ordered by first packet,
+// labelled by l; wall converts the kernel's monotonic times.
+func (ss *sessions) rows(runID string, wall func(uint64) int64, l *labeller) []dataset.Session {
 	out := make([]dataset.Session, 0, len(ss.byKey))
 	all := make([]*session, 0, len(ss.byKey))
 	for _, f := range ss.byKey {
@@ -136,6 +138,7 @@ func (ss *sessions) rows(runID string, wall func(uint64) int64) []dataset.Sessio
 			PacketsSeen: max(f.pktsSeen, f.pktsRecorded), BytesSeen: max(f.bytesSeen, f.bytesRecorded),
 			QuotaLimited: f.quotaRefused > 0,
 		})
+		l.m.LabelSession(&out[len(out)-1], &f.tuple, l.sc)
 	}
 	return out
 }

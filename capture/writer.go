@@ -228,16 +228,14 @@ const dayNs = int64(24 * time.Hour)
 // is longer), so that a run killed in its first minute leaves data.
 const firstPartMaxAge = 10 * time.Second
 
-// packetNoBounds are the packets/ columns written without page min/max
-// statistics: strings, filtered by equality (the dictionary serves that).
-var packetNoBounds = []string{"iface", "direction", "src_ip", "dst_ip", "run_id"}
+var (
+	packetNoBounds = sink.PacketNoBounds
+	flowNoBounds   = sink.FlowNoBounds
+)
 
 // flowRowGroup caps a flows/ row group: a row is ~60 columns wide, and a
 // row group is held in memory until it is written.
 const flowRowGroup = 1 << 16
-
-// flowNoBounds likewise, for flows/.
-var flowNoBounds = []string{"run_id", "src_ip", "dst_ip", "end_reason"}
 
 func dayOf(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02") }
 

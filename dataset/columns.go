@@ -41,6 +41,9 @@ type Packet struct {
 	ICMPCode      int32  `parquet:"icmp_code"`
 	RunID         string `parquet:"run_id,dict"`
 	FlowID        int64  `parquet:"flow_id,optional"` // 0 (null): in no flow, the flow table was full
+	Label         string `parquet:"label,dict"`       // the rules' default when no rule matched
+	Attack        string `parquet:"attack,dict"`      // "" when none
+	LabelRule     string `parquet:"label_rule,dict"`  // the matching rule's id, "" when none
 }
 
 // PacketColumns are the packet columns in order: the CSV header.
@@ -48,7 +51,7 @@ var PacketColumns = []string{
 	"ts", "ts_ns", "iface", "direction", "vlan_id", "ip_version", "src_ip", "dst_ip", "protocol",
 	"src_port", "dst_port", "ip_len", "gso_segs", "ip_flags_frag", "ttl", "tcp_payload_len",
 	"tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "udp_payload_len", "icmp_type", "icmp_code",
-	"run_id", "flow_id",
+	"run_id", "flow_id", "label", "attack", "label_rule",
 }
 
 // AppendCSV appends p as one CSV line (ts as RFC 3339 with microseconds,
@@ -82,6 +85,10 @@ func (p *Packet) AppendCSV(b []byte) []byte {
 	b = append(b, ',')
 	if p.FlowID != 0 {
 		b = strconv.AppendInt(b, p.FlowID, 10)
+	}
+	for _, s := range [...]string{p.Label, p.Attack, p.LabelRule} {
+		b = append(b, ',')
+		b = AppendCSVField(b, s)
 	}
 	return append(b, '\n')
 }
@@ -119,4 +126,7 @@ type Session struct {
 	PacketsSeen     int64  `parquet:"packets_seen"`
 	BytesSeen       int64  `parquet:"bytes_seen"`
 	QuotaLimited    bool   `parquet:"quota_limited"`
+	Label           string `parquet:"label,dict"`
+	Attack          string `parquet:"attack,dict"`
+	LabelRule       string `parquet:"label_rule,dict"`
 }

@@ -63,6 +63,13 @@ type Flow struct {
 	PacketsPerS     *float64 `parquet:"packets_per_s"`
 	BytesPerS       *float64 `parquet:"bytes_per_s"`
 	PacketsRecorded int64    `parquet:"packets_recorded"`
+	Label           string   `parquet:"label,dict"`
+	Attack          string   `parquet:"attack,dict"`
+	LabelRule       string   `parquet:"label_rule,dict"`
+	// LabelPackets counts the flow's packets that match its rule: null when
+	// the flow straddles an edge of the rule's window, so that only the
+	// packets tell.
+	LabelPackets *int64 `parquet:"label_packets"`
 }
 
 // Why a flow ended (Flow.EndReason; docs/dataset.md, "flows/").

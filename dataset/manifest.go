@@ -34,12 +34,14 @@ type Manifest struct {
 	DrainSkipped       bool  `json:"drain_skipped"`
 	Sessions           int64 `json:"sessions"`
 	// Flows describes what went into flows/.
-	Flows    FlowsInfo `json:"flows"`
-	Files    Files     `json:"files"`
-	CSV      *CSVInfo  `json:"csv,omitempty"`
-	Process  Process   `json:"process"`
-	Complete bool      `json:"complete"`
-	Errors   []string  `json:"errors,omitempty"`
+	Flows FlowsInfo `json:"flows"`
+	// Labels are the rules the label columns come from.
+	Labels   *LabelsInfo `json:"labels,omitempty"`
+	Files    Files       `json:"files"`
+	CSV      *CSVInfo    `json:"csv,omitempty"`
+	Process  Process     `json:"process"`
+	Complete bool        `json:"complete"`
+	Errors   []string    `json:"errors,omitempty"`
 }
 
 // Why a run stopped (Manifest.StopReason).
@@ -112,6 +114,36 @@ func (f *FlowsInfo) UnmarshalJSON(b []byte) error {
 	}
 	type plain FlowsInfo
 	return json.Unmarshal(b, (*plain)(f))
+}
+
+// LabelsInfo records the rules file that labelled a run (docs/dataset.md,
+// "Labels"): at capture, or by the last tacap label.
+type LabelsInfo struct {
+	File    string `json:"file,omitempty"` // as given on the command line; "" when no rules file was given
+	SHA256  string `json:"sha256,omitempty"`
+	Default string `json:"default"`
+	Rules   int    `json:"rules"`
+	Content string `json:"content,omitempty"` // the file as it was read
+	// Relabelled is when tacap label last rewrote the run's label columns
+	// (absent when they are from the capture).
+	Relabelled *time.Time `json:"relabelled,omitempty"`
+	// Previous are the rules in force before each relabelling, oldest first
+	// (without their content).
+	Previous []LabelsHistory `json:"previous,omitempty"`
+}
+
+// LabelsSHA256Key is the part metadata key holding the SHA-256 of the
+// rules file its label columns come from ("" when no rules file labelled
+// it), so that an interrupted tacap label can tell a part it rewrote.
+const LabelsSHA256Key = "tacap.labels.sha256"
+
+// LabelsHistory is a rules file that labelled a run before.
+type LabelsHistory struct {
+	File       string     `json:"file,omitempty"`
+	SHA256     string     `json:"sha256,omitempty"`
+	Default    string     `json:"default"`
+	Rules      int        `json:"rules"`
+	Relabelled *time.Time `json:"relabelled,omitempty"` // when it was applied by tacap label; absent: at capture
 }
 
 // Clock says how ts was computed.

@@ -51,6 +51,28 @@ type PartConfig struct {
 	Create func(path string) (Output, error)
 }
 
+// PacketNoBounds are the packets/ columns written without page min/max
+// statistics: strings, filtered by equality (the dictionary serves that).
+var PacketNoBounds = []string{"iface", "direction", "src_ip", "dst_ip", "run_id", "label", "attack", "label_rule"}
+
+// FlowNoBounds likewise, for flows/.
+var FlowNoBounds = []string{"run_id", "src_ip", "dst_ip", "end_reason", "label", "attack", "label_rule"}
+
+// WriterOptions are how every tacap part is encoded: zstd at its fastest
+// level, row groups of at most rowGroupRows rows, no page bounds for the
+// columns noBounds names.
+func WriterOptions(rowGroupRows int64, noBounds []string) []parquet.WriterOption {
+	opts := []parquet.WriterOption{
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+		parquet.MaxRowsPerRowGroup(rowGroupRows),
+		parquet.CreatedBy("tacap", "", ""),
+	}
+	for _, c := range noBounds {
+		opts = append(opts, parquet.SkipPageBounds(c))
+	}
+	return opts
+}
+
 // Output is what a part is written to.
 type Output interface {
 	io.Writer
@@ -172,15 +194,7 @@ func (p *Parts[T]) openPart(day string) error {
 	if err != nil {
 		return fmt.Errorf("create part: %w", err)
 	}
-	opts := []parquet.WriterOption{
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
-		parquet.MaxRowsPerRowGroup(p.cfg.RowGroupRows),
-		parquet.CreatedBy("tacap", "", ""),
-	}
-	for _, c := range p.cfg.NoBounds {
-		opts = append(opts, parquet.SkipPageBounds(c))
-	}
-	w := parquet.NewGenericWriter[T](f, opts...)
+	w := parquet.NewGenericWriter[T](f, WriterOptions(p.cfg.RowGroupRows, p.cfg.NoBounds)...)
 	p.cur = &part[T]{f: f, w: w, tmp: tmp, final: final, rel: final, day: day, opened: time.Now()}
 	return nil
 }

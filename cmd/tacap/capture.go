@@ -47,6 +47,7 @@ func captureCommand() *cli.Command {
 			&cli.UintFlag{Name: "flows", Value: bpf.DefaultFlows, Usage: "size of the kernel's flow table (flows/: statistics of every packet); a packet whose flow finds no room counts as flow_table_full"},
 			&cli.DurationFlag{Name: "flow-idle-timeout", Value: 120 * time.Second, Usage: "a packet this long after its flow's last starts a new flow (end_reason idle)"},
 			&cli.DurationFlag{Name: "flow-active-timeout", Value: 1800 * time.Second, Usage: "a packet this long after its flow's first starts a new flow (end_reason active)"},
+			&cli.StringFlag{Name: "labels", Aliases: []string{"l"}, Usage: "label rows from this rules file (YAML; docs/dataset.md, \"Labels\"); without it every row is labelled benign"},
 			&cli.BoolFlag{Name: "no-csv", Usage: "skip the per-flow CSV files"},
 			&cli.IntFlag{Name: "csv-max-files", Value: 100_000, Usage: "write at most this many per-flow CSV files (reported when reached)"},
 			&cli.Int64Flag{Name: "rotate-rows", Value: 10_000_000, Usage: "start a new packets/ part file after this many rows"},
@@ -110,6 +111,13 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 	}
 	if c.IsSet("for") {
 		cfg.For = c.Duration("for")
+	}
+	if c.IsSet("labels") {
+		rules, err := loadRules("--labels", c.String("labels"))
+		if err != nil {
+			return nil, err
+		}
+		cfg.Labels = rules
 	}
 	if c.IsSet("direction") || cfg.File == "" {
 		switch d := c.String("direction"); d {

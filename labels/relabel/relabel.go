@@ -1,0 +1,576 @@
+// Package relabel rewrites the label columns of existing runs from a new
+// rules file (tacap label): every Parquet part and per-flow CSV file a
+// run's manifest lists is rewritten under a hidden name and renamed over
+// the old one, then the manifest records the new rules. Every other column
+// keeps its values. A crash leaves each file either old or new, never
+// half-written; running again finishes the job (parts already labelled by
+// the same rules are skipped).
+package relabel
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/tacap/tacap/capture/sink"
+	"github.com/tacap/tacap/dataset"
+	"github.com/tacap/tacap/labels"
+)
+
+// Options say what to relabel with and how.
+type Options struct {
+	Rules *labels.Rules
+	// DryRun counts what would change and writes nothing.
+	DryRun bool
+	// Workers rewrite files in parallel (0: one per CPU).
+	Workers int
+	// Now stamps the manifests (nil: time.Now).
+	Now func() time.Time
+}
+
+// Table counts what relabelling one table of a run did (or would do).
+type Table struct {
+	Files   int   `json:"files"`
+	Skipped int   `json:"skipped"` // parts already labelled by these rules
+	Rows    int64 `json:"rows"`
+	Changed int64 `json:"changed"` // rows whose label columns change
+	// ByLabel counts rows by label after relabelling (skipped parts included).
+	ByLabel map[string]int64 `json:"by_label"`
+}
+
+// Run is what relabelling did to one run.
+type Run struct {
+	Dataset  string `json:"dataset"`
+	RunID    string `json:"run_id"`
+	Manifest string `json:"manifest"`
+	// Before are the rules that labelled it until now (nil: a dataset from
+	// before labels).
+	Before   *dataset.LabelsInfo `json:"before,omitempty"`
+	Packets  Table               `json:"packets"`
+	Sessions Table               `json:"sessions"`
+	Flows    Table               `json:"flows"`
+	CSV      Table               `json:"csv"`
+}
+
+// ErrBusy marks a dataset another tacap label is rewriting.
+var ErrBusy = errors.New("another tacap label is rewriting this dataset")
+
+// Dataset relabels every run of the dataset folder dir.
+func Dataset(dir string, opt Options) ([]Run, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, dataset.RunsDir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("%s: no runs (no %s/*.json): not a tacap dataset", dir, dataset.RunsDir)
+	}
+	sort.Strings(paths)
+	unlock, err := lock(dir, opt.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	m := labels.NewMatcher(opt.Rules)
+	var runs []Run
+	for _, p := range paths {
+		r, err := relabelRun(dir, p, m, opt)
+		if err != nil {
+			return runs, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
+}
+
+// lock takes the dataset's relabel lock, so two tacap label never rewrite
+// the same files; a dry run takes it shared.
+func lock(dir string, shared bool) (func(), error) {
+	path := filepath.Join(dir, dataset.RunsDir, ".relabel.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, sink.FileMode)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	how := unix.LOCK_EX
+	if shared {
+		how = unix.LOCK_SH
+	}
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w", dir, ErrBusy)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func readManifest(path string) (*dataset.Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m dataset.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: not a run manifest: %w", path, err)
+	}
+	if m.RunID == "" {
+		return nil, fmt.Errorf("%s: not a run manifest: no run_id", path)
+	}
+	return &m, nil
+}
+
+// job is one file to rewrite.
+type job struct {
+	table string
+	path  string
+	into  *Table
+}
+
+func relabelRun(dir, manifestPath string, m *labels.Matcher, opt Options) (Run, error) {
+	man, err := readManifest(manifestPath)
+	if err != nil {
+		return Run{}, err
+	}
+	run := Run{Dataset: dir, RunID: man.RunID, Manifest: manifestPath, Before: man.Labels}
+	for _, t := range []*Table{&run.Packets, &run.Sessions, &run.Flows, &run.CSV} {
+		t.ByLabel = map[string]int64{}
+	}
+	var jobs []job
+	for _, f := range man.Files.Packets {
+		jobs = append(jobs, job{dataset.PacketsTable, filepath.Join(dir, f.Path), &run.Packets})
+	}
+	for _, f := range man.Files.Sessions {
+		jobs = append(jobs, job{dataset.SessionsTable, filepath.Join(dir, f.Path), &run.Sessions})
+	}
+	for _, f := range man.Files.Flows {
+		jobs = append(jobs, job{dataset.FlowsTable, filepath.Join(dir, f.Path), &run.Flows})
+	}
+	if man.CSV != nil && man.CSV.Dir != "" {
+		csvs, _ := filepath.Glob(filepath.Join(dir, man.CSV.Dir, "*.csv"))
+		for _, p := range csvs {
+			jobs = append(jobs, job{"csv", p, &run.CSV})
+		}
+	}
+	if err := runJobs(jobs, man.RunID, m, opt); err != nil {
+		return run, err
+	}
+	if opt.DryRun || (man.Labels != nil && man.Labels.SHA256 == m.Rules().SHA256 && m.Rules().SHA256 != "" && unchanged(&run)) {
+		return run, nil // nothing to record: these rules labelled it already
+	}
+	return run, writeManifest(manifestPath, man, m.Rules(), opt.Now())
+}
+
+// runJobs rewrites the files on opt.Workers goroutines; each result is
+// added to its table by the goroutine that collects them.
+func runJobs(jobs []job, runID string, m *labels.Matcher, opt Options) error {
+	type result struct {
+		j   job
+		t   Table
+		err error
+	}
+	work := make(chan job)
+	results := make(chan result)
+	var wg sync.WaitGroup
+	for range min(opt.Workers, max(1, len(jobs))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := newWorker(m, runID)
+			for j := range work {
+				t, err := w.file(j, opt.DryRun)
+				results <- result{j, t, err}
+			}
+		}()
+	}
+	go func() {
+		defer close(work)
+		for _, j := range jobs {
+			work <- j
+		}
+	}()
+	go func() { wg.Wait(); close(results) }()
+	var errs []error
+	for r := range results {
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		add(r.j.into, &r.t)
+	}
+	return errors.Join(errs...)
+}
+
+func unchanged(r *Run) bool {
+	return r.Packets.Changed+r.Sessions.Changed+r.Flows.Changed+r.CSV.Changed == 0
+}
+
+func add(into, t *Table) {
+	into.Files += t.Files
+	into.Skipped += t.Skipped
+	into.Rows += t.Rows
+	into.Changed += t.Changed
+	for k, v := range t.ByLabel {
+		into.ByLabel[k] += v
+	}
+}
+
+// worker rewrites files on one goroutine, with its own matcher space and
+// address cache.
+type worker struct {
+	m     *labels.Matcher
+	sc    *labels.Scratch
+	runID string
+	addrs map[string]netip.Addr
+}
+
+func newWorker(m *labels.Matcher, runID string) *worker {
+	return &worker{m: m, sc: m.NewScratch(), runID: runID, addrs: map[string]netip.Addr{}}
+}
+
+// addr parses a row's address text, remembering it (the columns are
+// dictionaries of few values).
+func (w *worker) addr(s string) netip.Addr {
+	a, ok := w.addrs[s]
+	if !ok {
+		a, _ = netip.ParseAddr(s) // an unparsable address matches no prefix
+		if len(w.addrs) >= 1<<20 {
+			clear(w.addrs)
+		}
+		w.addrs[s] = a
+	}
+	return a
+}
+
+func (w *worker) tuple(src, dst string, proto, sport, dport int32) labels.Tuple {
+	return labels.TupleOf(w.addr(src), w.addr(dst), uint8(proto), uint16(sport), uint16(dport))
+}
+
+func (w *worker) file(j job, dry bool) (Table, error) {
+	t := Table{Files: 1, ByLabel: map[string]int64{}}
+	var err error
+	switch j.table {
+	case dataset.PacketsTable:
+		err = rewritePart(j.path, w.m.Rules().SHA256, dry, sink.PacketNoBounds, &t, func(p *dataset.Packet) (string, bool) {
+			old := [3]string{p.Label, p.Attack, p.LabelRule}
+			if p.RunID == "" {
+				p.RunID = w.runID // a part from before run_id
+			}
+			tp := w.tuple(p.SrcIP, p.DstIP, p.Protocol, p.SrcPort, p.DstPort)
+			w.m.LabelPacket(p, &tp, w.sc)
+			return p.Label, old != [3]string{p.Label, p.Attack, p.LabelRule}
+		})
+	case dataset.SessionsTable:
+		err = rewritePart(j.path, w.m.Rules().SHA256, dry, nil, &t, func(s *dataset.Session) (string, bool) {
+			old := [3]string{s.Label, s.Attack, s.LabelRule}
+			if s.RunID == "" {
+				s.RunID = w.runID
+			}
+			tp := w.tuple(s.SrcIP, s.DstIP, s.Protocol, s.SrcPort, s.DstPort)
+			w.m.LabelSession(s, &tp, w.sc)
+			return s.Label, old != [3]string{s.Label, s.Attack, s.LabelRule}
+		})
+	case dataset.FlowsTable:
+		err = rewritePart(j.path, w.m.Rules().SHA256, dry, sink.FlowNoBounds, &t, func(f *dataset.Flow) (string, bool) {
+			old := [3]string{f.Label, f.Attack, f.LabelRule}
+			oldN := f.LabelPackets
+			tp := w.tuple(f.SrcIP, f.DstIP, f.Protocol, f.SrcPort, f.DstPort)
+			w.m.LabelFlow(f, &tp, w.sc)
+			sameN := (oldN == nil) == (f.LabelPackets == nil) && (oldN == nil || *oldN == *f.LabelPackets)
+			return f.Label, old != [3]string{f.Label, f.Attack, f.LabelRule} || !sameN
+		})
+	default:
+		err = w.rewriteCSV(j.path, dry, &t)
+	}
+	return t, err
+}
+
+// rewritePart relabels one Parquet part: row group by row group into a
+// hidden file beside it, with the same row groups, encoding and metadata
+// (the rules' SHA-256 updated), renamed over the part once complete.
+// label relabels one row and says its new label and whether it changed.
+func rewritePart[T any](path, sha string, dry bool, noBounds []string, t *Table, label func(*T) (string, bool)) (err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
+	}
+	meta := map[string]string{}
+	for _, kv := range pf.Metadata().KeyValueMetadata {
+		meta[kv.Key] = kv.Value
+	}
+	if v, ok := meta[dataset.LabelsSHA256Key]; ok && sha != "" && v == sha {
+		t.Skipped = 1
+		return countPart(pf, t, label)
+	}
+	var out *os.File
+	var wr *parquet.GenericWriter[T]
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".relabel.tmp")
+	if !dry {
+		// A hidden file of an interrupted relabel is ours to replace.
+		_ = os.Remove(tmp)
+		if out, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm()); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				out.Close()
+				os.Remove(tmp)
+			}
+		}()
+		var groupRows int64 = 1
+		for _, rg := range pf.RowGroups() {
+			groupRows = max(groupRows, rg.NumRows())
+		}
+		wr = parquet.NewGenericWriter[T](out, sink.WriterOptions(groupRows, noBounds)...)
+		meta[dataset.LabelsSHA256Key] = sha
+		for _, k := range slices.Sorted(maps.Keys(meta)) {
+			wr.SetKeyValueMetadata(k, meta[k])
+		}
+	}
+	buf := make([]T, 4096)
+	for _, rg := range pf.RowGroups() {
+		if err := eachRow(rg, buf, func(rows []T) error {
+			for i := range rows {
+				l, changed := label(&rows[i])
+				t.ByLabel[l]++
+				if changed {
+					t.Changed++
+				}
+			}
+			t.Rows += int64(len(rows))
+			if wr != nil {
+				_, err := wr.Write(rows)
+				return err
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if wr != nil {
+			if err := wr.Flush(); err != nil { // one row group out per row group in
+				return fmt.Errorf("%s: %w", tmp, err)
+			}
+		}
+	}
+	if dry {
+		return nil
+	}
+	if err := wr.Close(); err != nil {
+		return fmt.Errorf("%s: %w", tmp, err)
+	}
+	return replace(out, tmp, path)
+}
+
+// countPart counts a part's labels without changing it.
+func countPart[T any](pf *parquet.File, t *Table, label func(*T) (string, bool)) error {
+	buf := make([]T, 4096)
+	for _, rg := range pf.RowGroups() {
+		if err := eachRow(rg, buf, func(rows []T) error {
+			for i := range rows {
+				l, _ := label(&rows[i])
+				t.ByLabel[l]++
+			}
+			t.Rows += int64(len(rows))
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachRow reads a row group in chunks of len(buf) rows; rows of files
+// from before a column existed read as its zero value.
+func eachRow[T any](rg parquet.RowGroup, buf []T, f func([]T) error) error {
+	r := parquet.NewGenericRowGroupReader[T](rg)
+	defer r.Close()
+	for {
+		clear(buf)
+		n, err := r.Read(buf)
+		if n > 0 {
+			if ferr := f(buf[:n]); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// replace syncs and closes out (the hidden tmp) and renames it over path,
+// then syncs the folder: readers see the old file or the new one.
+func replace(out *os.File, tmp, path string) error {
+	if err := out.Sync(); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// CSV columns the labels are computed from, by their place in
+// dataset.PacketColumns.
+var csvIndex = func() map[string]int {
+	m := map[string]int{}
+	for i, c := range dataset.PacketColumns {
+		m[c] = i
+	}
+	return m
+}()
+
+// rewriteCSV relabels one per-flow CSV file: every field but the label
+// columns is written back as read; a file from before labels gains them.
+func (w *worker) rewriteCSV(path string, dry bool, t *Table) (err error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	r := csv.NewReader(in)
+	r.ReuseRecord = true
+	header, err := r.Read()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	withLabels := len(dataset.PacketColumns)
+	noLabels := withLabels - 3
+	if (len(header) != withLabels && len(header) != noLabels) || !slices.Equal(header[:noLabels], dataset.PacketColumns[:noLabels]) {
+		return fmt.Errorf("%s: not a tacap per-flow CSV file (unexpected header)", path)
+	}
+	r.FieldsPerRecord = len(header)
+	var b []byte
+	b = appendFields(b, dataset.PacketColumns)
+	var p dataset.Packet
+	line := 1
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		line++
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		ix := func(c string) int64 {
+			v, _ := strconv.ParseInt(rec[csvIndex[c]], 10, 64)
+			return v
+		}
+		p.TsNs = ix("ts_ns")
+		var old [3]string
+		if len(rec) == withLabels {
+			copy(old[:], rec[noLabels:])
+		}
+		tp := w.tuple(rec[csvIndex["src_ip"]], rec[csvIndex["dst_ip"]], int32(ix("protocol")), int32(ix("src_port")), int32(ix("dst_port")))
+		w.m.LabelPacket(&p, &tp, w.sc)
+		now := [3]string{p.Label, p.Attack, p.LabelRule}
+		t.Rows++
+		t.ByLabel[p.Label]++
+		if now != old {
+			t.Changed++
+		}
+		b = appendFields(b, append(rec[:noLabels:noLabels], now[:]...))
+	}
+	if dry || (t.Changed == 0 && len(header) == withLabels) {
+		return nil
+	}
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".relabel.tmp")
+	_ = os.Remove(tmp)
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := out.Write(b); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	return replace(out, tmp, path)
+}
+
+func appendFields(b []byte, fields []string) []byte {
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = dataset.AppendCSVField(b, f)
+	}
+	return append(b, '\n')
+}
+
+// writeManifest records the new rules in the run's manifest (the old ones
+// go to labels.previous), through a hidden file renamed over it.
+func writeManifest(path string, m *dataset.Manifest, rules *labels.Rules, now time.Time) error {
+	info := rules.Info()
+	when := now.UTC()
+	info.Relabelled = &when
+	if old := m.Labels; old != nil {
+		info.Previous = append(slices.Clone(old.Previous), dataset.LabelsHistory{
+			File: old.File, SHA256: old.SHA256, Default: old.Default, Rules: old.Rules, Relabelled: old.Relabelled})
+	}
+	m.Labels = info
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".relabel.tmp")
+	_ = os.Remove(tmp)
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, sink.FileMode)
+	if err != nil {
+		return err
+	}
+	if _, err := out.Write(append(data, '\n')); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	return replace(out, tmp, path)
+}
