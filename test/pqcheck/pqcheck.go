@@ -117,3 +117,18 @@ func (f *File) column(name string) (arrow.Column, error) {
 	}
 	return *f.Table.Column(idx[0]), nil
 }
+
+// RowGroups counts the row groups of the Parquet file at path.
+func RowGroups(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	rdr, err := file.NewParquetReader(f)
+	if err != nil {
+		return 0, fmt.Errorf("arrow-go cannot open %s: %w", path, err)
+	}
+	defer rdr.Close()
+	return rdr.NumRowGroups(), nil
+}
