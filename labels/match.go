@@ -397,29 +397,47 @@ func (m *Matcher) LabelPacket(p *dataset.Packet, t *Tuple, sc *Scratch) {
 
 // LabelSession sets a sessions/ row's label columns; t is its tuple.
 func (m *Matcher) LabelSession(s *dataset.Session, t *Tuple, sc *Scratch) {
-	first, last := SessionSpan(s.FirstTs, s.LastTs)
-	r, _, _, _ := m.Span(t, first, last, sc)
+	r := m.Session(t, s.FirstTs, s.LastTs, sc)
 	s.Label, s.Attack, s.LabelRule = m.Label(r), m.Attack(r), m.RuleID(r)
+}
+
+// Session is the rule that labels a session instance of tuple t seen
+// from firstUs to lastUs (microseconds, as in its row).
+func (m *Matcher) Session(t *Tuple, firstUs, lastUs int64, sc *Scratch) Result {
+	first, last := SessionSpan(firstUs, lastUs)
+	r, _, _, _ := m.Span(t, first, last, sc)
+	return r
 }
 
 // LabelFlow sets a flows/ row's label columns, label_packets included; t
 // is its tuple, oriented as the row (src to dst).
 func (m *Matcher) LabelFlow(f *dataset.Flow, t *Tuple, sc *Scratch) {
-	r, fwd, bwd, inside := m.Span(t, f.FirstTsNs, f.LastTsNs, sc)
+	r, n := m.Flow(t, f.FirstTsNs, f.LastTsNs, f.FwdPackets, f.BwdPackets, sc)
 	f.Label, f.Attack, f.LabelRule = m.Label(r), m.Attack(r), m.RuleID(r)
-	f.LabelPackets = labelPackets(r, fwd, bwd, inside, f.FwdPackets, f.BwdPackets)
+	f.LabelPackets = nil
+	if n >= 0 {
+		f.LabelPackets = &n
+	}
+}
+
+// Flow is the rule that labels a flow of tuple t (oriented src to dst)
+// from first to last (ns) with fwdPackets and bwdPackets packets, and its
+// label_packets, or -1 when unknown (null).
+func (m *Matcher) Flow(t *Tuple, first, last, fwdPackets, bwdPackets int64, sc *Scratch) (Result, int64) {
+	r, fwd, bwd, inside := m.Span(t, first, last, sc)
+	return r, labelPackets(r, fwd, bwd, inside, fwdPackets, bwdPackets)
 }
 
 // labelPackets is how many of a flow's packets match its rule r: all
 // those of the directions it matches when its window holds the flow, 0
-// when no rule labels it, and unknown (nil) when the flow straddles an
+// when no rule labels it, and unknown (-1) when the flow straddles an
 // edge of the window.
-func labelPackets(r Result, fwd, bwd, inside bool, fwdPackets, bwdPackets int64) *int64 {
+func labelPackets(r Result, fwd, bwd, inside bool, fwdPackets, bwdPackets int64) int64 {
 	var n int64
 	switch {
 	case r < 0:
 	case !inside:
-		return nil
+		return -1
 	default:
 		if fwd {
 			n += fwdPackets
@@ -428,5 +446,5 @@ func labelPackets(r Result, fwd, bwd, inside bool, fwdPackets, bwdPackets int64)
 			n += bwdPackets
 		}
 	}
-	return &n
+	return n
 }

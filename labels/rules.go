@@ -151,7 +151,8 @@ func (p *parser) errf(n *yaml.Node, format string, args ...any) error {
 // yamlError turns the YAML library's "yaml: line N: why" into an Error.
 func (p *parser) yamlError(err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
+	// The YAML library leaves the line out of errors on the first line.
+	line := 1
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if n, after, ok := strings.Cut(rest, ": "); ok {
 			if v, err := strconv.Atoi(n); err == nil {
@@ -357,6 +358,10 @@ func (p *parser) time(n *yaml.Node, what string) (int64, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return 0, p.errf(n, "%s: %q is not an RFC 3339 time with an offset (e.g. 2019-01-12T13:29:00-05:00 or ...Z)", what, s)
+	}
+	// Nanoseconds since the epoch in 64 bits reach from 1677 to 2262.
+	if u := t.UTC(); u.Year() < 1678 || u.Year() > 2261 {
+		return 0, p.errf(n, "%s: %q is outside the years 1678-2261 that row times can hold", what, s)
 	}
 	return t.UnixNano(), nil
 }

@@ -443,3 +443,65 @@ func TestRelabelKilled(t *testing.T) {
 		})
 	}
 }
+
+// oldPacket is a packets/ row as tacap wrote it before labels (and before
+// run_id and flow_id).
+type oldPacket struct {
+	Ts       int64  `parquet:"ts,timestamp(microsecond)"`
+	TsNs     int64  `parquet:"ts_ns"`
+	SrcIP    string `parquet:"src_ip,dict"`
+	DstIP    string `parquet:"dst_ip,dict"`
+	Protocol int32  `parquet:"protocol"`
+	SrcPort  int32  `parquet:"src_port"`
+	DstPort  int32  `parquet:"dst_port"`
+}
+
+// TestRelabelOldSchema: a part from before labels gains the label columns
+// (and run_id from the manifest); its own columns keep their values.
+func TestRelabelOldSchema(t *testing.T) {
+	tacap, _ := binaries(t)
+	ds := filepath.Join(t.TempDir(), "ds")
+	root, err := sink.OpenRoot(mkdir(t, ds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const runID = "20250101T000000Z-000001"
+	parts := sink.NewParts[oldPacket](sink.PartConfig{Root: root, Table: dataset.PacketsTable, Host: "h", RunID: runID})
+	t0 := time.Date(2026, 1, 1, 0, 0, 15, 0, time.UTC).UnixNano()
+	var rows []oldPacket
+	for i := range 300 {
+		src := []string{"198.18.0.9", "2001:db8:bad::2", "198.18.9.9"}[i%3]
+		dst := []string{"198.18.1.7", "2001:db8::1", "198.18.1.7"}[i%3]
+		ns := t0 + int64(i)*1e7
+		rows = append(rows, oldPacket{Ts: ns / 1000, TsNs: ns, SrcIP: src, DstIP: dst, Protocol: 6, SrcPort: 40000, DstPort: 80})
+	}
+	if err := parts.Write("2026-01-01", rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := parts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	root.Close()
+	// An old manifest: no labels, flows as a number.
+	man := fmt.Sprintf(`{"run_id": %q, "host": "h", "flows": 3, "files": {"packets": [{"path": %q, "rows": 300}]}}`, runID, parts.Files()[0].Path)
+	mkdir(t, filepath.Join(ds, dataset.RunsDir))
+	if err := os.WriteFile(filepath.Join(ds, dataset.ManifestPath(runID)), []byte(man), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(ds, parts.Files()[0].Path)
+	before := snapshot(t, path)
+	rules, _ := writeRules(t, relabelRules)
+	if out, err := exec.Command(tacap, "label", "--rules", rules, ds).CombinedOutput(); err != nil {
+		t.Fatalf("tacap label: %v\n%s", err, out)
+	}
+	after := snapshot(t, path)
+	for c, v := range before.cols {
+		if after.cols[c] != v {
+			t.Errorf("column %s changed", c)
+		}
+	}
+	if after.cols["run_id"] != strings.Repeat(runID+"\n", 300) {
+		t.Errorf("run_id not filled from the manifest")
+	}
+	checkPacketLabels(t, ds, parts.Files())
+}

@@ -240,12 +240,15 @@ func add(into, t *Table) {
 type worker struct {
 	m     *labels.Matcher
 	sc    *labels.Scratch
+	vals  *values
 	runID string
 	addrs map[string]netip.Addr
+	// lastSrc and lastDst short-cut addrs for the row path.
+	lastSrc, lastDst lastAddr
 }
 
 func newWorker(m *labels.Matcher, runID string) *worker {
-	return &worker{m: m, sc: m.NewScratch(), runID: runID, addrs: map[string]netip.Addr{}}
+	return &worker{m: m, sc: m.NewScratch(), vals: newValues(m), runID: runID, addrs: map[string]netip.Addr{}}
 }
 
 // addr parses a row's address text, remembering it (the columns are
@@ -271,7 +274,7 @@ func (w *worker) file(j job, dry bool) (Table, error) {
 	var err error
 	switch j.table {
 	case dataset.PacketsTable:
-		err = rewritePart(j.path, w.m.Rules().SHA256, dry, sink.PacketNoBounds, &t, func(p *dataset.Packet) (string, bool) {
+		err = rewritePart(w, j, dry, sink.PacketNoBounds, &t, func(p *dataset.Packet) (string, bool) {
 			old := [3]string{p.Label, p.Attack, p.LabelRule}
 			if p.RunID == "" {
 				p.RunID = w.runID // a part from before run_id
@@ -281,7 +284,7 @@ func (w *worker) file(j job, dry bool) (Table, error) {
 			return p.Label, old != [3]string{p.Label, p.Attack, p.LabelRule}
 		})
 	case dataset.SessionsTable:
-		err = rewritePart(j.path, w.m.Rules().SHA256, dry, nil, &t, func(s *dataset.Session) (string, bool) {
+		err = rewritePart(w, j, dry, nil, &t, func(s *dataset.Session) (string, bool) {
 			old := [3]string{s.Label, s.Attack, s.LabelRule}
 			if s.RunID == "" {
 				s.RunID = w.runID
@@ -291,7 +294,7 @@ func (w *worker) file(j job, dry bool) (Table, error) {
 			return s.Label, old != [3]string{s.Label, s.Attack, s.LabelRule}
 		})
 	case dataset.FlowsTable:
-		err = rewritePart(j.path, w.m.Rules().SHA256, dry, sink.FlowNoBounds, &t, func(f *dataset.Flow) (string, bool) {
+		err = rewritePart(w, j, dry, sink.FlowNoBounds, &t, func(f *dataset.Flow) (string, bool) {
 			old := [3]string{f.Label, f.Attack, f.LabelRule}
 			oldN := f.LabelPackets
 			tp := w.tuple(f.SrcIP, f.DstIP, f.Protocol, f.SrcPort, f.DstPort)
@@ -308,8 +311,10 @@ func (w *worker) file(j job, dry bool) (Table, error) {
 // rewritePart relabels one Parquet part: row group by row group into a
 // hidden file beside it, with the same row groups, encoding and metadata
 // (the rules' SHA-256 updated), renamed over the part once complete.
-// label relabels one row and says its new label and whether it changed.
-func rewritePart[T any](path, sha string, dry bool, noBounds []string, t *Table, label func(*T) (string, bool)) (err error) {
+// label relabels one row and says its new label and whether it changed;
+// a part of today's schema is relabelled as rows instead (rows.go).
+func rewritePart[T any](wk *worker, j job, dry bool, noBounds []string, t *Table, label func(*T) (string, bool)) (err error) {
+	path, sha := j.path, wk.m.Rules().SHA256
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -356,23 +361,50 @@ func rewritePart[T any](path, sha string, dry bool, noBounds []string, t *Table,
 			wr.SetKeyValueMetadata(k, meta[k])
 		}
 	}
+	var fast rowLabeller
+	if parquet.EqualNodes(pf.Schema(), parquet.SchemaOf(new(T))) {
+		if fast, err = wk.rowsOf(j.table, pf.Schema()); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	buf := make([]T, 4096)
+	rowBuf := make([]parquet.Row, 1024)
 	for _, rg := range pf.RowGroups() {
-		if err := eachRow(rg, buf, func(rows []T) error {
-			for i := range rows {
-				l, changed := label(&rows[i])
-				t.ByLabel[l]++
-				if changed {
-					t.Changed++
+		var err error
+		if fast != nil {
+			err = eachParquetRow(rg, rowBuf, func(rows []parquet.Row) error {
+				for _, row := range rows {
+					l, changed := fast(row)
+					t.ByLabel[l]++
+					if changed {
+						t.Changed++
+					}
 				}
-			}
-			t.Rows += int64(len(rows))
-			if wr != nil {
-				_, err := wr.Write(rows)
-				return err
-			}
-			return nil
-		}); err != nil {
+				t.Rows += int64(len(rows))
+				if wr != nil {
+					_, err := wr.WriteRows(rows)
+					return err
+				}
+				return nil
+			})
+		} else {
+			err = eachRow(rg, buf, func(rows []T) error {
+				for i := range rows {
+					l, changed := label(&rows[i])
+					t.ByLabel[l]++
+					if changed {
+						t.Changed++
+					}
+				}
+				t.Rows += int64(len(rows))
+				if wr != nil {
+					_, err := wr.Write(rows)
+					return err
+				}
+				return nil
+			})
+		}
+		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		if wr != nil {
@@ -416,6 +448,26 @@ func eachRow[T any](rg parquet.RowGroup, buf []T, f func([]T) error) error {
 	for {
 		clear(buf)
 		n, err := r.Read(buf)
+		if n > 0 {
+			if ferr := f(buf[:n]); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// eachParquetRow reads a row group as rows of values, len(buf) at a time.
+func eachParquetRow(rg parquet.RowGroup, buf []parquet.Row, f func([]parquet.Row) error) error {
+	rows := rg.Rows()
+	defer rows.Close()
+	for {
+		n, err := rows.ReadRows(buf)
 		if n > 0 {
 			if ferr := f(buf[:n]); ferr != nil {
 				return ferr
