@@ -77,7 +77,9 @@ func synthDataset(t *testing.T, dir string, parts, rowsPerPart int) string {
 	}
 	defer root.Close()
 	const runID = "20260101T000000Z-abcdef"
-	meta := func() map[string]string { return map[string]string{"tacap.run_id": runID, "tacap.counters": `{"seen":1}`} }
+	meta := func() map[string]string {
+		return map[string]string{"tacap.run_id": runID, "tacap.counters": `{"seen":1}`}
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	srcs := []string{"198.18.0.1", "198.18.0.200", "198.18.2.3", "2001:db8:bad::1", "2001:db8:1::5"}
 	dsts := []string{"198.18.1.7", "198.18.1.8", "2001:db8::77"}
