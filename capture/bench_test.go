@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/tacap/tacap/bpf"
@@ -29,21 +31,52 @@ func synthetic(n int) []bpf.Record {
 	return out
 }
 
-// BenchmarkConvert: records to rows and sessions, the reader goroutine's work.
+// BenchmarkConvert: records to rows and sessions, the reader goroutine's
+// work, without rules and with 1 000 rules (benchRules: prefixes, ports,
+// protocols and windows, the last matching the synthetic traffic).
 //
 //	go test ./capture -run '^$' -bench Convert -benchtime 3x
 func BenchmarkConvert(b *testing.B) {
 	recs := synthetic(1 << 20)
-	c := newConverter(&fakeSource{}, false, "bench", labels.NewMatcher(labels.None()))
-	rows := make([]dataset.Packet, len(recs))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for j := range recs {
-			c.row(&recs[j], &rows[j])
-			c.sessions.add(&recs[j], &rows[j])
+	for _, tc := range []struct {
+		name  string
+		rules *labels.Rules
+	}{{"no-rules", labels.None()}, {"1000-rules", benchRules(b, 1000)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := newConverter(&fakeSource{}, false, "bench", labels.NewMatcher(tc.rules))
+			rows := make([]dataset.Packet, len(recs))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range recs {
+					c.row(&recs[j], &rows[j])
+					c.sessions.add(&recs[j], &rows[j])
+				}
+			}
+			b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// benchRules makes n rules: n-1 that the synthetic records never match,
+// then one that matches part of them.
+func benchRules(b *testing.B, n int) *labels.Rules {
+	var src strings.Builder
+	src.WriteString("rules:\n")
+	for i := range n - 1 {
+		fmt.Fprintf(&src, "  - id: r%d\n    label: l%d\n    src: 10.%d.%d.0/24\n", i, i%7, i/256, i%256)
+		if i%2 == 0 {
+			fmt.Fprintf(&src, "    dport: %d-%d\n", i, i+100)
+		}
+		if i%3 == 0 {
+			src.WriteString("    proto: udp\n    start: 2026-01-01T00:00:00Z\n    end: 2026-01-02T00:00:00Z\n")
 		}
 	}
-	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "rows/s")
+	src.WriteString("  - id: hit\n    label: ddos\n    dst: 0.0.0.0/1\n")
+	rs, err := labels.Parse("bench", []byte(src.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rs
 }
 
 // BenchmarkWriter: rows into zstd Parquet parts on disk, the writer

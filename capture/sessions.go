@@ -138,7 +138,7 @@ func (ss *sessions) rows(runID string, wall func(uint64) int64, l *labeller) []d
 			PacketsSeen: max(f.pktsSeen, f.pktsRecorded), BytesSeen: max(f.bytesSeen, f.bytesRecorded),
 			QuotaLimited: f.quotaRefused > 0,
 		})
-		l.m.LabelSession(&out[len(out)-1], &f.tuple, l.sc)
+		l.m.LabelSession(&out[len(out)-1], &f.tuple, ss.bidirectional, l.sc)
 	}
 	return out
 }

@@ -28,13 +28,21 @@ func (t *Tuple) reversed() Tuple {
 func TupleOf(src, dst netip.Addr, proto uint8, sport, dport uint16) Tuple {
 	t := Tuple{Proto: proto, Sport: sport, Dport: dport}
 	src, dst = src.Unmap(), dst.Unmap()
-	if src.Is4() {
+	if src.Is4() && dst.Is4() {
 		a, b := src.As4(), dst.As4()
 		copy(t.Src[:], a[:])
 		copy(t.Dst[:], b[:])
 		return t
 	}
-	t.V6, t.Src, t.Dst = true, src.As16(), dst.As16()
+	// Mixed or invalid addresses (a damaged row) match no prefix of the
+	// other family: an IPv4 address mapped into IPv6 is in no IPv6 rule.
+	t.V6 = true
+	if src.IsValid() {
+		t.Src = src.As16()
+	}
+	if dst.IsValid() {
+		t.Dst = dst.As16()
+	}
 	return t
 }
 
@@ -312,21 +320,69 @@ func highest(s []uint64) Result {
 }
 
 // Scratch is a caller's working space, so that matching allocates nothing;
-// one per goroutine.
-type Scratch struct{ fwd, rev, tm []uint64 }
+// one per goroutine. It remembers the candidates of recent tuples: packets
+// of one flow repeat their tuple, and then only the time is looked up.
+type Scratch struct {
+	fwd, rev, tm []uint64
+	cache        []cacheEntry
+	cacheSets    []uint64 // entry i's candidates: cacheSets[i*words : (i+1)*words]
+}
+
+// cacheEntry is a tuple whose packet candidates (matching it, or its
+// reverse for rules that allow it, at any time) are cached; none says the
+// candidates are empty.
+type cacheEntry struct {
+	t           Tuple
+	valid, none bool
+}
+
+const cacheEntries = 4096 // a power of two
 
 // NewScratch makes working space for m.
 func (m *Matcher) NewScratch() *Scratch {
-	return &Scratch{make([]uint64, m.words), make([]uint64, m.words), make([]uint64, m.words)}
+	return &Scratch{fwd: make([]uint64, m.words), rev: make([]uint64, m.words), tm: make([]uint64, m.words),
+		cache: make([]cacheEntry, cacheEntries), cacheSets: make([]uint64, cacheEntries*m.words)}
+}
+
+// hash mixes a tuple into a cache slot.
+func (t *Tuple) hash() uint64 {
+	le := binary.LittleEndian
+	h := le.Uint64(t.Src[0:]) ^ le.Uint64(t.Src[8:])*0x9E3779B97F4A7C15
+	h = (h ^ le.Uint64(t.Dst[0:])) * 0xBF58476D1CE4E5B9
+	h = (h ^ le.Uint64(t.Dst[8:])) * 0x94D049BB133111EB
+	h ^= uint64(t.Sport)<<32 | uint64(t.Dport)<<16 | uint64(t.Proto)
+	h *= 0x9E3779B97F4A7C15
+	return h ^ h>>29
 }
 
 // match fills sc.fwd and sc.rev with the rules matching t forward and
-// reversed (the latter only for rules that match both directions, unless
-// raw).
+// reversed (the latter whatever the rules' both_directions).
 func (m *Matcher) match(t *Tuple, sc *Scratch) {
 	m.candidates(t, sc.fwd)
 	r := t.reversed()
 	m.candidates(&r, sc.rev)
+}
+
+// packetCandidates are the rules that match a packet of tuple t at some
+// time: from the cache, or computed and cached. nil: none.
+func (m *Matcher) packetCandidates(t *Tuple, sc *Scratch) []uint64 {
+	i := int(t.hash() & (cacheEntries - 1))
+	e := &sc.cache[i]
+	u := sc.cacheSets[i*m.words : (i+1)*m.words]
+	if !e.valid || e.t != *t {
+		m.match(t, sc)
+		both := m.set(m.both)
+		var any uint64
+		for k := range u {
+			u[k] = sc.fwd[k] | sc.rev[k]&both[k]
+			any |= u[k]
+		}
+		*e = cacheEntry{t: *t, valid: true, none: any == 0}
+	}
+	if e.none {
+		return nil
+	}
+	return u
 }
 
 // Packet is the rule that labels a packet of tuple t at time ns: the last
@@ -336,21 +392,31 @@ func (m *Matcher) Packet(t *Tuple, ns int64, sc *Scratch) Result {
 	if len(m.rs.Rules) == 0 {
 		return -1
 	}
-	m.match(t, sc)
-	both, tm := m.set(m.both), m.set(m.timeSets[m.timeInterval(ns)])
-	for i := range sc.fwd {
-		sc.fwd[i] = (sc.fwd[i] | sc.rev[i]&both[i]) & tm[i]
+	u := m.packetCandidates(t, sc)
+	if u == nil {
+		return -1
 	}
-	return highest(sc.fwd)
+	tm := m.set(m.timeSets[0])
+	if len(m.timeBounds) > 0 {
+		tm = m.set(m.timeSets[m.timeInterval(ns)])
+	}
+	for i := len(u) - 1; i >= 0; i-- {
+		if w := u[i] & tm[i]; w != 0 {
+			return Result(i*64 + 63 - bits.LeadingZeros64(w))
+		}
+	}
+	return -1
 }
 
 // Span is the rule that labels a flow or a session of tuple t (oriented
-// src to dst) whose packets lie in [first, last]: the last rule matching t
-// or its reverse (as the rule allows) whose window overlaps [first, last].
-// fwd and bwd say whether the rule matches the packets sent from t's
-// source and those sent to it; inside says whether its window holds all
-// of [first, last].
-func (m *Matcher) Span(t *Tuple, first, last int64, sc *Scratch) (r Result, fwd, bwd, inside bool) {
+// src to dst) whose packets lie in [first, last]: the last rule whose
+// window overlaps [first, last] and that matches the packets it has —
+// those sent from t's source when hasFwd, those sent to it when hasBwd (a
+// rule of one direction matches the packets of that direction only, a
+// rule of both directions all of them). fwd and bwd say whether the rule
+// matches the packets sent from t's source and those sent to it; inside
+// says whether its window holds all of [first, last].
+func (m *Matcher) Span(t *Tuple, first, last int64, hasFwd, hasBwd bool, sc *Scratch) (r Result, fwd, bwd, inside bool) {
 	if len(m.rs.Rules) == 0 {
 		return -1, false, false, false
 	}
@@ -365,10 +431,19 @@ func (m *Matcher) Span(t *Tuple, first, last int64, sc *Scratch) (r Result, fwd,
 			sc.tm[i] |= s[i]
 		}
 	}
+	var fm, bm uint64 // all ones when the span has packets in that direction
+	if hasFwd {
+		fm = ^uint64(0)
+	}
+	if hasBwd {
+		bm = ^uint64(0)
+	}
 	best := Result(-1)
 	for i := len(sc.fwd) - 1; i >= 0 && best < 0; i-- {
-		// A reverse match counts only for rules that allow it.
-		if w := (sc.fwd[i] | sc.rev[i]&both[i]) & sc.tm[i]; w != 0 {
+		f, rv := sc.fwd[i], sc.rev[i]
+		fwdRules := f | rv&both[i] // rules matching the packets from src
+		bwdRules := rv | f&both[i] // rules matching the packets to it
+		if w := (fwdRules&fm | bwdRules&bm) & sc.tm[i]; w != 0 {
 			best = Result(i*64 + 63 - bits.LeadingZeros64(w))
 		}
 	}
@@ -395,17 +470,20 @@ func (m *Matcher) LabelPacket(p *dataset.Packet, t *Tuple, sc *Scratch) {
 	p.Label, p.Attack, p.LabelRule = m.Label(r), m.Attack(r), m.RuleID(r)
 }
 
-// LabelSession sets a sessions/ row's label columns; t is its tuple.
-func (m *Matcher) LabelSession(s *dataset.Session, t *Tuple, sc *Scratch) {
-	r := m.Session(t, s.FirstTs, s.LastTs, sc)
+// LabelSession sets a sessions/ row's label columns; t is its tuple, and
+// bidirectional says whether its sessions hold both directions
+// (--bidirectional).
+func (m *Matcher) LabelSession(s *dataset.Session, t *Tuple, bidirectional bool, sc *Scratch) {
+	r := m.Session(t, s.FirstTs, s.LastTs, bidirectional, sc)
 	s.Label, s.Attack, s.LabelRule = m.Label(r), m.Attack(r), m.RuleID(r)
 }
 
 // Session is the rule that labels a session instance of tuple t seen
-// from firstUs to lastUs (microseconds, as in its row).
-func (m *Matcher) Session(t *Tuple, firstUs, lastUs int64, sc *Scratch) Result {
+// from firstUs to lastUs (microseconds, as in its row): its packets go
+// from t's source to its destination, and back too when bidirectional.
+func (m *Matcher) Session(t *Tuple, firstUs, lastUs int64, bidirectional bool, sc *Scratch) Result {
 	first, last := SessionSpan(firstUs, lastUs)
-	r, _, _, _ := m.Span(t, first, last, sc)
+	r, _, _, _ := m.Span(t, first, last, true, bidirectional, sc)
 	return r
 }
 
@@ -424,7 +502,7 @@ func (m *Matcher) LabelFlow(f *dataset.Flow, t *Tuple, sc *Scratch) {
 // from first to last (ns) with fwdPackets and bwdPackets packets, and its
 // label_packets, or -1 when unknown (null).
 func (m *Matcher) Flow(t *Tuple, first, last, fwdPackets, bwdPackets int64, sc *Scratch) (Result, int64) {
-	r, fwd, bwd, inside := m.Span(t, first, last, sc)
+	r, fwd, bwd, inside := m.Span(t, first, last, fwdPackets > 0, bwdPackets > 0, sc)
 	return r, labelPackets(r, fwd, bwd, inside, fwdPackets, bwdPackets)
 }
 

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/netip"
 	"strconv"
@@ -97,8 +98,16 @@ func Parse(path string, src []byte) (*Rules, error) {
 	rs := &Rules{Path: path, Default: DefaultLabel, Source: bytes.Clone(src), SHA256: hex.EncodeToString(sum[:])}
 	p := parser{path: path}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
 		return nil, p.yamlError(err)
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err != io.EOF {
+		if err != nil {
+			return nil, p.yamlError(err)
+		}
+		return nil, p.errf(&next, "a second YAML document: a rules file is one document")
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return rs, nil // an empty file: no rules, the default label
@@ -127,7 +136,7 @@ func Parse(path string, src []byte) (*Rules, error) {
 					return err
 				}
 				if seen[r.ID] {
-					return p.errf(item, "rule %q: duplicate id", r.ID)
+					return p.errf(idNode(item), "rule %q: duplicate id", r.ID)
 				}
 				seen[r.ID] = true
 				rs.Rules = append(rs.Rules, r)
@@ -143,6 +152,16 @@ func Parse(path string, src []byte) (*Rules, error) {
 }
 
 type parser struct{ path string }
+
+// idNode is the id value of a rule's mapping (the rule itself if none).
+func idNode(rule *yaml.Node) *yaml.Node {
+	for i := 0; i+1 < len(rule.Content); i += 2 {
+		if rule.Content[i].Value == "id" {
+			return rule.Content[i+1]
+		}
+	}
+	return rule
+}
 
 func (p *parser) errf(n *yaml.Node, format string, args ...any) error {
 	return &Error{Path: p.path, Line: n.Line, Reason: fmt.Sprintf(format, args...)}
@@ -371,7 +390,7 @@ func (p *parser) bool(n *yaml.Node, what string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	switch s {
+	switch strings.ToLower(s) {
 	case "true":
 		return true, nil
 	case "false":

@@ -19,13 +19,13 @@ var packetFields = []string{
 	"protocol int32", "src_port int32", "dst_port int32", "ip_len int32",
 	"gso_segs int32", "ip_flags_frag int32", "ttl int32", "tcp_payload_len int32",
 	"tcp_seq int64", "tcp_ack int64", "tcp_flags int32", "tcp_window int32",
-	"udp_payload_len int32", "icmp_type int32", "icmp_code int32", "run_id utf8", "flow_id int64",
+	"udp_payload_len int32", "icmp_type int32", "icmp_code int32", "run_id utf8", "flow_id int64", "label utf8", "attack utf8", "label_rule utf8",
 }
 
 var sessionFields = []string{
 	"run_id utf8", "src_ip utf8", "dst_ip utf8", "src_port int32", "dst_port int32", "protocol int32",
 	"first_ts timestamp[us, tz=UTC]", "last_ts timestamp[us, tz=UTC]", "packets_recorded int64",
-	"bytes_recorded int64", "packets_seen int64", "bytes_seen int64", "quota_limited bool",
+	"bytes_recorded int64", "packets_seen int64", "bytes_seen int64", "quota_limited bool", "label utf8", "attack utf8", "label_rule utf8",
 }
 
 func rows(n int) []dataset.Packet {
@@ -161,7 +161,7 @@ func TestCSVs(t *testing.T) {
 	if len(lines) != 3 || lines[0] != strings.Join(dataset.PacketColumns, ",") {
 		t.Fatalf("csv %q", lines)
 	}
-	if want := "2023-11-14T22:13:20.000001Z,1700000000000001000,eth0,ingress,0,4,198.18.0.1,198.18.0.2,6,1,443,40,1,0,64,0,4000000000,0,0,0,0,0,0,,"; lines[2] != want {
+	if want := "2023-11-14T22:13:20.000001Z,1700000000000001000,eth0,ingress,0,4,198.18.0.1,198.18.0.2,6,1,443,40,1,0,64,0,4000000000,0,0,0,0,0,0,,,,,"; lines[2] != want {
 		t.Errorf("row\n got %s\nwant %s", lines[2], want)
 	}
 	assertNoHidden(t, dir)

@@ -172,7 +172,7 @@ func relabelRun(dir, manifestPath string, m *labels.Matcher, opt Options) (Run, 
 			jobs = append(jobs, job{"csv", p, &run.CSV})
 		}
 	}
-	if err := runJobs(jobs, man.RunID, m, opt); err != nil {
+	if err := runJobs(jobs, man, m, opt); err != nil {
 		return run, err
 	}
 	if opt.DryRun || (man.Labels != nil && man.Labels.SHA256 == m.Rules().SHA256 && m.Rules().SHA256 != "" && unchanged(&run)) {
@@ -183,7 +183,7 @@ func relabelRun(dir, manifestPath string, m *labels.Matcher, opt Options) (Run, 
 
 // runJobs rewrites the files on opt.Workers goroutines; each result is
 // added to its table by the goroutine that collects them.
-func runJobs(jobs []job, runID string, m *labels.Matcher, opt Options) error {
+func runJobs(jobs []job, run *dataset.Manifest, m *labels.Matcher, opt Options) error {
 	type result struct {
 		j   job
 		t   Table
@@ -196,7 +196,7 @@ func runJobs(jobs []job, runID string, m *labels.Matcher, opt Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := newWorker(m, runID)
+			w := newWorker(m, run)
 			for j := range work {
 				t, err := w.file(j, opt.DryRun)
 				results <- result{j, t, err}
@@ -242,13 +242,16 @@ type worker struct {
 	sc    *labels.Scratch
 	vals  *values
 	runID string
-	addrs map[string]netip.Addr
+	// bidirectional: the run's sessions hold both directions.
+	bidirectional bool
+	addrs         map[string]netip.Addr
 	// lastSrc and lastDst short-cut addrs for the row path.
 	lastSrc, lastDst lastAddr
 }
 
-func newWorker(m *labels.Matcher, runID string) *worker {
-	return &worker{m: m, sc: m.NewScratch(), vals: newValues(m), runID: runID, addrs: map[string]netip.Addr{}}
+func newWorker(m *labels.Matcher, run *dataset.Manifest) *worker {
+	return &worker{m: m, sc: m.NewScratch(), vals: newValues(m), runID: run.RunID, bidirectional: run.Parameters.Bidirectional,
+		addrs: map[string]netip.Addr{}}
 }
 
 // addr parses a row's address text, remembering it (the columns are
@@ -290,7 +293,7 @@ func (w *worker) file(j job, dry bool) (Table, error) {
 				s.RunID = w.runID
 			}
 			tp := w.tuple(s.SrcIP, s.DstIP, s.Protocol, s.SrcPort, s.DstPort)
-			w.m.LabelSession(s, &tp, w.sc)
+			w.m.LabelSession(s, &tp, w.bidirectional, w.sc)
 			return s.Label, old != [3]string{s.Label, s.Attack, s.LabelRule}
 		})
 	case dataset.FlowsTable:

@@ -126,7 +126,7 @@ func (w *worker) sessionRows(schema *parquet.Schema) (rowLabeller, error) {
 	}
 	return func(row parquet.Row) (string, bool) {
 		t := w.rowTuple(row, tc)
-		r := w.m.Session(&t, row[ts[0]].Int64(), row[ts[1]].Int64(), w.sc)
+		r := w.m.Session(&t, row[ts[0]].Int64(), row[ts[1]].Int64(), w.bidirectional, w.sc)
 		return w.m.Label(r), w.vals.set(row, lc, r)
 	}, nil
 }
