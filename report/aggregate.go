@@ -7,7 +7,8 @@ package report
 // other never touches: volumeState (addVolume: counts, bytes, ports,
 // timelines, UDP/ICMP rates, amplification) and relationState
 // (addRelations: who talks to whom, probes, TCP handshakes). Each has its
-// own per-address table, indexed by the same address ID.
+// own per-address table, indexed by the same address ID. A third
+// goroutine adds up the batch's label columns (labelState, labels.go).
 
 const (
 	flagFIN = 0x01
@@ -31,6 +32,7 @@ type volAddr struct {
 type relAddr struct {
 	synOut, synAckOut    uint64
 	rstOut               uint64
+	udpProbes            uint64 // UDP rows it sent towards a lower port than its own
 	handshakesOut        uint64
 	dest                 int32  // index into relationState.dests, -1 until needed
 	firstDst             uint32 // the first destination + 1; 0: none yet
@@ -44,6 +46,7 @@ type volDest struct {
 	udpIn, udpBytesIn uint64
 	icmpIn, icmpErrIn uint64
 	icmpEchoIn        uint64
+	udpRows, icmpRows uint64 // rows (udpIn and icmpIn are packets)
 	udp, icmp         peak
 	// From sessions/: packets seen (recorded or not) of the UDP and ICMP
 	// sessions towards this destination and their time span (µs).
@@ -165,6 +168,7 @@ type ampKey struct {
 
 type ampStat struct {
 	packets, bytes uint64
+	rows           uint64
 	reflectors     uint64 // distinct sources from the port to the victim
 	idx            uint32 // dense number of this (victim, port), for reflector keys
 }
@@ -230,6 +234,7 @@ type aggregator struct {
 	rel     relationState
 	sessTop *topN[sessRow] // the largest session instances
 	flowTop *topN[flowRow] // the largest flows (flows.go)
+	lab     *labelState    // the label columns (labels.go)
 }
 
 // volumeState is addVolume's: counts, bytes, ports, per-second peaks,
@@ -285,10 +290,10 @@ type sessRow struct {
 	s sessAgg
 }
 
-func newAggregator(names *interner, top int) *aggregator {
+func newAggregator(names *interner, top int, runs []*run) *aggregator {
 	// Field by field: a volumeState or relationState literal would be
 	// built apart and copied in, megabytes of port table and cache.
-	a := &aggregator{names: names}
+	a := &aggregator{names: names, lab: newLabelState(names, runs)}
 	v, r := &a.vol, &a.rel
 	v.byProto = map[string]*traffic{}
 	v.byDirection = map[uint32]*traffic{}
@@ -476,19 +481,24 @@ func isEchoRequest(proto, typ int32) bool {
 	return (proto == 1 && typ == 8) || (proto == 58 && typ == 128)
 }
 
-// add aggregates one batch of packet rows: addRelations on a goroutine of
-// its own while addVolume runs on this one, each given only its state.
-// sessions asks for per-session aggregation from packets (runs without a
-// sessions file).
+// add aggregates one batch of packet rows: addRelations and the labels'
+// addPackets on goroutines of their own while addVolume runs on this one,
+// each given only its state. sessions asks for per-session aggregation
+// from packets (runs without a sessions file).
 func (a *aggregator) add(b *batch, run int32, rt *runTally, sessions bool) {
 	a.grow()
-	rel := &a.rel
-	done := make(chan struct{})
+	rel, lab := &a.rel, a.lab
+	done := make(chan struct{}, 2)
 	go func() {
 		rel.addRelations(b)
-		close(done)
+		done <- struct{}{}
+	}()
+	go func() {
+		lab.addPackets(b, run)
+		done <- struct{}{}
 	}()
 	a.vol.addVolume(b, run, rt, sessions)
+	<-done
 	<-done
 }
 
@@ -549,6 +559,7 @@ func (v *volumeState) addVolume(b *batch, run int32, rt *runTally, sessions bool
 			v.port(1, dp, by)
 			dd := v.dest(d)
 			dd.udpIn += segs
+			dd.udpRows++
 			dd.udpBytesIn += by
 			v.tick(&dd.udp, ad.dest, 0, sec, segs)
 			as.udpOut += segs
@@ -560,6 +571,7 @@ func (v *volumeState) addVolume(b *batch, run int32, rt *runTally, sessions bool
 					v.ampResp[k] = st
 				}
 				st.packets += segs
+				st.rows++
 				st.bytes += by
 				// A reflector of this victim and port: one that sent
 				// from another port to the victim is another one here.
@@ -576,6 +588,7 @@ func (v *volumeState) addVolume(b *batch, run int32, rt *runTally, sessions bool
 		case 1, 58:
 			dd := v.dest(d)
 			dd.icmpIn += segs
+			dd.icmpRows++
 			if isICMPError(p, icmpType[i]) {
 				dd.icmpErrIn += segs
 			} else if isEchoRequest(p, icmpType[i]) {
@@ -661,6 +674,7 @@ func (r *relationState) addRelations(b *batch) {
 			// A probe: towards a lower port than it comes from (replies
 			// from a service port to a client's ephemeral port are not).
 			if dp < sp {
+				r.addrs[s].udpProbes++
 				r.probe(s, 1<<16|uint32(uint16(dp)))
 			}
 		}
@@ -776,6 +790,7 @@ func (a *aggregator) addSessions(b *batch, run int32) {
 	rec, brec := b.i64[fPacketsRecorded], b.i64[fBytesRecorded]
 	seen, bseen := b.i64[fPacketsSeen], b.i64[fBytesSeen]
 	quota := b.bool[fQuotaLimited]
+	a.lab.addSessions(b, run)
 	for i := 0; i < b.rows; i++ {
 		a.sessTop.offer(sessRow{
 			sessKey{src[i], dst[i], uint16(sport[i]), uint16(dport[i]), uint8(proto[i]), run},

@@ -39,20 +39,32 @@ func mixedRows(n int) []dataset.Packet {
 	return rows(ps...)
 }
 
+// mixedRules label mixedRows' attacks (a scan's probes only, the web
+// traffic to one server from its third second on) but its ICMPv6.
+const mixedRules = `rules:
+  - {id: syn-flood, label: ddos, attack: syn_flood, dst: 192.0.2.9, proto: tcp, dport: 80}
+  - {id: scan, label: recon, attack: port_scan, src: 198.51.100.66, both_directions: false}
+  - {id: dns-amp, label: ddos, attack: dns_amplification, dst: 192.0.2.20, proto: udp, sport: 53}
+  - {id: web-late, label: attack, attack: web, dst: 192.0.2.1, dport: 443, start: 2026-03-14T09:26:56Z}
+`
+
 // writeBatchedDataset writes a dataset of three runs of the mix: two with
-// a sessions file and a flows table and one without either (its sessions
-// come from its packets), in row groups of rowGroupRows rows and parts of
-// partRows rows (0: the writer's defaults).
+// a sessions file and a flows table, labelled by mixedRules, and one
+// without either nor label columns (its sessions come from its packets),
+// in row groups of rowGroupRows rows and parts of partRows rows (0: the
+// writer's defaults).
 func writeBatchedDataset(t testing.TB, dir string, rowGroupRows, partRows int64) {
 	t.Helper()
 	for i, n := range []int{6000, 4000, 2500} {
 		p := mixedRows(n)
 		var flows []dataset.Flow
+		rules := ""
 		if i < 2 {
-			flows = flowsOf(p, nil, defaultFlows)
+			flows, rules = flowsOf(p, nil, defaultFlows), mixedRules
 		}
 		writeRun(t, dir, fixtureRun{id: fmt.Sprintf("20260314T092653Z-run%03d", i), host: fmt.Sprintf("h%d", i), iface: "eth0",
-			start: t0, packets: p, sessions: sessionsOf(p), noSessions: i == 2, flows: flows, rowGroupRows: rowGroupRows, partRows: partRows})
+			start: t0, packets: p, sessions: sessionsOf(p), noSessions: i == 2, flows: flows, rowGroupRows: rowGroupRows, partRows: partRows,
+			rules: rules, noLabelColumns: i == 2})
 	}
 }
 
@@ -82,6 +94,9 @@ func TestBatchingInvariant(t *testing.T) {
 		if r.Flows.Runs != 2 || len(r.Top.Flows) != 15 {
 			t.Fatalf("flows of %d runs, %d top flows", r.Flows.Runs, len(r.Top.Flows))
 		}
+		if l := r.Labels; l.RunsWithLabels != 2 || len(l.ByLabel) != 6 || l.RecordsLabelled == 0 || len(l.Indicators) == 0 {
+			t.Fatalf("labels: %+v", l)
+		}
 		data, err := json.MarshalIndent(struct {
 			A Accounting
 			T Traffic
@@ -90,7 +105,8 @@ func TestBatchingInvariant(t *testing.T) {
 			Top
 			TCP
 			I []Indicator
-		}{r.Accounting, r.Traffic, r.Flows, runFlows, r.Top, r.TCP, r.Indicators}, "", " ")
+			L Labels
+		}{r.Accounting, r.Traffic, r.Flows, runFlows, r.Top, r.TCP, r.Indicators, r.Labels}, "", " ")
 		if err != nil {
 			t.Fatal(err)
 		}

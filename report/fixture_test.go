@@ -3,15 +3,20 @@ package report
 import (
 	"cmp"
 	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/tacap/tacap/capture/sink"
 	"github.com/tacap/tacap/dataset"
+	"github.com/tacap/tacap/labels"
 )
 
 // The report's tests build their datasets with tacap's own writer (the
@@ -37,6 +42,17 @@ type fixtureRun struct {
 	// rowGroupRows and partRows cap the row groups and part files of every
 	// table (0: the writer's defaults).
 	rowGroupRows, partRows int64
+	// rules is the YAML rules file that labels its rows (the label columns
+	// are set as capture sets them) and that its manifest keeps, under the
+	// name rulesFile ("rules.yaml" when empty). labelled without rules: a
+	// run captured without a rules file (every row the default label).
+	// Neither: the rows' label columns are as given (empty by default), and
+	// the manifest has no labels.
+	rules, rulesFile string
+	labelled         bool
+	// noLabelColumns: its files have no label columns, as a tacap before
+	// labels wrote them.
+	noLabelColumns bool
 	// edit changes the manifest before it is written.
 	edit func(m map[string]any)
 }
@@ -45,6 +61,17 @@ type fixtureRun struct {
 func writeRun(t testing.TB, dir string, r fixtureRun) {
 	t.Helper()
 	day := r.start.UTC().Format("2006-01-02")
+	var rules *labels.Rules
+	if r.rules != "" || r.labelled {
+		rules = labels.None()
+		if r.rules != "" {
+			var err error
+			if rules, err = labels.Parse(cmp.Or(r.rulesFile, "rules.yaml"), []byte(r.rules)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.packets, r.sessions, r.flows = labelRows(rules, r.packets, r.sessions, r.flows)
+	}
 	pk := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: dir, Table: dataset.PacketsTable, Host: r.host, RunID: r.id,
 		RowGroupRows: r.rowGroupRows, MaxRows: r.partRows, NoBounds: []string{"iface", "direction", "src_ip", "dst_ip"}})
 	if len(r.packets) > 0 {
@@ -93,6 +120,9 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 	if err := fl.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if r.noLabelColumns {
+		stripLabels(t, dir, r.id)
+	}
 	if r.noManif {
 		return
 	}
@@ -134,6 +164,10 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 		params["flows"], params["flow_idle_timeout"], params["flow_active_timeout"] = 65536, rules.idle.String(), rules.active.String()
 		c.FlowsStarted = uint64(len(r.flows))
 	}
+	if rules != nil {
+		m["labels"] = map[string]any{"file": rules.Path, "sha256": rules.SHA256, "default": rules.Default, "rules": len(rules.Rules),
+			"content": string(rules.Source)}
+	}
 	if r.pcap != "" {
 		// A replay takes milliseconds; its packets keep the file's time.
 		m["pcap"] = r.pcap
@@ -159,6 +193,94 @@ func writeRun(t testing.TB, dir string, r fixtureRun) {
 	if err := os.WriteFile(filepath.Join(dir, "_runs", r.id+".json"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// labelRows labels copies of a run's rows with rs, as capture does.
+func labelRows(rs *labels.Rules, ps []dataset.Packet, ss []dataset.Session, fs []dataset.Flow) ([]dataset.Packet, []dataset.Session, []dataset.Flow) {
+	m := labels.NewMatcher(rs)
+	sc := m.NewScratch()
+	tuple := func(src, dst string, proto, sport, dport int32) labels.Tuple {
+		return labels.TupleOf(netip.MustParseAddr(src), netip.MustParseAddr(dst), uint8(proto), uint16(sport), uint16(dport))
+	}
+	ps, ss = slices.Clone(ps), slices.Clone(ss)
+	if fs != nil {
+		fs = slices.Clone(fs)
+	}
+	for i := range ps {
+		p := &ps[i]
+		tu := tuple(p.SrcIP, p.DstIP, p.Protocol, p.SrcPort, p.DstPort)
+		m.LabelPacket(p, &tu, sc)
+	}
+	for i := range ss {
+		s := &ss[i]
+		tu := tuple(s.SrcIP, s.DstIP, s.Protocol, s.SrcPort, s.DstPort)
+		m.LabelSession(s, &tu, false, sc) // the fixture's sessions hold one direction
+	}
+	for i := range fs {
+		f := &fs[i]
+		tu := tuple(f.SrcIP, f.DstIP, f.Protocol, f.SrcPort, f.DstPort)
+		m.LabelFlow(f, &tu, sc)
+	}
+	return ps, ss, fs
+}
+
+// stripLabels rewrites every part of run id under dir without the label
+// columns, as a tacap before labels wrote it (the rows are the same).
+func stripLabels(t testing.TB, dir, id string) {
+	t.Helper()
+	for _, table := range []struct {
+		name string
+		rows func(path string) ([]any, reflect.Type, error)
+	}{
+		{dataset.PacketsTable, partRows[dataset.Packet]},
+		{dataset.SessionsTable, partRows[dataset.Session]},
+		{dataset.FlowsTable, partRows[dataset.Flow]},
+	} {
+		parts, _ := filepath.Glob(filepath.Join(dir, table.name, "*", "*", "part-*-"+id+".parquet"))
+		for _, path := range parts {
+			rows, typ, err := table.rows(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fields []reflect.StructField
+			for i := 0; i < typ.NumField(); i++ {
+				if f := typ.Field(i); !addedColumns[strings.Split(f.Tag.Get("parquet"), ",")[0]] {
+					fields = append(fields, f)
+				}
+			}
+			old := reflect.StructOf(fields)
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := parquet.NewWriter(f, parquet.SchemaOf(reflect.New(old).Interface()))
+			for _, row := range rows {
+				v, src := reflect.New(old).Elem(), reflect.ValueOf(row)
+				for i, fd := range fields {
+					v.Field(i).Set(src.FieldByName(fd.Name))
+				}
+				if err := w.Write(v.Interface()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// partRows reads a part's rows as T.
+func partRows[T any](path string) ([]any, reflect.Type, error) {
+	rows, err := parquet.ReadFile[T](path)
+	out := make([]any, len(rows))
+	for i := range rows {
+		out[i] = rows[i]
+	}
+	return out, reflect.TypeFor[T](), err
 }
 
 func nonNil(f []dataset.File) []dataset.File {

@@ -67,6 +67,7 @@ func (a *aggregator) addFlows(b *batch, run int32, t *flowTally) {
 	fwdP, bwdP := b.i64[flFwdPackets], b.i64[flBwdPackets]
 	fwdB, bwdB := b.i64[flFwdBytes], b.i64[flBwdBytes]
 	rec := b.i64[flPacketsRecorded]
+	a.lab.addFlows(b, run)
 	t.durations = slices.Grow(t.durations, b.rows)
 	// Rows come in runs of one end_reason: the map is touched when it
 	// changes.

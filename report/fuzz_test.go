@@ -9,8 +9,10 @@ import (
 	"testing"
 )
 
-// fuzzDataset writes one small run (four TCP handshakes, with their flows)
-// and returns the dataset folder, its packets part and its manifest.
+// fuzzDataset writes one small labelled run (four TCP handshakes, with
+// their flows; a rule whose window starts in the second, so that its flow
+// has a null label_packets) and returns the dataset folder, its packets
+// part and its manifest.
 func fuzzDataset(tb testing.TB) (dir, part, manifest string) {
 	tb.Helper()
 	dir = tb.TempDir()
@@ -20,13 +22,18 @@ func fuzzDataset(tb testing.TB) (dir, part, manifest string) {
 	}
 	p := rows(ps...)
 	writeRun(tb, dir, fixtureRun{id: "fuzz", host: "h", iface: "eth0", start: t0, packets: p, sessions: sessionsOf(p),
-		flows: flowsOf(p, nil, defaultFlows)})
+		flows: flowsOf(p, nil, defaultFlows), rules: fuzzRules})
 	parts, _ := filepath.Glob(filepath.Join(dir, "packets", "*", "*", "part-*-fuzz.parquet"))
 	if len(parts) != 1 {
 		tb.Fatalf("packets parts: %v", parts)
 	}
 	return dir, parts[0], filepath.Join(dir, "_runs", "fuzz.json")
 }
+
+const fuzzRules = `rules:
+  - {id: web, label: attack, attack: web, dst: 198.18.0.2, dport: 80, start: "2026-03-14T09:26:53.012Z"}
+  - {id: never, label: attack, dst: 10.9.9.9}
+`
 
 // snapshot is a dataset folder's files, to lay out again cheaply (no
 // fsync) for each fuzz input.
@@ -127,6 +134,9 @@ func FuzzManifest(f *testing.F) {
 	f.Add([]byte(`{"run_id":"fuzz","counters":{"seen":1}}`))
 	f.Add([]byte(`{"run_id":"fuzz","counters":{"seen":18446744073709551615,"recorded":18446744073709551615},"files":{"packets":[{"path":"../../etc/passwd","rows":-5}]}}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"run_id":"fuzz","counters":{"seen":1},"labels":{"default":"","sha256":"00","rules":-3,"content":"rules: [{id: a, label: b, src: 300.1.1.1}"}}`))
+	f.Add([]byte(`{"run_id":"fuzz","counters":{"seen":28,"recorded":28},"labels":{"default":"attack","rules":9,"relabelled":"2026-03-14T10:00:00Z","previous":[{}]}}`))
+	f.Add([]byte(`{"run_id":"fuzz","counters":{},"labels":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		buildMustNotPanic(t, snap.layOut(t, rel, data))
 	})
@@ -164,5 +174,19 @@ func TestHostilePageSize(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("problems %v, want the page that claims too much named", rep.Problems)
+	}
+}
+
+// TestFuzzSeeds: the fuzz dataset's files carry labels and a null
+// label_packets, so the seeds reach the optional and nullable columns.
+func TestFuzzSeeds(t *testing.T) {
+	dir, _, _ := fuzzDataset(t)
+	r, err := Build(Options{Dirs: []string{dir}, Thresholds: DefaultThresholds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := r.Labels
+	if len(r.Problems) > 0 || l.RunsWithLabels != 1 || l.FlowsStraddling != 1 || l.RecordsLabelled == 0 || len(l.Warnings) != 1 {
+		t.Fatalf("problems %v; labels %+v", r.Problems, l)
 	}
 }

@@ -53,6 +53,15 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"omitted":      omittedText,
 	"caveat":       lowerBoundsCaveat,
 	"evidence":     func(in Indicator) string { return evidenceText(in, ", ") },
+	"labelsText":   labelsText,
+	"rulesFiles":   rulesFileLines,
+	"labelsGrid":   labelsGrid,
+	"ruleHitsGrid": ruleHitsGrid,
+	"unlisted":     unlistedRulesNote,
+	"labelFlows":   labelFlowsText,
+	"evLines":      evidenceLines,
+	"evIntro":      func() string { return evidenceIntro },
+	"labelsLegend": func() string { return labelsLegend },
 }).Parse(`{{define "grid"}}<div class="scroll"><table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range $i, $c := .}}<td{{if index $.Right $i}} class="n"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table></div>{{end}}<!doctype html>
@@ -148,6 +157,18 @@ code{background:#f3f3f3;padding:0 3px}
 evidence: {{evidence .}}<br>rule: {{.Threshold}}</div>
 {{end}}{{with omitted .}}<p>{{.}}</p>
 {{end}}{{with caveat .}}<p class="note">{{.}}</p>
+{{end}}
+<h2>Labels</h2>
+<p>{{labelsText .}}</p>
+{{if .Labels.RunsWithLabels}}{{range rulesFiles .Labels}}<p>{{.}}</p>
+{{end}}{{template "grid" labelsGrid .}}
+{{if .Labels.RuleHits}}{{template "grid" ruleHitsGrid .Labels}}
+{{end}}{{with unlisted .Labels}}<p class="note">{{.}}</p>
+{{end}}{{with labelFlows .}}<p>{{.}}</p>
+{{end}}{{with evLines .Labels}}<p>{{evIntro}}</p>
+<ul>{{range .}}<li>{{.}}</li>{{end}}</ul>
+{{end}}{{range .Labels.Warnings}}<p class="warn">WARNING: {{.}}</p>
+{{end}}<p class="note">{{labelsLegend}}</p>
 {{end}}
 {{if .Warnings}}<h2>Warnings</h2><ul>{{range .Warnings}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .Problems}}<h2>Problems</h2><ul>{{range .Problems}}<li>{{.}}</li>{{end}}</ul>{{end}}

@@ -82,7 +82,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 			ratio := float64(half) / float64(r.handshakes)
 			if ratio >= th.SYNFloodHalfOpen {
 				out = append(out, Indicator{
-					Kind: "syn_flood", Target: ip,
+					Kind: "syn_flood", Target: ip, ev: evidenceRef{kind: evSYN, addr: uint32(id), set: true},
 					Summary: fmt.Sprintf("%d TCP handshakes towards %s started, %d never completed (%.0f %%)", r.handshakes, ip, half, 100*ratio),
 					Evidence: []Fact{{"syn_packets", float64(r.synIn)}, {"handshakes_started", float64(r.handshakes)},
 						{"handshakes_completed", float64(r.completed)}, {"half_open_ratio", round3(ratio)},
@@ -98,7 +98,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 		udpRate := max(float64(v.udp.max), round3(v.udpSpan.rate(v.udpSeen)))
 		if udpRate >= float64(th.UDPFloodPPS) && udpRate > 0 && float64(vsrc.udpOut) < 0.1*float64(max(v.udpIn, v.udpSeen)) {
 			out = append(out, Indicator{
-				Kind: "udp_flood", Target: ip,
+				Kind: "udp_flood", Target: ip, ev: evidenceRef{kind: evUDP, addr: uint32(id), set: true},
 				Summary: fmt.Sprintf("UDP at %.0f packets/s to %s (%d recorded, %d seen); it sent %d back", udpRate, ip, v.udpIn, v.udpSeen, vsrc.udpOut),
 				Evidence: []Fact{{"packets_per_second", udpRate}, {"peak_recorded_per_second", float64(v.udp.max)}, {"peak_second_unix", float64(v.udp.maxAt)},
 					{"udp_packets_recorded", float64(v.udpIn)}, {"udp_packets_seen", float64(v.udpSeen)}, {"udp_bytes_recorded", float64(v.udpBytesIn)},
@@ -110,7 +110,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 		icmpRate := max(float64(v.icmp.max), round3(v.icmpSpan.rate(v.icmpSeen)))
 		if icmpRate >= float64(th.ICMPFloodPPS) && icmpRate > 0 {
 			out = append(out, Indicator{
-				Kind: "icmp_flood", Target: ip,
+				Kind: "icmp_flood", Target: ip, ev: evidenceRef{kind: evICMP, addr: uint32(id), set: true},
 				Summary: fmt.Sprintf("ICMP at %.0f packets/s to %s (%d recorded: %d echo requests, %d errors; %d seen)", icmpRate, ip, v.icmpIn, v.icmpEchoIn, v.icmpErrIn, v.icmpSeen),
 				Evidence: []Fact{{"packets_per_second", icmpRate}, {"peak_recorded_per_second", float64(v.icmp.max)}, {"peak_second_unix", float64(v.icmp.maxAt)},
 					{"icmp_packets_recorded", float64(v.icmpIn)}, {"icmp_packets_seen", float64(v.icmpSeen)}, {"echo_requests_recorded", float64(v.icmpEchoIn)},
@@ -122,7 +122,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 		if r.synAckIn >= th.ReflectSYNACKs && r.synAckIn > 0 && float64(rsrc.synOut) < 0.1*float64(r.synAckIn) {
 			senders := r.sourcesOf(kindSYNACK)
 			out = append(out, Indicator{
-				Kind: "tcp_reflection", Target: ip,
+				Kind: "tcp_reflection", Target: ip, ev: evidenceRef{kind: evSYNACK, addr: uint32(id), set: true},
 				Summary:   fmt.Sprintf("%s received %d SYN-ACKs from %d sources but sent only %d SYNs", ip, r.synAckIn, senders, rsrc.synOut),
 				Evidence:  []Fact{{"syn_acks_in", float64(r.synAckIn)}, {"syns_out", float64(rsrc.synOut)}, {"distinct_sources", float64(senders)}},
 				Threshold: fmt.Sprintf("syn_acks_in >= %d and syns_out < 0.1 × syn_acks_in", th.ReflectSYNACKs),
@@ -131,7 +131,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 		}
 		if r.sources >= th.ManySources && r.sources > 0 {
 			out = append(out, Indicator{
-				Kind: "many_to_one", Target: ip,
+				Kind: "many_to_one", Target: ip, ev: evidenceRef{kind: evAny, addr: uint32(id), set: true},
 				Summary: fmt.Sprintf("%d distinct sources sent to %s (any protocol; %d packets)", r.sources, ip, vsrc.dstRecords),
 				Evidence: []Fact{{"distinct_sources", float64(r.sources)}, {"records_in", float64(vsrc.dstRecords)},
 					{"bytes_in", float64(vsrc.dstBytes)}, {"records_per_source", round3(float64(vsrc.dstRecords) / float64(r.sources))}},
@@ -161,7 +161,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 		if n := c[0] + c[1]; n >= th.ScanPorts && n > 0 {
 			ip := name(id)
 			out = append(out, Indicator{
-				Kind: "port_scan", Target: ip,
+				Kind: "port_scan", Target: ip, ev: evidenceRef{kind: evProbe, addr: id, set: true},
 				Summary:   fmt.Sprintf("%s probed %d distinct destination ports (%d TCP with SYN, %d UDP)", ip, n, c[0], c[1]),
 				Evidence:  []Fact{{"ports_probed", float64(n)}, {"tcp_ports", float64(c[0])}, {"udp_ports", float64(c[1])}, {"records_sent", float64(vs.addrs[id].srcRecords)}},
 				Threshold: fmt.Sprintf("ports_probed >= %d (TCP SYN without ACK; UDP towards a lower port than its source port)", th.ScanPorts),
@@ -180,6 +180,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 				st.bytes, svc, k.port, st.reflectors, ip, req)
 			out = append(out, Indicator{
 				Kind: "amplification", Target: fmt.Sprintf("%s (%s, udp/%d)", ip, svc, k.port),
+				ev:      evidenceRef{kind: evUDP, addr: k.id, port: k.port, byPort: true, set: true},
 				Summary: sum,
 				Evidence: []Fact{{"response_bytes", float64(st.bytes)}, {"response_packets", float64(st.packets)},
 					{"request_bytes", float64(req)}, {"reflectors", float64(st.reflectors)}, {"amplification_factor", round3(min(factor, 1e12))}},
@@ -195,6 +196,7 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 			src, dst := name(k.src), name(k.dst)
 			out = append(out, Indicator{
 				Kind: "connection_flood", Target: fmt.Sprintf("%s tcp/%d", dst, k.dport),
+				ev:        evidenceRef{kind: evSYN, addr: k.dst, port: k.dport, byPort: true, set: true},
 				Summary:   fmt.Sprintf("%s started %d TCP connections to %s port %d (%d completed)", src, c.started, dst, k.dport, c.completed),
 				Evidence:  []Fact{{"connections_started", float64(c.started)}, {"connections_completed", float64(c.completed)}},
 				Threshold: fmt.Sprintf("connections_started >= %d from one source to one destination port", th.ConnFlood),

@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion names the shape of the JSON output (documented in
 // docs/report-json.md). A change that removes or renames a field bumps it.
-const SchemaVersion = "tacap.report/v3"
+const SchemaVersion = "tacap.report/v4"
 
 // Report is everything `tacap report` prints; --format json writes it as is.
 type Report struct {
@@ -25,6 +25,7 @@ type Report struct {
 	// listed (beyond --top).
 	IndicatorsOmitted int        `json:"indicators_omitted"`
 	Thresholds        Thresholds `json:"thresholds"`
+	Labels            Labels     `json:"labels"`
 	Warnings          []string   `json:"warnings"`
 	Problems          []Problem  `json:"problems"`
 }
@@ -229,16 +230,86 @@ type TCPDest struct {
 
 // Indicator is one attack signature that fired, with its evidence.
 type Indicator struct {
-	Kind      string  `json:"kind"`   // syn_flood, udp_flood, icmp_flood, port_scan, many_to_one, amplification
-	Target    string  `json:"target"` // the address (and port) concerned
-	Summary   string  `json:"summary"`
-	Evidence  []Fact  `json:"evidence"`
-	Threshold string  `json:"threshold"` // the rule that fired, with the values used
-	Score     float64 `json:"score"`     // how far above the threshold (≥ 1)
+	Kind      string      `json:"kind"`   // syn_flood, udp_flood, icmp_flood, port_scan, many_to_one, amplification
+	Target    string      `json:"target"` // the address (and port) concerned
+	Summary   string      `json:"summary"`
+	Evidence  []Fact      `json:"evidence"`
+	Threshold string      `json:"threshold"` // the rule that fired, with the values used
+	Score     float64     `json:"score"`     // how far above the threshold (≥ 1)
+	ev        evidenceRef // which rows are its evidence, for the labels section
 }
 
 // Fact is one named number of an indicator's evidence.
 type Fact struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
+}
+
+// Labels summarises the label columns (label, attack, label_rule) of the
+// runs and the rules files their manifests keep.
+type Labels struct {
+	RunsWithLabels    int         `json:"runs_with_labels"`
+	RunsWithoutLabels []string    `json:"runs_without_labels"` // run IDs: no manifest rules and no labelled row
+	RulesFiles        []RulesFile `json:"rules_files"`
+	// Records and flows labelled other than their run's default label.
+	RecordsLabelled      uint64             `json:"records_labelled"`
+	RecordsLabelledShare float64            `json:"records_labelled_share"` // of the records read
+	FlowsLabelled        uint64             `json:"flows_labelled"`
+	FlowsLabelledShare   float64            `json:"flows_labelled_share"` // of the flows read
+	ByLabel              []LabelCount       `json:"by_label"`
+	RuleHits             []RuleHit          `json:"rule_hits"`
+	FlowsStraddling      uint64             `json:"flows_straddling_window"` // flows with a rule and a null label_packets
+	FlowsPartly          uint64             `json:"flows_partly_matching"`   // flows with a rule and label_packets < packets
+	Indicators           []LabelledEvidence `json:"indicators"`
+	Warnings             []string           `json:"warnings"`
+}
+
+// RulesFile is one rules file (or none) that labelled some runs.
+type RulesFile struct {
+	File           string   `json:"file"`   // as given to tacap; "" when no rules file was given
+	SHA256         string   `json:"sha256"` // "" when no rules file was given
+	Default        string   `json:"default"`
+	Rules          int      `json:"rules"`
+	Runs           []string `json:"runs"`
+	RelabelledRuns []string `json:"relabelled_runs"` // of those, the runs tacap label rewrote with it
+}
+
+// LabelCount is the rows of one label and attack.
+type LabelCount struct {
+	Label        string  `json:"label"`  // "": rows without a label
+	Attack       string  `json:"attack"` // "": none
+	Records      uint64  `json:"records"`
+	RecordsShare float64 `json:"records_share"` // of the records read
+	Flows        uint64  `json:"flows"`
+	FlowsShare   float64 `json:"flows_share"`  // of the flows read
+	FlowPackets  uint64  `json:"flow_packets"` // Σ fwd_packets + bwd_packets of those flows
+	Sessions     uint64  `json:"sessions"`
+}
+
+// RuleHit is what one rule labelled: the rows whose label_rule it is.
+type RuleHit struct {
+	Rule        string `json:"rule"`
+	Label       string `json:"label"`
+	Attack      string `json:"attack"`
+	Records     uint64 `json:"records"`
+	Flows       uint64 `json:"flows"`
+	Sessions    uint64 `json:"sessions"`
+	InRulesFile bool   `json:"in_rules_file"` // listed by a rules file of a manifest (else only seen in rows)
+}
+
+// LabelledEvidence says how an indicator's evidence rows are labelled.
+type LabelledEvidence struct {
+	Kind          string  `json:"kind"`
+	Target        string  `json:"target"`
+	Evidence      string  `json:"evidence"` // which rows
+	Records       uint64  `json:"records"`
+	Labelled      uint64  `json:"labelled"` // of them, labelled other than their run's default
+	LabelledShare float64 `json:"labelled_share"`
+	Label         string  `json:"label"` // the most frequent of those labels ("" when none)
+	Attack        string  `json:"attack"`
+	LabelRecords  uint64  `json:"label_records"`
+	LabelShare    float64 `json:"label_share"` // of records
+	// MostlyDefault: under half of the rows are labelled other than the
+	// default — the rules may miss this attack.
+	MostlyDefault bool `json:"mostly_default"`
 }

@@ -294,6 +294,38 @@ func (t *textWriter) write(r *Report) {
 		t.para("%s", c)
 	}
 
+	// Labels.
+	t.heading("Labels")
+	t.para("%s", labelsText(r))
+	if lb := &r.Labels; lb.RunsWithLabels > 0 {
+		for _, line := range rulesFileLines(lb) {
+			t.para("%s", line)
+		}
+		t.grid(labelsGrid(r))
+		if len(lb.RuleHits) > 0 {
+			t.grid(ruleHitsGrid(lb))
+		}
+		if note := unlistedRulesNote(lb); note != "" {
+			t.para("%s", note)
+		}
+		if s := labelFlowsText(r); s != "" {
+			t.para("%s", s)
+		}
+		if lines := evidenceLines(lb); len(lines) > 0 {
+			t.para("%s", evidenceIntro)
+			for _, line := range lines {
+				t.printf("- %s\n", line)
+			}
+			if t.md {
+				t.printf("\n")
+			}
+		}
+		for _, w := range lb.Warnings {
+			t.para("WARNING: %s", w)
+		}
+		t.para("%s", labelsLegend)
+	}
+
 	if len(r.Warnings) > 0 {
 		t.heading("Warnings")
 		for _, w := range r.Warnings {
@@ -358,6 +390,9 @@ func summaryLines(r *Report) []string {
 		if r.IndicatorsOmitted > 0 {
 			line += fmt.Sprintf("; … and %d more", r.IndicatorsOmitted)
 		}
+		lines = append(lines, line)
+	}
+	if line := labelsSummary(r); line != "" {
 		lines = append(lines, line)
 	}
 	if n := len(r.Warnings); n > 0 {

@@ -66,7 +66,7 @@ func Build(o Options) (*Report, error) {
 	}
 
 	names := newInterner()
-	agg := newAggregator(names, o.Top)
+	agg := newAggregator(names, o.Top, runs)
 	tallies := make([]runTally, len(runs))
 	rowsRead := make([]int64, len(runs))
 	flowTallies := make([]flowTally, len(runs))
@@ -194,18 +194,23 @@ func Build(o Options) (*Report, error) {
 		Warnings:   warnings,
 	}
 	flows, runFlows := agg.flowsReport(flowTallies, runs)
+	all := make([]Run, len(runs))
+	order := make([]int, len(runs)) // indices into runs, in the order of rep.Runs
 	for i, r := range runs {
-		run := runOf(r, &tallies[i], rowsRead[i])
-		run.Flows = runFlows[i]
-		rep.Runs = append(rep.Runs, run)
+		all[i] = runOf(r, &tallies[i], rowsRead[i])
+		all[i].Flows = runFlows[i]
+		order[i] = i
 	}
-	sort.SliceStable(rep.Runs, func(i, j int) bool {
-		a, b := rep.Runs[i].Start, rep.Runs[j].Start
-		if a != nil && b != nil && !a.Equal(*b) {
+	sort.SliceStable(order, func(i, j int) bool {
+		x, y := &all[order[i]], &all[order[j]]
+		if a, b := x.Start, y.Start; a != nil && b != nil && !a.Equal(*b) {
 			return a.Before(*b)
 		}
-		return rep.Runs[i].RunID < rep.Runs[j].RunID
+		return x.RunID < y.RunID
 	})
+	for _, i := range order {
+		rep.Runs = append(rep.Runs, all[i])
+	}
 	rep.Accounting = accountingOf(runs, rowsRead)
 	rep.Traffic = agg.trafficReport()
 	rep.Flows = flows
@@ -219,6 +224,7 @@ func Build(o Options) (*Report, error) {
 	if rep.Indicators == nil {
 		rep.Indicators = []Indicator{}
 	}
+	rep.Labels = agg.labelsReport(runs, order, rep)
 	if rep.Warnings == nil {
 		rep.Warnings = []string{}
 	}

@@ -29,13 +29,16 @@ func build(t *testing.T, dirs ...string) *Report {
 // goldenDataset is three runs on three hosts: ordinary traffic
 // (handshakes, DNS, ping, a TSO super-packet) plus a SYN flood, a file
 // replay without a sessions file, and a capture killed before it published
-// anything. It has no flows/ table, as written before tacap had one.
+// anything. It has no flows/ table, as written before tacap had one (nor
+// label columns).
 func goldenDataset(t *testing.T, dir string) { writeGolden(t, dir, false) }
 
 // goldenFlowsDataset is goldenDataset as a tacap with flows/ writes it:
 // the two runs that saw packets have flows/ parts, counting also the
 // packets the sampling did not record (20 more spoofed SYNs, a SYN that
-// reuses a closed connection's ports, DNS retries).
+// reuses a closed connection's ports, DNS retries). It has no label
+// columns, as written before tacap labelled traffic (golden-labels.* is of
+// a labelled dataset: labels_test.go).
 func goldenFlowsDataset(t *testing.T, dir string) { writeGolden(t, dir, true) }
 
 func writeGolden(t *testing.T, dir string, flows bool) {
@@ -57,8 +60,9 @@ func writeGolden(t *testing.T, dir string, flows bool) {
 	}
 	pk := rows(live...)
 	live0 := fixtureRun{id: "20260314T092653Z-aaaaaa", host: "sensor-a", iface: "eth0", start: t0, packets: pk,
-		sessions: sessionsOf(pk),
-		counters: &dataset.Counters{Seen: uint64(len(pk)) + 40, Recorded: uint64(len(pk)), NotIP: 12, SessionTableFull: 20, BufferFull: 8}}
+		sessions:       sessionsOf(pk),
+		counters:       &dataset.Counters{Seen: uint64(len(pk)) + 40, Recorded: uint64(len(pk)), NotIP: 12, SessionTableFull: 20, BufferFull: 8},
+		noLabelColumns: true}
 	if flows {
 		// The 28 packets counted session_table_full and buffer_full.
 		var refused []pkt
@@ -88,7 +92,7 @@ func writeGolden(t *testing.T, dir string, flows bool) {
 		replay[i].Iface = "lab.pcap"
 	}
 	replay0 := fixtureRun{id: "20260314T100000Z-bbbbbb", host: "sensor-b", pcap: "lab.pcap", start: t0.Add(time.Hour),
-		packets: replay, noSessions: true}
+		packets: replay, noSessions: true, noLabelColumns: true}
 	if flows {
 		replay0.flows = flowsOf(replay, nil, flowRules{2 * time.Minute, 30 * time.Minute, at(6)})
 	}
