@@ -18,7 +18,7 @@ func reportCommand() *cli.Command {
 	th := report.DefaultThresholds()
 	return &cli.Command{
 		Name:      "report",
-		Usage:     "summarise datasets: accounting, traffic, top talkers, TCP, timeline, attack indicators",
+		Usage:     "summarise datasets: accounting, traffic, flows, top talkers, TCP, timeline, labels, attack indicators",
 		UsageText: "tacap report [--format table|json|markdown] [--html FILE|-] [--top N] [--run RUNID] [thresholds] DIR...",
 		Description: "Finds every run under the folders (datasets written by tacap capture, any number of hosts and\n" +
 			"dates), reads the manifests and only the Parquet columns it needs, and prints what happened: what\n" +
