@@ -88,6 +88,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			captureCommand(),
 			reportCommand(),
 			labelCommand(),
+			exportCommand(),
 			doctorCommand(),
 			versionCommand(),
 		},

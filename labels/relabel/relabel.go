@@ -92,15 +92,29 @@ func Dataset(dir string, opt Options) ([]Run, error) {
 	}
 	defer unlock()
 	m := labels.NewMatcher(opt.Rules)
-	var runs []Run
+	var states []*runState
+	var jobs []job
 	for _, p := range paths {
-		r, err := relabelRun(dir, p, m, opt)
+		st, js, err := planRun(dir, p)
 		if err != nil {
-			return runs, err
+			return nil, err
 		}
-		runs = append(runs, r)
+		states = append(states, st)
+		jobs = append(jobs, js...)
 	}
-	return runs, nil
+	// Largest files first, so that the workers finish together.
+	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].size > jobs[j].size })
+	err = runJobs(jobs, m, opt, func(st *runState) error { return st.finish(m, opt) })
+	for _, st := range states {
+		if st.files == 0 { // no file to wait for
+			err = errors.Join(err, st.finish(m, opt))
+		}
+	}
+	runs := make([]Run, len(states))
+	for i, st := range states {
+		runs[i] = st.run
+	}
+	return runs, err
 }
 
 // lock takes the dataset's relabel lock, so two tacap label never rewrite
@@ -144,46 +158,74 @@ func readManifest(path string) (*dataset.Manifest, error) {
 type job struct {
 	table string
 	path  string
+	size  int64
+	run   *runState
 	into  *Table
 }
 
-func relabelRun(dir, manifestPath string, m *labels.Matcher, opt Options) (Run, error) {
+// runState is one run being relabelled: its files left, and whether one
+// failed; it is touched only by the goroutine collecting the results.
+type runState struct {
+	path    string
+	man     *dataset.Manifest
+	run     Run
+	files   int // the run's files
+	pending int // those not done yet
+	failed  bool
+}
+
+// planRun lists the files of one run.
+func planRun(dir, manifestPath string) (*runState, []job, error) {
 	man, err := readManifest(manifestPath)
 	if err != nil {
-		return Run{}, err
+		return nil, nil, err
 	}
-	run := Run{Dataset: dir, RunID: man.RunID, Manifest: manifestPath, Before: man.Labels}
-	for _, t := range []*Table{&run.Packets, &run.Sessions, &run.Flows, &run.CSV} {
+	st := &runState{path: manifestPath, man: man, run: Run{Dataset: dir, RunID: man.RunID, Manifest: manifestPath, Before: man.Labels}}
+	r := &st.run
+	for _, t := range []*Table{&r.Packets, &r.Sessions, &r.Flows, &r.CSV} {
 		t.ByLabel = map[string]int64{}
 	}
 	var jobs []job
+	add := func(table, path string, into *Table) {
+		var size int64
+		if fi, err := os.Stat(path); err == nil {
+			size = fi.Size()
+		}
+		jobs = append(jobs, job{table, path, size, st, into})
+	}
 	for _, f := range man.Files.Packets {
-		jobs = append(jobs, job{dataset.PacketsTable, filepath.Join(dir, f.Path), &run.Packets})
+		add(dataset.PacketsTable, filepath.Join(dir, f.Path), &r.Packets)
 	}
 	for _, f := range man.Files.Sessions {
-		jobs = append(jobs, job{dataset.SessionsTable, filepath.Join(dir, f.Path), &run.Sessions})
+		add(dataset.SessionsTable, filepath.Join(dir, f.Path), &r.Sessions)
 	}
 	for _, f := range man.Files.Flows {
-		jobs = append(jobs, job{dataset.FlowsTable, filepath.Join(dir, f.Path), &run.Flows})
+		add(dataset.FlowsTable, filepath.Join(dir, f.Path), &r.Flows)
 	}
 	if man.CSV != nil && man.CSV.Dir != "" {
 		csvs, _ := filepath.Glob(filepath.Join(dir, man.CSV.Dir, "*.csv"))
 		for _, p := range csvs {
-			jobs = append(jobs, job{"csv", p, &run.CSV})
+			add("csv", p, &r.CSV)
 		}
 	}
-	if err := runJobs(jobs, man, m, opt); err != nil {
-		return run, err
-	}
-	if opt.DryRun || (man.Labels != nil && man.Labels.SHA256 == m.Rules().SHA256 && m.Rules().SHA256 != "" && unchanged(&run)) {
-		return run, nil // nothing to record: these rules labelled it already
-	}
-	return run, writeManifest(manifestPath, man, m.Rules(), opt.Now())
+	st.files, st.pending = len(jobs), len(jobs)
+	return st, jobs, nil
 }
 
-// runJobs rewrites the files on opt.Workers goroutines; each result is
-// added to its table by the goroutine that collects them.
-func runJobs(jobs []job, run *dataset.Manifest, m *labels.Matcher, opt Options) error {
+// finish records the new rules in the run's manifest once all its files
+// are rewritten.
+func (st *runState) finish(m *labels.Matcher, opt Options) error {
+	man := st.man
+	if opt.DryRun || (man.Labels != nil && man.Labels.SHA256 == m.Rules().SHA256 && m.Rules().SHA256 != "" && unchanged(&st.run)) {
+		return nil // nothing to record: these rules labelled it already
+	}
+	return writeManifest(st.path, man, m.Rules(), opt.Now())
+}
+
+// runJobs rewrites the files on opt.Workers goroutines; the results are
+// collected by the calling goroutine, which owns the runs' states and
+// calls done for a run once all its files succeeded.
+func runJobs(jobs []job, m *labels.Matcher, opt Options, done func(*runState) error) error {
 	type result struct {
 		j   job
 		t   Table
@@ -196,8 +238,9 @@ func runJobs(jobs []job, run *dataset.Manifest, m *labels.Matcher, opt Options) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := newWorker(m, run)
+			w := newWorker(m)
 			for j := range work {
+				w.runID, w.bidirectional = j.run.man.RunID, j.run.man.Parameters.Bidirectional
 				t, err := w.file(j, opt.DryRun)
 				results <- result{j, t, err}
 			}
@@ -212,11 +255,19 @@ func runJobs(jobs []job, run *dataset.Manifest, m *labels.Matcher, opt Options) 
 	go func() { wg.Wait(); close(results) }()
 	var errs []error
 	for r := range results {
+		st := r.j.run
+		st.pending--
 		if r.err != nil {
+			st.failed = true
 			errs = append(errs, r.err)
-			continue
+		} else {
+			add(r.j.into, &r.t)
 		}
-		add(r.j.into, &r.t)
+		if st.pending == 0 && !st.failed {
+			if err := done(st); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -249,9 +300,8 @@ type worker struct {
 	lastSrc, lastDst lastAddr
 }
 
-func newWorker(m *labels.Matcher, run *dataset.Manifest) *worker {
-	return &worker{m: m, sc: m.NewScratch(), vals: newValues(m), runID: run.RunID, bidirectional: run.Parameters.Bidirectional,
-		addrs: map[string]netip.Addr{}}
+func newWorker(m *labels.Matcher) *worker {
+	return &worker{m: m, sc: m.NewScratch(), vals: newValues(m), addrs: map[string]netip.Addr{}}
 }
 
 // addr parses a row's address text, remembering it (the columns are

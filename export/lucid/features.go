@@ -1,0 +1,202 @@
+package lucid
+
+import (
+	"crypto/sha256"
+	"math/big"
+)
+
+// Row is what a sample needs of a packets/ row.
+type Row struct {
+	TsNs          int64  `parquet:"ts_ns"`
+	IPVersion     int32  `parquet:"ip_version"`
+	SrcIP         string `parquet:"src_ip"`
+	DstIP         string `parquet:"dst_ip"`
+	Protocol      int32  `parquet:"protocol"`
+	SrcPort       int32  `parquet:"src_port"`
+	DstPort       int32  `parquet:"dst_port"`
+	IPLen         int32  `parquet:"ip_len"`
+	IPFlagsFrag   int32  `parquet:"ip_flags_frag"`
+	TCPPayloadLen int32  `parquet:"tcp_payload_len"`
+	TCPSeq        int64  `parquet:"tcp_seq"`
+	TCPAck        int64  `parquet:"tcp_ack"`
+	TCPFlags      int32  `parquet:"tcp_flags"`
+	TCPWindow     int32  `parquet:"tcp_window"`
+	UDPPayloadLen int32  `parquet:"udp_payload_len"`
+	ICMPType      int32  `parquet:"icmp_type"`
+	Label         string `parquet:"label"`
+}
+
+// Features is the number of features per packet, in LUCID's order.
+const Features = 11
+
+// The features, in LUCID's order (lucid-ddos util_functions.py,
+// feature_list), and the maxima LUCID divides by (its static_min_max: every
+// minimum is 0; the time's maximum is the time window).
+const (
+	FeatTime = iota
+	FeatIPLen
+	FeatHighestLayer
+	FeatIPFlags
+	FeatProtocols
+	FeatTCPLen
+	FeatTCPAck
+	FeatTCPFlags
+	FeatTCPWindow
+	FeatUDPLen
+	FeatICMPType
+)
+
+// FeatureNames are LUCID's names of the features.
+var FeatureNames = [Features]string{"timestamp", "packet_length", "highest_layer", "IP_flags", "protocols",
+	"TCP_length", "TCP_ack", "TCP_flags", "TCP_window_size", "UDP_length", "ICMP_type"}
+
+// lucidProtocols is LUCID's vocabulary of frame.protocols tokens; a
+// token's bit is its index in sorted order (scikit-learn's CountVectorizer
+// numbers its vocabulary alphabetically): arp 0, data 1, dns 2, ftp 3,
+// http 4, icmp 5, ip 6, ssdp 7, ssl 8, tcp 9, telnet 10, udp 11.
+var lucidProtocols = []string{"arp", "data", "dns", "ftp", "http", "icmp", "ip", "ssdp", "ssl", "tcp", "telnet", "udp"}
+
+func protoBit(name string) uint32 {
+	for i, p := range lucidProtocols {
+		if p == name {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// maxima are LUCID's static maxima but the time's (the window).
+var maxima = [Features]float64{FeatIPLen: 1 << 16, FeatHighestLayer: 1 << 32, FeatIPFlags: 1 << 16,
+	FeatProtocols: 1 << 12, FeatTCPLen: 1 << 16, FeatTCPAck: 1 << 32, FeatTCPFlags: 1 << 16,
+	FeatTCPWindow: 1 << 16, FeatUDPLen: 1 << 16, FeatICMPType: 1 << 8}
+
+// application is tacap's stand-in for the top of tshark's dissection,
+// from the protocol, the ports and whether there is a payload: the layer
+// name LUCID hashes (pyshark's highest_layer) and the frame.protocols
+// token it adds, if any is in LUCID's vocabulary. tshark dissects by
+// heuristics and content; tacap sees only headers, so this is a
+// documented approximation (docs/dataset.md, "LUCID export": agreement
+// with tshark measured on the shared captures).
+type application struct {
+	layer string // pyshark highest_layer
+	token string // frame.protocols token ("" when it adds none LUCID counts)
+}
+
+// wellKnown maps a server port to the application tshark dissects there.
+var wellKnown = map[int32]application{
+	20: {"FTP-DATA", ""}, 21: {"FTP", "ftp"}, 23: {"TELNET", "telnet"}, 53: {"DNS", "dns"},
+	80: {"HTTP", "http"}, 8080: {"HTTP", "http"}, 123: {"NTP", ""}, 137: {"NBNS", ""}, 138: {"BROWSER", ""},
+	161: {"SNMP", ""}, 162: {"SNMP", ""}, 389: {"LDAP", ""}, 443: {"TLS", ""}, 1900: {"SSDP", "ssdp"},
+	5353: {"MDNS", "dns"}, 5355: {"LLMNR", ""}, 1434: {"MSSQL", ""}, 69: {"TFTP", ""},
+}
+
+// appOf is the application of a row: by its lower well-known port when it
+// carries a payload; "DATA" for an undissected payload; the transport
+// itself without a payload.
+func appOf(r *Row) application {
+	payload := r.TCPPayloadLen
+	transport := "TCP"
+	if r.Protocol == 17 {
+		payload, transport = r.UDPPayloadLen, "UDP"
+	}
+	if payload == 0 {
+		return application{transport, ""}
+	}
+	lo, hi := r.SrcPort, r.DstPort
+	if hi < lo {
+		lo, hi = hi, lo
+	}
+	if a, ok := wellKnown[lo]; ok {
+		return a
+	}
+	if a, ok := wellKnown[hi]; ok {
+		return a
+	}
+	return application{"DATA", "data"}
+}
+
+var hashMod = big.NewInt(100_000_000)
+
+// layerHash is LUCID's value of a highest layer: the SHA-256 of its name as
+// an integer, modulo 10^8.
+func layerHash(name string) float64 {
+	sum := sha256.Sum256([]byte(name))
+	var v big.Int
+	v.SetBytes(sum[:])
+	return float64(v.Mod(&v, hashMod).Int64())
+}
+
+// layerHashes caches layerHash.
+var layerHashes = map[string]float64{}
+
+func cachedLayerHash(name string) float64 {
+	if v, ok := layerHashes[name]; ok {
+		return v
+	}
+	v := layerHash(name)
+	layerHashes[name] = v
+	return v
+}
+
+// raw fills the raw (unnormalised) features of a row but the time, as
+// LUCID's parse_packet takes them from tshark, in tacap's equivalents;
+// ack is the relative acknowledgment number (acks.go).
+func raw(r *Row, ack uint32, out *[Features]float64) {
+	*out = [Features]float64{}
+	out[FeatIPLen] = float64(r.IPLen)
+	out[FeatIPFlags] = float64(r.IPFlagsFrag)
+	var app application
+	var mask uint32
+	if r.IPVersion == 4 {
+		mask = protoBit("ip") // tshark's IPv6 token is ipv6, not in LUCID's vocabulary
+	}
+	switch r.Protocol {
+	case 6:
+		app = appOf(r)
+		mask |= protoBit("tcp")
+		out[FeatTCPLen] = float64(r.TCPPayloadLen)
+		out[FeatTCPAck] = float64(ack)
+		out[FeatTCPFlags] = float64(r.TCPFlags)
+		out[FeatTCPWindow] = float64(r.TCPWindow)
+	case 17:
+		app = appOf(r)
+		mask |= protoBit("udp")
+		out[FeatUDPLen] = float64(r.UDPPayloadLen + 8)
+	case 1, 58:
+		app = application{"ICMP", "icmp"}
+		if r.Protocol == 58 {
+			app = application{"ICMPV6", ""}
+		}
+		out[FeatICMPType] = float64(r.ICMPType)
+	}
+	if app.token != "" {
+		mask |= protoBit(app.token)
+	}
+	out[FeatHighestLayer] = cachedLayerHash(app.layer)
+	out[FeatProtocols] = float64(mask)
+}
+
+// RawFeatures are the unnormalised features of rows taken in order (one
+// run, time order), as a sample holds them before normalisation, with the
+// time as ts_ns: for comparing tacap's equivalents with tshark's values.
+func RawFeatures(rows []Row) [][Features]float64 {
+	a := newAcks()
+	out := make([][Features]float64, len(rows))
+	for i := range rows {
+		raw(&rows[i], a.relative(&rows[i]), &out[i])
+		out[i][FeatTime] = float64(rows[i].TsNs)
+	}
+	return out
+}
+
+// LayerName is the highest-layer name tacap infers for a row (hashed into
+// the highest_layer feature).
+func LayerName(r *Row) string {
+	switch r.Protocol {
+	case 6, 17:
+		return appOf(r).layer
+	case 58:
+		return "ICMPV6"
+	}
+	return "ICMP"
+}

@@ -1,0 +1,184 @@
+package lucid
+
+import "container/heap"
+
+// A sample is one bidirectional flow in one time window: its first
+// MaxPackets packets in time order (LUCID's lucid_dataset_parser.py,
+// process_pcap and store_packet).
+type sample struct {
+	rows   [][Features]float64 // raw features but the time
+	ts     []int64             // each row's ts_ns
+	first  int64               // earliest ts_ns
+	label  string              // of its first packet
+	attack bool
+}
+
+// flowKey is a flow regardless of direction: LUCID files a packet under
+// its 5-tuple or, if that flow was seen the other way first, the reverse
+// one; either way both directions make one sample.
+type flowKey struct {
+	a, b   string
+	pa, pb int32
+	proto  int32
+}
+
+func keyOf(r *Row) flowKey {
+	if r.SrcIP < r.DstIP || (r.SrcIP == r.DstIP && r.SrcPort <= r.DstPort) {
+		return flowKey{r.SrcIP, r.DstIP, r.SrcPort, r.DstPort, r.Protocol}
+	}
+	return flowKey{r.DstIP, r.SrcIP, r.DstPort, r.SrcPort, r.Protocol}
+}
+
+// Counts are what building the samples saw.
+type Counts struct {
+	Rows    int64 `json:"rows"`     // packets/ rows read
+	Used    int64 `json:"used"`     // rows that went into a sample
+	Capped  int64 `json:"capped"`   // rows of a sample already holding MaxPackets
+	NotIPv4 int64 `json:"not_ipv4"` // IPv6 rows (LUCID's parser takes IPv4 only), unless IPv6 is on
+	Late    int64 `json:"late"`     // rows more out of time order than the reorder buffer holds (taken as they came)
+	Windows int64 `json:"windows"`  // time windows
+	Samples int64 `json:"samples"`  // samples made
+	Attack  int64 `json:"attack"`   // samples whose first packet is not labelled benign
+	MaxOpen int   `json:"max_open"` // the most samples open at once (one window's flows)
+}
+
+// sampler cuts one run's rows, in time order, into windows and samples.
+type sampler struct {
+	window  int64 // ns
+	n       int
+	benign  string
+	ipv6    bool
+	start   int64
+	started bool
+	open    map[flowKey]*sample
+	order   []*sample // the window's samples by first packet
+	acks    *acks
+	counts  *Counts
+	emit    func(*sample) error
+	feat    [Features]float64
+}
+
+func newSampler(window int64, n int, benign string, ipv6 bool, counts *Counts, emit func(*sample) error) *sampler {
+	return &sampler{window: window, n: n, benign: benign, ipv6: ipv6, open: map[flowKey]*sample{}, acks: newAcks(),
+		counts: counts, emit: emit}
+}
+
+// add takes the next row in time order.
+func (s *sampler) add(r *Row) error {
+	if r.IPVersion != 4 && !s.ipv6 {
+		s.counts.NotIPv4++
+		return nil
+	}
+	// LUCID: a window starts at the first packet, and a new one at the
+	// first packet later than its start + t.
+	if !s.started || r.TsNs > s.start+s.window {
+		if err := s.flush(); err != nil {
+			return err
+		}
+		s.start, s.started = r.TsNs, true
+		s.counts.Windows++
+	}
+	ack := s.acks.relative(r)
+	k := keyOf(r)
+	smp := s.open[k]
+	if smp == nil {
+		smp = &sample{first: r.TsNs, label: r.Label, attack: r.Label != s.benign}
+		s.open[k] = smp
+		s.order = append(s.order, smp)
+		s.counts.MaxOpen = max(s.counts.MaxOpen, len(s.open))
+	}
+	if len(smp.rows) >= s.n {
+		s.counts.Capped++
+		return nil
+	}
+	raw(r, ack, &s.feat)
+	smp.rows = append(smp.rows, s.feat)
+	smp.ts = append(smp.ts, r.TsNs)
+	smp.first = min(smp.first, r.TsNs)
+	s.counts.Used++
+	return nil
+}
+
+// flush emits the open window's samples in the order of their first
+// packet and forgets them.
+func (s *sampler) flush() error {
+	for _, smp := range s.order {
+		s.counts.Samples++
+		if smp.attack {
+			s.counts.Attack++
+		}
+		if err := s.emit(smp); err != nil {
+			return err
+		}
+	}
+	s.order = s.order[:0]
+	clear(s.open)
+	return nil
+}
+
+// normalise writes a sample as LUCID's normalize_and_padding makes it: the
+// time relative to the sample's first packet, every feature divided by its
+// static maximum (the time's is the window, in seconds), zero rows up to n.
+func normalise(smp *sample, n int, windowSeconds float64, out []float64) {
+	clear(out)
+	for i, row := range smp.rows {
+		o := out[i*Features : (i+1)*Features]
+		o[FeatTime] = float64(smp.ts[i]-smp.first) / 1e9 / windowSeconds
+		for k := 1; k < Features; k++ {
+			o[k] = row[k] / maxima[k]
+		}
+	}
+}
+
+// reorder puts rows back in time order within a bounded buffer: the rows
+// of a run are written in the order the kernel handed them over, which
+// across CPUs is time order only nearly.
+type reorder struct {
+	h      rowHeap
+	cap    int
+	last   int64
+	popped bool
+}
+
+type rowHeap []Row
+
+func (h rowHeap) Len() int           { return len(h) }
+func (h rowHeap) Less(i, j int) bool { return h[i].TsNs < h[j].TsNs }
+func (h rowHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *rowHeap) Push(x any)        { *h = append(*h, x.(Row)) }
+func (h *rowHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// push adds r and hands on the rows the buffer no longer holds.
+func (q *reorder) push(r Row, counts *Counts, out func(*Row) error) error {
+	if q.popped && r.TsNs < q.last {
+		counts.Late++
+		return out(&r) // too late to sort: take it now
+	}
+	heap.Push(&q.h, r)
+	if len(q.h) > q.cap {
+		return q.pop(out)
+	}
+	return nil
+}
+
+func (q *reorder) pop(out func(*Row) error) error {
+	r := heap.Pop(&q.h).(Row)
+	q.last, q.popped = r.TsNs, true
+	return out(&r)
+}
+
+// drain hands on every row left.
+func (q *reorder) drain(out func(*Row) error) error {
+	for len(q.h) > 0 {
+		if err := q.pop(out); err != nil {
+			return err
+		}
+	}
+	q.popped = false
+	return nil
+}
