@@ -421,22 +421,33 @@ func rewritePart[T any](wk *worker, j job, dry bool, noBounds []string, t *Table
 		}
 	}
 	buf := make([]T, 4096)
-	rowBuf := make([]parquet.Row, 1024)
+	var cols [][]parquet.Value
 	for _, rg := range pf.RowGroups() {
 		var err error
 		if fast != nil {
-			err = eachParquetRow(rg, rowBuf, func(rows []parquet.Row) error {
-				for _, row := range rows {
-					l, changed := fast(row)
+			if cols == nil {
+				cols = make([][]parquet.Value, len(rg.ColumnChunks()))
+				for c := range cols {
+					cols[c] = make([]parquet.Value, 4096)
+				}
+			}
+			var writers []*parquet.ColumnWriter
+			if wr != nil {
+				writers = wr.ColumnWriters()
+			}
+			err = eachColumnBatch(rg, cols, func(n int) error {
+				for i := range n {
+					l, changed := fast(rowView{cols, i})
 					t.ByLabel[l]++
 					if changed {
 						t.Changed++
 					}
 				}
-				t.Rows += int64(len(rows))
-				if wr != nil {
-					_, err := wr.WriteRows(rows)
-					return err
+				t.Rows += int64(n)
+				for c, cw := range writers {
+					if _, err := cw.WriteRowValues(cols[c][:n]); err != nil {
+						return err
+					}
 				}
 				return nil
 			})
@@ -501,26 +512,6 @@ func eachRow[T any](rg parquet.RowGroup, buf []T, f func([]T) error) error {
 	for {
 		clear(buf)
 		n, err := r.Read(buf)
-		if n > 0 {
-			if ferr := f(buf[:n]); ferr != nil {
-				return ferr
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// eachParquetRow reads a row group as rows of values, len(buf) at a time.
-func eachParquetRow(rg parquet.RowGroup, buf []parquet.Row, f func([]parquet.Row) error) error {
-	rows := rg.Rows()
-	defer rows.Close()
-	for {
-		n, err := rows.ReadRows(buf)
 		if n > 0 {
 			if ferr := f(buf[:n]); ferr != nil {
 				return ferr

@@ -2,6 +2,7 @@ package relabel
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 
 	"github.com/parquet-go/parquet-go"
@@ -17,7 +18,16 @@ import (
 
 // rowLabeller relabels one row in place; it says its new label and
 // whether the label columns changed.
-type rowLabeller func(row parquet.Row) (string, bool)
+type rowLabeller func(row rowView) (string, bool)
+
+// rowView is row i of a batch of column values (a flat schema has one
+// value per row in each column).
+type rowView struct {
+	cols [][]parquet.Value
+	i    int
+}
+
+func (r rowView) at(col int) *parquet.Value { return &r.cols[col][r.i] }
 
 // columns finds the leaf index of each name in schema.
 func columns(schema *parquet.Schema, names ...string) ([]int, error) {
@@ -49,14 +59,15 @@ func newValues(m *labels.Matcher) *values {
 
 // set writes r's label columns into row at the leaves lc (label, attack,
 // label_rule) and says whether they changed.
-func (v *values) set(row parquet.Row, lc []int, r labels.Result) bool {
+func (v *values) set(row rowView, lc []int, r labels.Result) bool {
 	changed := false
 	for i, vs := range [...][]parquet.Value{v.label, v.attack, v.rule} {
 		nv := vs[r+1].Level(0, 0, lc[i])
-		if string(row[lc[i]].ByteArray()) != string(nv.ByteArray()) {
+		old := row.at(lc[i])
+		if string(old.ByteArray()) != string(nv.ByteArray()) {
 			changed = true
 		}
-		row[lc[i]] = nv
+		*old = nv
 	}
 	return changed
 }
@@ -73,6 +84,9 @@ func (w *worker) addrBytes(b []byte, last *lastAddr) netip.Addr {
 	if string(b) == string(last.text) && last.text != nil {
 		return last.addr
 	}
+	if a, ok := parse4(b); ok {
+		return a // cheaper than any lookup
+	}
 	a, ok := w.addrs[string(b)]
 	if !ok {
 		a = w.addr(string(b))
@@ -81,9 +95,9 @@ func (w *worker) addrBytes(b []byte, last *lastAddr) netip.Addr {
 	return a
 }
 
-func (w *worker) rowTuple(row parquet.Row, tc []int) labels.Tuple {
-	return labels.TupleOf(w.addrBytes(row[tc[0]].ByteArray(), &w.lastSrc), w.addrBytes(row[tc[1]].ByteArray(), &w.lastDst),
-		uint8(row[tc[2]].Int32()), uint16(row[tc[3]].Int32()), uint16(row[tc[4]].Int32()))
+func (w *worker) rowTuple(row rowView, tc []int) labels.Tuple {
+	return labels.TupleOf(w.addrBytes(row.at(tc[0]).ByteArray(), &w.lastSrc), w.addrBytes(row.at(tc[1]).ByteArray(), &w.lastDst),
+		uint8(row.at(tc[2]).Int32()), uint16(row.at(tc[3]).Int32()), uint16(row.at(tc[4]).Int32()))
 }
 
 var tupleColumns = []string{"src_ip", "dst_ip", "protocol", "src_port", "dst_port"}
@@ -103,9 +117,9 @@ func (w *worker) packetRows(schema *parquet.Schema) (rowLabeller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(row parquet.Row) (string, bool) {
+	return func(row rowView) (string, bool) {
 		t := w.rowTuple(row, tc)
-		r := w.m.Packet(&t, row[ts[0]].Int64(), w.sc)
+		r := w.m.Packet(&t, row.at(ts[0]).Int64(), w.sc)
 		return w.m.Label(r), w.vals.set(row, lc, r)
 	}, nil
 }
@@ -124,9 +138,9 @@ func (w *worker) sessionRows(schema *parquet.Schema) (rowLabeller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(row parquet.Row) (string, bool) {
+	return func(row rowView) (string, bool) {
 		t := w.rowTuple(row, tc)
-		r := w.m.Session(&t, row[ts[0]].Int64(), row[ts[1]].Int64(), w.bidirectional, w.sc)
+		r := w.m.Session(&t, row.at(ts[0]).Int64(), row.at(ts[1]).Int64(), w.bidirectional, w.sc)
 		return w.m.Label(r), w.vals.set(row, lc, r)
 	}, nil
 }
@@ -145,11 +159,11 @@ func (w *worker) flowRows(schema *parquet.Schema) (rowLabeller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(row parquet.Row) (string, bool) {
+	return func(row rowView) (string, bool) {
 		t := w.rowTuple(row, tc)
-		r, n := w.m.Flow(&t, row[oc[0]].Int64(), row[oc[1]].Int64(), row[oc[2]].Int64(), row[oc[3]].Int64(), w.sc)
+		r, n := w.m.Flow(&t, row.at(oc[0]).Int64(), row.at(oc[1]).Int64(), row.at(oc[2]).Int64(), row.at(oc[3]).Int64(), w.sc)
 		changed := w.vals.set(row, lc, r)
-		old := row[oc[4]]
+		old := row.at(oc[4])
 		nv := parquet.NullValue().Level(0, 0, oc[4])
 		if n >= 0 {
 			nv = parquet.Int64Value(n).Level(0, 1, oc[4])
@@ -157,7 +171,7 @@ func (w *worker) flowRows(schema *parquet.Schema) (rowLabeller, error) {
 		if old.IsNull() != nv.IsNull() || (!old.IsNull() && old.Int64() != n) {
 			changed = true
 		}
-		row[oc[4]] = nv
+		*old = nv
 		return w.m.Label(r), changed
 	}, nil
 }
@@ -171,4 +185,86 @@ func (w *worker) rowsOf(table string, schema *parquet.Schema) (rowLabeller, erro
 		return w.sessionRows(schema)
 	}
 	return w.flowRows(schema)
+}
+
+// eachColumnBatch reads a row group column by column, batch rows at a
+// time (every column yields one value per row in a flat schema), and hands
+// each batch to f; the values stay valid until f returns.
+func eachColumnBatch(rg parquet.RowGroup, cols [][]parquet.Value, f func(n int) error) error {
+	chunks := rg.ColumnChunks()
+	readers := make([]parquet.ColumnChunkValueReader, len(chunks))
+	for c, ch := range chunks {
+		readers[c] = parquet.NewColumnChunkValueReader(ch)
+	}
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
+	left := rg.NumRows()
+	for left > 0 {
+		n := int(min(left, int64(len(cols[0]))))
+		for c, r := range readers {
+			if err := readFull(r, cols[c][:n]); err != nil {
+				return fmt.Errorf("column %d: %w", c, err)
+			}
+		}
+		if err := f(n); err != nil {
+			return err
+		}
+		left -= int64(n)
+	}
+	return nil
+}
+
+// readFull reads exactly len(buf) values.
+func readFull(r parquet.ColumnChunkValueReader, buf []parquet.Value) error {
+	for len(buf) > 0 {
+		n, err := r.ReadValues(buf)
+		buf = buf[n:]
+		if len(buf) == 0 {
+			return nil
+		}
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrNoProgress
+		}
+	}
+	return nil
+}
+
+// parse4 reads a dotted-quad IPv4 address (as netip writes them: no
+// leading zeros).
+func parse4(b []byte) (netip.Addr, bool) {
+	var a [4]byte
+	part, digits := 0, 0
+	v := 0
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			if digits > 0 && v == 0 {
+				return netip.Addr{}, false // a leading zero
+			}
+			v = v*10 + int(c-'0')
+			digits++
+			if v > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.' && digits > 0 && part < 3:
+			a[part] = byte(v)
+			part, digits, v = part+1, 0, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if part != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	a[3] = byte(v)
+	return netip.AddrFrom4(a), true
 }
