@@ -3,12 +3,13 @@
 # Usage: scripts/deps.sh [build|demo|test]
 #   build: clang and llvm, to recompile the BPF C (go build needs neither)
 #   demo:  iproute2 (network namespaces)
-#   test:  both, and the test oracles (tshark, tcpdump, bpftool)
+#   test:  both, and the test oracles (tshark, tcpdump, bpftool, h5py and
+#          numpy for the HDF5 files, hdf5-tools)
 set -euo pipefail
 case ${1:-build} in
 build) want=(clang llvm) ;;
 demo) want=(iproute2) ;;
-test) want=(clang llvm tshark tcpdump iproute2 bpftool libcap2-bin) ;;
+test) want=(clang llvm tshark tcpdump iproute2 bpftool libcap2-bin python3-h5py python3-numpy hdf5-tools) ;;
 *) echo "deps: unknown target $1" >&2; exit 2 ;;
 esac
 
