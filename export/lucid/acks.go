@@ -17,7 +17,7 @@ const maxBases = 1 << 22
 
 // dirKey is one direction of a TCP connection: sender, then receiver.
 type dirKey struct {
-	src, dst     string
+	src, dst     uint32 // interned addresses
 	sport, dport int32
 }
 
@@ -37,14 +37,14 @@ func (a *acks) relative(r *Row) uint32 {
 	if len(a.bases) >= maxBases {
 		clear(a.bases)
 	}
-	own := dirKey{r.SrcIP, r.DstIP, r.SrcPort, r.DstPort}
+	own := dirKey{r.src, r.dst, r.SrcPort, r.DstPort}
 	if _, ok := a.bases[own]; !ok || r.TCPFlags&tcpSYN != 0 {
 		a.bases[own] = uint32(r.TCPSeq)
 	}
 	if r.TCPFlags&tcpACK == 0 {
 		return 0
 	}
-	peer := dirKey{r.DstIP, r.SrcIP, r.DstPort, r.SrcPort}
+	peer := dirKey{r.dst, r.src, r.DstPort, r.SrcPort}
 	base, ok := a.bases[peer]
 	if !ok {
 		base = uint32(r.TCPAck) - 1

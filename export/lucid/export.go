@@ -153,12 +153,12 @@ func findRuns(datasets []string, opt *Options) ([]run, error) {
 
 // pass builds every sample of the runs in order and hands it to emit.
 func pass(runs []run, opt *Options, counts *Counts, emit func(*sample) error) error {
-	buf := make([]Row, 4096)
+	rd := newReader()
 	for _, r := range runs {
 		s := newSampler(int64(opt.Window), opt.MaxPackets, opt.Benign, opt.IPv6, counts, emit)
 		q := &reorder{cap: opt.Reorder}
 		for _, f := range r.m.Files.Packets {
-			if err := readPart(filepath.Join(r.dir, f.Path), buf, func(row *Row) error {
+			if err := rd.readPart(filepath.Join(r.dir, f.Path), func(row *Row) error {
 				counts.Rows++
 				return q.push(*row, counts, s.add)
 			}); err != nil {
@@ -175,8 +175,38 @@ func pass(runs []run, opt *Options, counts *Counts, emit func(*sample) error) er
 	return nil
 }
 
+// rowColumns are the packets/ columns a sample needs, in Row's order.
+var rowColumns = []string{"ts_ns", "ip_version", "src_ip", "dst_ip", "protocol", "src_port", "dst_port", "ip_len",
+	"ip_flags_frag", "tcp_payload_len", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "udp_payload_len", "icmp_type", "label"}
+
+// reader reads rows column by column (only the columns a sample needs, no
+// row assembly), interning the strings.
+type reader struct {
+	cols      [][]parquet.Value
+	addrs     *interner
+	label     string // the last label read
+	labelText []byte
+}
+
+func newReader() *reader {
+	rd := &reader{cols: make([][]parquet.Value, len(rowColumns)), addrs: newInterner()}
+	for i := range rd.cols {
+		rd.cols[i] = make([]parquet.Value, 4096)
+	}
+	return rd
+}
+
+// labelOf is a row's label, made a string only when it changes.
+func (rd *reader) labelOf(v *parquet.Value) string {
+	b := v.ByteArray()
+	if rd.labelText == nil || string(b) != string(rd.labelText) {
+		rd.label, rd.labelText = string(b), append(rd.labelText[:0:0], b...)
+	}
+	return rd.label
+}
+
 // readPart reads the columns a sample needs from one packets/ part.
-func readPart(path string, buf []Row, f func(*Row) error) error {
+func (rd *reader) readPart(path string, f func(*Row) error) error {
 	fh, err := os.Open(path)
 	if err != nil {
 		return err
@@ -190,25 +220,79 @@ func readPart(path string, buf []Row, f func(*Row) error) error {
 	if err != nil {
 		return fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
 	}
-	if _, ok := pf.Schema().Lookup("label"); !ok {
-		return fmt.Errorf("%s: no label column (written before labels): label it first with tacap label --rules FILE", path)
-	}
-	r := parquet.NewGenericReader[Row](pf)
-	defer r.Close()
-	for {
-		n, err := r.Read(buf)
-		for i := range n {
-			if ferr := f(&buf[i]); ferr != nil {
-				return ferr
+	idx := make([]int, len(rowColumns))
+	for i, name := range rowColumns {
+		leaf, ok := pf.Schema().Lookup(name)
+		if !ok {
+			if name == "label" {
+				return fmt.Errorf("%s: no label column (written before labels): label it first with tacap label --rules FILE", path)
 			}
+			return fmt.Errorf("%s: no column %s: not a tacap packets/ part", path, name)
 		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
+		idx[i] = leaf.ColumnIndex
+	}
+	var row Row
+	for _, rg := range pf.RowGroups() {
+		if err := rd.rowGroup(rg, idx, &row, f); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	return nil
+}
+
+func (rd *reader) rowGroup(rg parquet.RowGroup, idx []int, row *Row, f func(*Row) error) error {
+	chunks := rg.ColumnChunks()
+	readers := make([]parquet.ColumnChunkValueReader, len(idx))
+	for i, c := range idx {
+		readers[i] = parquet.NewColumnChunkValueReader(chunks[c])
+	}
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
+	c := rd.cols
+	for left := rg.NumRows(); left > 0; {
+		n := int(min(left, int64(len(c[0]))))
+		for i, r := range readers {
+			if err := readFull(r, c[i][:n]); err != nil {
+				return fmt.Errorf("column %s: %w", rowColumns[i], err)
+			}
+		}
+		for j := range n {
+			*row = Row{TsNs: c[0][j].Int64(), IPVersion: c[1][j].Int32(), src: rd.addrs.id(c[2][j].ByteArray()), dst: rd.addrs.id(c[3][j].ByteArray()),
+				Protocol: c[4][j].Int32(), SrcPort: c[5][j].Int32(), DstPort: c[6][j].Int32(), IPLen: c[7][j].Int32(),
+				IPFlagsFrag: c[8][j].Int32(), TCPPayloadLen: c[9][j].Int32(), TCPSeq: c[10][j].Int64(), TCPAck: c[11][j].Int64(),
+				TCPFlags: c[12][j].Int32(), TCPWindow: c[13][j].Int32(), UDPPayloadLen: c[14][j].Int32(), ICMPType: c[15][j].Int32(),
+				Label: rd.labelOf(&c[16][j])}
+			if err := f(row); err != nil {
+				return err
+			}
+		}
+		left -= int64(n)
+	}
+	return nil
+}
+
+// readFull reads exactly len(buf) values.
+func readFull(r parquet.ColumnChunkValueReader, buf []parquet.Value) error {
+	for len(buf) > 0 {
+		n, err := r.ReadValues(buf)
+		buf = buf[n:]
+		if len(buf) == 0 {
+			return nil
+		}
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrNoProgress
+		}
+	}
+	return nil
 }
 
 // Export writes the LUCID files of the datasets' runs into opt.Out.

@@ -24,6 +24,38 @@ type Row struct {
 	UDPPayloadLen int32  `parquet:"udp_payload_len"`
 	ICMPType      int32  `parquet:"icmp_type"`
 	Label         string `parquet:"label"`
+	// src and dst number the addresses (interned: equal text, equal
+	// number), for cheap flow keys.
+	src, dst uint32
+}
+
+// interner numbers strings from 1: equal text, equal number. It forgets
+// everything after 4 M strings (a spoofed flood must not grow it without
+// bound), but never reuses a number.
+type interner struct {
+	ids    map[string]uint32
+	next   uint32
+	last   []byte
+	lastID uint32
+}
+
+func newInterner() *interner { return &interner{ids: map[string]uint32{}} }
+
+func (in *interner) id(b []byte) uint32 {
+	if in.lastID != 0 && string(b) == string(in.last) {
+		return in.lastID
+	}
+	id, ok := in.ids[string(b)]
+	if !ok {
+		if len(in.ids) >= 1<<22 {
+			clear(in.ids)
+		}
+		in.next++
+		id = in.next
+		in.ids[string(b)] = id
+	}
+	in.last, in.lastID = append(in.last[:0], b...), id
+	return id
 }
 
 // Features is the number of features per packet, in LUCID's order.
@@ -181,6 +213,10 @@ func raw(r *Row, ack uint32, out *[Features]float64) {
 // time as ts_ns: for comparing tacap's equivalents with tshark's values.
 func RawFeatures(rows []Row) [][Features]float64 {
 	a := newAcks()
+	in := newInterner()
+	for i := range rows {
+		rows[i].src, rows[i].dst = in.id([]byte(rows[i].SrcIP)), in.id([]byte(rows[i].DstIP))
+	}
 	out := make([][Features]float64, len(rows))
 	for i := range rows {
 		raw(&rows[i], a.relative(&rows[i]), &out[i])

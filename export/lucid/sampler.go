@@ -1,6 +1,9 @@
 package lucid
 
-import "container/heap"
+import (
+	"cmp"
+	"slices"
+)
 
 // A sample is one bidirectional flow in one time window: its first
 // MaxPackets packets in time order (LUCID's lucid_dataset_parser.py,
@@ -17,16 +20,16 @@ type sample struct {
 // its 5-tuple or, if that flow was seen the other way first, the reverse
 // one; either way both directions make one sample.
 type flowKey struct {
-	a, b   string
+	a, b   uint32 // interned addresses
 	pa, pb int32
 	proto  int32
 }
 
 func keyOf(r *Row) flowKey {
-	if r.SrcIP < r.DstIP || (r.SrcIP == r.DstIP && r.SrcPort <= r.DstPort) {
-		return flowKey{r.SrcIP, r.DstIP, r.SrcPort, r.DstPort, r.Protocol}
+	if r.src < r.dst || (r.src == r.dst && r.SrcPort <= r.DstPort) {
+		return flowKey{r.src, r.dst, r.SrcPort, r.DstPort, r.Protocol}
 	}
-	return flowKey{r.DstIP, r.SrcIP, r.DstPort, r.SrcPort, r.Protocol}
+	return flowKey{r.dst, r.src, r.DstPort, r.SrcPort, r.Protocol}
 }
 
 // Counts are what building the samples saw.
@@ -77,6 +80,12 @@ func (s *sampler) add(r *Row) error {
 		}
 		s.start, s.started = r.TsNs, true
 		s.counts.Windows++
+	}
+	if r.src == 0 || r.dst == 0 { // a row not from a reader: number its addresses here
+		if s.addrs == nil {
+			s.addrs = newInterner()
+		}
+		r.src, r.dst = s.addrs.id([]byte(r.SrcIP)), s.addrs.id([]byte(r.DstIP))
 	}
 	ack := s.acks.relative(r)
 	k := keyOf(r)
@@ -132,53 +141,62 @@ func normalise(smp *sample, n int, windowSeconds float64, out []float64) {
 
 // reorder puts rows back in time order within a bounded buffer: the rows
 // of a run are written in the order the kernel handed them over, which
-// across CPUs is time order only nearly.
+// across CPUs is time order only nearly. It collects up to 2×cap rows,
+// sorts them (nothing to do when they came in order) and hands on the
+// earliest cap; a row earlier than one already handed on is too late to
+// sort and is handed on at once (counted late).
 type reorder struct {
-	h      rowHeap
+	buf    []Row
 	cap    int
+	sorted bool // buf is in order
 	last   int64
-	popped bool
-}
-
-type rowHeap []Row
-
-func (h rowHeap) Len() int           { return len(h) }
-func (h rowHeap) Less(i, j int) bool { return h[i].TsNs < h[j].TsNs }
-func (h rowHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *rowHeap) Push(x any)        { *h = append(*h, x.(Row)) }
-func (h *rowHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	handed bool
 }
 
 // push adds r and hands on the rows the buffer no longer holds.
 func (q *reorder) push(r Row, counts *Counts, out func(*Row) error) error {
-	if q.popped && r.TsNs < q.last {
+	if q.handed && r.TsNs < q.last {
 		counts.Late++
-		return out(&r) // too late to sort: take it now
+		return out(&r)
 	}
-	heap.Push(&q.h, r)
-	if len(q.h) > q.cap {
-		return q.pop(out)
+	if len(q.buf) == 0 {
+		q.sorted = true
+	} else if r.TsNs < q.buf[len(q.buf)-1].TsNs {
+		q.sorted = false
 	}
+	q.buf = append(q.buf, r)
+	if len(q.buf) < 2*q.cap {
+		return nil
+	}
+	q.sort()
+	if err := q.hand(q.buf[:q.cap], out); err != nil {
+		return err
+	}
+	q.buf = q.buf[:copy(q.buf, q.buf[q.cap:])]
 	return nil
 }
 
-func (q *reorder) pop(out func(*Row) error) error {
-	r := heap.Pop(&q.h).(Row)
-	q.last, q.popped = r.TsNs, true
-	return out(&r)
+func (q *reorder) sort() {
+	if !q.sorted {
+		slices.SortStableFunc(q.buf, func(a, b Row) int { return cmp.Compare(a.TsNs, b.TsNs) })
+		q.sorted = true
+	}
+}
+
+func (q *reorder) hand(rows []Row, out func(*Row) error) error {
+	for i := range rows {
+		if err := out(&rows[i]); err != nil {
+			return err
+		}
+		q.last, q.handed = rows[i].TsNs, true
+	}
+	return nil
 }
 
 // drain hands on every row left.
 func (q *reorder) drain(out func(*Row) error) error {
-	for len(q.h) > 0 {
-		if err := q.pop(out); err != nil {
-			return err
-		}
-	}
-	q.popped = false
-	return nil
+	q.sort()
+	err := q.hand(q.buf, out)
+	q.buf, q.handed = q.buf[:0], false
+	return err
 }
