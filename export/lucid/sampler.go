@@ -56,6 +56,7 @@ type sampler struct {
 	open    map[flowKey]*sample
 	order   []*sample // the window's samples by first packet
 	acks    *acks
+	addrs   *interner // for rows without numbered addresses
 	counts  *Counts
 	emit    func(*sample) error
 	feat    [Features]float64
