@@ -317,6 +317,11 @@ func Export(datasets []string, opt Options) (*Result, error) {
 		return nil, err
 	}
 	names, assign := plan(&opt, attack)
+	for _, p := range append(outputPaths(&opt, names), filepath.Join(opt.Out, opt.base()+".json")) {
+		if _, err := os.Lstat(p); err == nil {
+			return nil, fmt.Errorf("%s already exists: tacap never overwrites data — choose another --out or --name", p)
+		}
+	}
 	outs, err := createOutputs(&opt, names, assign, attack)
 	if err != nil {
 		return nil, err

@@ -110,16 +110,17 @@ var maxima = [Features]float64{FeatIPLen: 1 << 16, FeatHighestLayer: 1 << 32, Fe
 // documented approximation (docs/dataset.md, "LUCID export": agreement
 // with tshark measured on the shared captures).
 type application struct {
-	layer string // pyshark highest_layer
-	token string // frame.protocols token ("" when it adds none LUCID counts)
+	layer  string   // pyshark highest_layer
+	tokens []string // the words of its frame.protocols name in LUCID's vocabulary (CountVectorizer splits ftp-data into ftp and data)
 }
 
 // wellKnown maps a server port to the application tshark dissects there.
 var wellKnown = map[int32]application{
-	20: {"FTP-DATA", ""}, 21: {"FTP", "ftp"}, 23: {"TELNET", "telnet"}, 53: {"DNS", "dns"},
-	80: {"HTTP", "http"}, 8080: {"HTTP", "http"}, 123: {"NTP", ""}, 137: {"NBNS", ""}, 138: {"BROWSER", ""},
-	161: {"SNMP", ""}, 162: {"SNMP", ""}, 389: {"LDAP", ""}, 443: {"TLS", ""}, 1900: {"SSDP", "ssdp"},
-	5353: {"MDNS", "dns"}, 5355: {"LLMNR", ""}, 1434: {"MSSQL", ""}, 69: {"TFTP", ""},
+	20: {"FTP-DATA", []string{"ftp", "data"}}, 21: {"FTP", []string{"ftp"}}, 23: {"TELNET", []string{"telnet"}},
+	53: {"DNS", []string{"dns"}}, 80: {"HTTP", []string{"http"}}, 8080: {"HTTP", []string{"http"}}, 123: {"NTP", nil},
+	137: {"NBNS", nil}, 138: {"BROWSER", nil}, 161: {"SNMP", nil}, 162: {"SNMP", nil}, 389: {"LDAP", nil},
+	443: {"TLS", nil}, 1900: {"SSDP", []string{"ssdp"}}, 5353: {"MDNS", nil}, 5355: {"LLMNR", nil},
+	1434: {"MSSQL", nil}, 69: {"TFTP", nil},
 }
 
 // appOf is the application of a row: by its lower well-known port when it
@@ -132,7 +133,7 @@ func appOf(r *Row) application {
 		payload, transport = r.UDPPayloadLen, "UDP"
 	}
 	if payload == 0 {
-		return application{transport, ""}
+		return application{transport, nil}
 	}
 	lo, hi := r.SrcPort, r.DstPort
 	if hi < lo {
@@ -144,7 +145,7 @@ func appOf(r *Row) application {
 	if a, ok := wellKnown[hi]; ok {
 		return a
 	}
-	return application{"DATA", "data"}
+	return application{"DATA", []string{"data"}}
 }
 
 var hashMod = big.NewInt(100_000_000)
@@ -195,14 +196,14 @@ func raw(r *Row, ack uint32, out *[Features]float64) {
 		mask |= protoBit("udp")
 		out[FeatUDPLen] = float64(r.UDPPayloadLen + 8)
 	case 1, 58:
-		app = application{"ICMP", "icmp"}
+		app = application{"ICMP", []string{"icmp"}}
 		if r.Protocol == 58 {
-			app = application{"ICMPV6", ""}
+			app = application{"ICMPV6", nil}
 		}
 		out[FeatICMPType] = float64(r.ICMPType)
 	}
-	if app.token != "" {
-		mask |= protoBit(app.token)
+	for _, t := range app.tokens {
+		mask |= protoBit(t)
 	}
 	out[FeatHighestLayer] = cachedLayerHash(app.layer)
 	out[FeatProtocols] = float64(mask)

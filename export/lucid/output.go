@@ -43,8 +43,7 @@ func createOutputs(opt *Options, names []string, assign []int, attack []bool) ([
 		}
 		return nil, err
 	}
-	for k, name := range names {
-		path := filepath.Join(opt.Out, opt.base()+"-"+name+".hdf5")
+	for k, path := range outputPaths(opt, names) {
 		if _, err := os.Lstat(path); err == nil {
 			return fail(fmt.Errorf("%s already exists: tacap never overwrites data — choose another --out or --name", path))
 		}
@@ -72,6 +71,15 @@ func createOutputs(opt *Options, names []string, assign []int, attack []bool) ([
 		}
 	}
 	return outs, nil
+}
+
+// outputPaths are the HDF5 files of the names (full, or train/val/test).
+func outputPaths(opt *Options, names []string) []string {
+	var out []string
+	for _, name := range names {
+		out = append(out, filepath.Join(opt.Out, opt.base()+"-"+name+".hdf5"))
+	}
+	return out
 }
 
 // sample appends one sample's n × 11 values to set_x.

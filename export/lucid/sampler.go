@@ -69,18 +69,19 @@ func newSampler(window int64, n int, benign string, ipv6 bool, counts *Counts, e
 
 // add takes the next row in time order.
 func (s *sampler) add(r *Row) error {
-	if r.IPVersion != 4 && !s.ipv6 {
-		s.counts.NotIPv4++
-		return nil
-	}
 	// LUCID: a window starts at the first packet, and a new one at the
-	// first packet later than its start + t.
+	// first packet later than its start + t — any packet, also those its
+	// parser then drops (IPv6).
 	if !s.started || r.TsNs > s.start+s.window {
 		if err := s.flush(); err != nil {
 			return err
 		}
 		s.start, s.started = r.TsNs, true
 		s.counts.Windows++
+	}
+	if r.IPVersion != 4 && !s.ipv6 {
+		s.counts.NotIPv4++
+		return nil
 	}
 	if r.src == 0 || r.dst == 0 { // a row not from a reader: number its addresses here
 		if s.addrs == nil {
