@@ -69,15 +69,44 @@ func (c *converter) row(r *bpf.Record, p *dataset.Packet) {
 	p.FlowID = int64(r.FlowId)
 	t := recordTuple(r)
 	c.labels.m.LabelPacket(p, &t, c.labels.sc)
+	c.labels.count(p.Label)
 }
 
-// labeller is a matcher with its working space, for one goroutine.
+// labeller is a matcher with its working space, for one goroutine, and
+// the rows it labelled, by label.
 type labeller struct {
-	m  *labels.Matcher
-	sc *labels.Scratch
+	m       *labels.Matcher
+	sc      *labels.Scratch
+	byLabel map[string]int64
+	last    string
+	lastN   int64 // rows of last not yet in byLabel
 }
 
-func newLabeller(m *labels.Matcher) *labeller { return &labeller{m, m.NewScratch()} }
+func newLabeller(m *labels.Matcher) *labeller {
+	return &labeller{m: m, sc: m.NewScratch(), byLabel: map[string]int64{}}
+}
+
+// count adds one row of label l (consecutive rows mostly share it).
+func (l *labeller) count(label string) {
+	if label != l.last {
+		l.flushCount()
+		l.last = label
+	}
+	l.lastN++
+}
+
+func (l *labeller) flushCount() {
+	if l.lastN > 0 {
+		l.byLabel[l.last] += l.lastN
+		l.lastN = 0
+	}
+}
+
+// rows are the rows counted, by label.
+func (l *labeller) rows() map[string]int64 {
+	l.flushCount()
+	return l.byLabel
+}
 
 func recordTuple(r *bpf.Record) labels.Tuple {
 	return labels.Tuple{Src: r.SrcAddr, Dst: r.DstAddr, V6: r.IpVersion == 6, Proto: r.Protocol,

@@ -402,6 +402,7 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 			SkippedFlows: r.w.csv.SkippedFlows, SkippedRows: r.w.csv.SkippedRows}
 	}
 	m.Sessions = int64(r.conv.sessions.count())
+	m.Labels.RowsByLabel = r.conv.labels.rows()
 	ferr := r.flowsInfo(counters)
 	failures := []error{runErr, cerr, serr, writeErr, ferr}
 	m.Complete = whole && errors.Join(failures...) == nil && m.RecordedNotWritten == 0 && m.Flows.NotWritten == 0

@@ -124,6 +124,8 @@ type LabelsInfo struct {
 	Default string `json:"default"`
 	Rules   int    `json:"rules"`
 	Content string `json:"content,omitempty"` // the file as it was read
+	// RowsByLabel counts the run's packets/ rows by label.
+	RowsByLabel map[string]int64 `json:"rows_by_label,omitempty"`
 	// Relabelled is when tacap label last rewrote the run's label columns
 	// (absent when they are from the capture).
 	Relabelled *time.Time `json:"relabelled,omitempty"`

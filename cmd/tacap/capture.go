@@ -321,6 +321,9 @@ func printSummary(w io.Writer, res *capture.Result, out string) {
 	if c.FlowsLost > 0 {
 		fmt.Fprintf(w, "  warning: %d flows ended in the kernel could not be read in time and are missing from flows/\n", c.FlowsLost)
 	}
+	if l := m.Labels; l != nil && l.File != "" {
+		fmt.Fprintf(w, "  %-22s %s (%d rules): %s\n", "labels", l.File, l.Rules, byLabel(l.RowsByLabel))
+	}
 	if m.CSV != nil {
 		fmt.Fprintf(w, "  %-22s %12d in %s", "flow csv files", m.CSV.Files, m.CSV.Dir)
 		if m.CSV.SkippedFlows > 0 {

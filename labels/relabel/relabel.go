@@ -219,7 +219,7 @@ func (st *runState) finish(m *labels.Matcher, opt Options) error {
 	if opt.DryRun || (man.Labels != nil && man.Labels.SHA256 == m.Rules().SHA256 && m.Rules().SHA256 != "" && unchanged(&st.run)) {
 		return nil // nothing to record: these rules labelled it already
 	}
-	return writeManifest(st.path, man, m.Rules(), opt.Now())
+	return writeManifest(st.path, man, m.Rules(), st.run.Packets.ByLabel, opt.Now())
 }
 
 // runJobs rewrites the files on opt.Workers goroutines; the results are
@@ -644,8 +644,11 @@ func appendFields(b []byte, fields []string) []byte {
 
 // writeManifest records the new rules in the run's manifest (the old ones
 // go to labels.previous), through a hidden file renamed over it.
-func writeManifest(path string, m *dataset.Manifest, rules *labels.Rules, now time.Time) error {
+func writeManifest(path string, m *dataset.Manifest, rules *labels.Rules, rows map[string]int64, now time.Time) error {
 	info := rules.Info()
+	if len(rows) > 0 {
+		info.RowsByLabel = rows
+	}
 	when := now.UTC()
 	info.Relabelled = &when
 	if old := m.Labels; old != nil {
