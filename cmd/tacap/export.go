@@ -53,6 +53,14 @@ func runExportLUCID(c *cli.Context) error {
 			return usagef("%q after the dataset folders: flags go before them", a)
 		}
 	}
+	switch {
+	case c.IsSet("max-packets") && c.Int("max-packets") <= 0:
+		return usagef("--max-packets must be at least 1")
+	case c.IsSet("time-window") && c.Duration("time-window") <= 0:
+		return usagef("--time-window must be a positive number of whole seconds, such as 10s")
+	case c.IsSet("name") && c.String("name") == "":
+		return usagef("--name must not be empty")
+	}
 	opt := lucid.Options{Window: c.Duration("time-window"), MaxPackets: c.Int("max-packets"), Name: c.String("name"),
 		Split: c.String("split"), Out: c.String("out"), Benign: c.String("benign"), AllowSampled: c.Bool("allow-sampled"),
 		IPv6: c.Bool("ipv6")}

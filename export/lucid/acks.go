@@ -4,9 +4,9 @@ package lucid
 // (what LUCID's parser reads as tcp.ack): the acknowledged sequence number
 // minus the base of the peer's direction — its initial sequence number
 // when its SYN was recorded, else the first sequence number recorded from
-// it, else (the peer was never recorded) the acknowledgment number minus
-// one, as Wireshark does for a one-sided capture. Packets without ACK have
-// 0. It remembers a base per direction of each TCP connection, up to
+// it minus one, else (the peer was never recorded) the acknowledgment
+// number minus one, as Wireshark does. Packets without ACK keep the field
+// as it is (tshark shows it so). It remembers a base per direction of each TCP connection, up to
 // maxBases of them (then it starts afresh: a spoofed flood must not grow it
 // without bound).
 type acks struct {
@@ -38,11 +38,14 @@ func (a *acks) relative(r *Row) uint32 {
 		clear(a.bases)
 	}
 	own := dirKey{r.src, r.dst, r.SrcPort, r.DstPort}
-	if _, ok := a.bases[own]; !ok || r.TCPFlags&tcpSYN != 0 {
-		a.bases[own] = uint32(r.TCPSeq)
+	switch _, ok := a.bases[own]; {
+	case r.TCPFlags&tcpSYN != 0:
+		a.bases[own] = uint32(r.TCPSeq) // the initial sequence number
+	case !ok:
+		a.bases[own] = uint32(r.TCPSeq) - 1 // Wireshark, without the SYN: the first seq − 1
 	}
 	if r.TCPFlags&tcpACK == 0 {
-		return 0
+		return uint32(r.TCPAck) // tshark shows the field as it is
 	}
 	peer := dirKey{r.dst, r.src, r.DstPort, r.SrcPort}
 	base, ok := a.bases[peer]

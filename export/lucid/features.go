@@ -29,30 +29,37 @@ type Row struct {
 	src, dst uint32
 }
 
-// interner numbers strings from 1: equal text, equal number. It forgets
-// everything after 4 M strings (a spoofed flood must not grow it without
-// bound), but never reuses a number.
+// interner numbers strings from 1: equal text, equal number. Its memory
+// is bounded (a spoofed flood must not grow it without bound) by keeping
+// two generations of at most maxInterned strings: a string seen in either
+// keeps its number; one unseen while two generations filled is forgotten
+// and gets a new number when it comes back. Numbers are never reused.
 type interner struct {
-	ids    map[string]uint32
-	next   uint32
-	last   []byte
-	lastID uint32
+	cur, prev map[string]uint32
+	next      uint32
+	last      []byte
+	lastID    uint32
 }
 
-func newInterner() *interner { return &interner{ids: map[string]uint32{}} }
+// maxInterned is the size of one generation.
+const maxInterned = 1 << 22
+
+func newInterner() *interner { return &interner{cur: map[string]uint32{}, prev: map[string]uint32{}} }
 
 func (in *interner) id(b []byte) uint32 {
 	if in.lastID != 0 && string(b) == string(in.last) {
 		return in.lastID
 	}
-	id, ok := in.ids[string(b)]
+	id, ok := in.cur[string(b)]
 	if !ok {
-		if len(in.ids) >= 1<<22 {
-			clear(in.ids)
+		if id, ok = in.prev[string(b)]; !ok {
+			in.next++
+			id = in.next
 		}
-		in.next++
-		id = in.next
-		in.ids[string(b)] = id
+		if len(in.cur) >= maxInterned {
+			in.prev, in.cur = in.cur, make(map[string]uint32, len(in.cur))
+		}
+		in.cur[string(b)] = id
 	}
 	in.last, in.lastID = append(in.last[:0], b...), id
 	return id
@@ -120,8 +127,11 @@ var wellKnown = map[int32]application{
 	53: {"DNS", []string{"dns"}}, 80: {"HTTP", []string{"http"}}, 8080: {"HTTP", []string{"http"}}, 123: {"NTP", nil},
 	137: {"NBNS", nil}, 138: {"BROWSER", nil}, 161: {"SNMP", nil}, 162: {"SNMP", nil}, 389: {"LDAP", nil},
 	443: {"TLS", nil}, 1900: {"SSDP", []string{"ssdp"}}, 5353: {"MDNS", nil}, 5355: {"LLMNR", nil},
-	1434: {"MSSQL", nil}, 69: {"TFTP", nil},
+	1434: {"MSSQL", nil}, 69: {"TFTP", nil}, 22: {"SSH", nil}, 6667: {"IRC", nil},
 }
+
+// udpKnown are the ports whose application differs over UDP.
+var udpKnown = map[int32]application{443: {"QUIC", nil}, 67: {"DHCP", nil}, 68: {"DHCP", nil}, 1194: {"OPENVPN", nil}}
 
 // appOf is the application of a row: by its lower well-known port when it
 // carries a payload; "DATA" for an undissected payload; the transport
@@ -139,13 +149,38 @@ func appOf(r *Row) application {
 	if hi < lo {
 		lo, hi = hi, lo
 	}
-	if a, ok := wellKnown[lo]; ok {
-		return a
+	for _, p := range [2]int32{lo, hi} {
+		if r.Protocol == 17 {
+			if a, ok := udpKnown[p]; ok {
+				return a
+			}
+		}
+		if a, ok := wellKnown[p]; ok {
+			return a
+		}
 	}
-	if a, ok := wellKnown[hi]; ok {
-		return a
+	return dataApp
+}
+
+var dataApp = application{"DATA", []string{"data"}}
+
+// laterFragment says whether a row is a fragment after the first: tshark
+// dissects no transport header there (ip, then data), and LUCID's parser
+// takes no transport feature from it.
+func laterFragment(r *Row) bool {
+	if r.IPVersion == 4 {
+		return r.IPFlagsFrag&0x1fff != 0
 	}
-	return application{"DATA", []string{"data"}}
+	return r.IPFlagsFrag>>3 != 0
+}
+
+// lucidProto is the protocol LUCID files a row's flow under: 0 for a
+// later fragment (its parser finds no transport layer there).
+func lucidProto(r *Row) int32 {
+	if laterFragment(r) {
+		return 0
+	}
+	return r.Protocol
 }
 
 var hashMod = big.NewInt(100_000_000)
@@ -178,35 +213,46 @@ func raw(r *Row, ack uint32, out *[Features]float64) {
 	*out = [Features]float64{}
 	out[FeatIPLen] = float64(r.IPLen)
 	out[FeatIPFlags] = float64(r.IPFlagsFrag)
-	var app application
 	var mask uint32
 	if r.IPVersion == 4 {
 		mask = protoBit("ip") // tshark's IPv6 token is ipv6, not in LUCID's vocabulary
 	}
-	switch r.Protocol {
-	case 6:
-		app = appOf(r)
+	switch {
+	case laterFragment(r): // no transport feature, as in LUCID
+	case r.Protocol == 6:
 		mask |= protoBit("tcp")
 		out[FeatTCPLen] = float64(r.TCPPayloadLen)
 		out[FeatTCPAck] = float64(ack)
 		out[FeatTCPFlags] = float64(r.TCPFlags)
 		out[FeatTCPWindow] = float64(r.TCPWindow)
-	case 17:
-		app = appOf(r)
+	case r.Protocol == 17:
 		mask |= protoBit("udp")
 		out[FeatUDPLen] = float64(r.UDPPayloadLen + 8)
-	case 1, 58:
-		app = application{"ICMP", []string{"icmp"}}
-		if r.Protocol == 58 {
-			app = application{"ICMPV6", nil}
-		}
+	case r.Protocol == 1, r.Protocol == 58:
 		out[FeatICMPType] = float64(r.ICMPType)
 	}
+	app := appFor(r)
 	for _, t := range app.tokens {
 		mask |= protoBit(t)
 	}
 	out[FeatHighestLayer] = cachedLayerHash(app.layer)
 	out[FeatProtocols] = float64(mask)
+}
+
+// appFor is a row's highest layer and its application's vocabulary words.
+func appFor(r *Row) application {
+	switch {
+	case laterFragment(r):
+		return dataApp
+	case r.Protocol == 6, r.Protocol == 17:
+		return appOf(r)
+	case r.Protocol == 1:
+		if (r.ICMPType == 0 || r.ICMPType == 8) && r.IPLen > 28 {
+			return application{"DATA", []string{"icmp", "data"}} // an echo with data: tshark's last layer is data
+		}
+		return application{"ICMP", []string{"icmp"}}
+	}
+	return application{"ICMPV6", nil}
 }
 
 // RawFeatures are the unnormalised features of rows taken in order (one
@@ -228,12 +274,4 @@ func RawFeatures(rows []Row) [][Features]float64 {
 
 // LayerName is the highest-layer name tacap infers for a row (hashed into
 // the highest_layer feature).
-func LayerName(r *Row) string {
-	switch r.Protocol {
-	case 6, 17:
-		return appOf(r).layer
-	case 58:
-		return "ICMPV6"
-	}
-	return "ICMP"
-}
+func LayerName(r *Row) string { return appFor(r).layer }

@@ -78,7 +78,7 @@ func TestFeatureNormalisation(t *testing.T) {
 	get.TCPWindow = 502
 	dns := udpPkt(10*ms, cl, 33333, "10.0.0.53", 53, 40, "benign")
 	echo := icmpPkt(20*ms, cl, "10.0.0.9", 8, "benign")
-	tls := tcpPkt(30*ms, cl, 40001, sv, 443, 0x08, 7, 99, 200, "benign") // no ACK flag: ack 0
+	tls := tcpPkt(30*ms, cl, 40001, sv, 443, 0x08, 7, 99, 200, "benign") // no ACK flag: the ack field as it is
 	data := udpPkt(40*ms, cl, 5000, "10.0.0.3", 6000, 10, "benign")
 	empty := udpPkt(50*ms, cl, 5001, "10.0.0.3", 6001, 0, "benign")
 	// The higher port is the well-known one: 8080 is HTTP.
@@ -97,8 +97,10 @@ func TestFeatureNormalisation(t *testing.T) {
 	checkRow(t, "HTTP request", f.X[0][3], row{0.003 / 10, 140.0 / two16, hashHTTP / two32, df,
 		float64(bitIP|bitTCP|bitHTTP) / protosMax, 100.0 / two16, 1.0 / two32, 0x18 / two16, 502.0 / two16, 0, 0})
 	checkRow(t, "DNS query", f.X[1][0], row{0, 68.0 / two16, hashDNS / two32, 0, float64(bitIP|bitUDP|bitDNS) / protosMax, 0, 0, 0, 0, 48.0 / two16, 0})
-	checkRow(t, "ICMP echo", f.X[2][0], row{0, 84.0 / two16, hashICMP / two32, 0, float64(bitIP|bitICMP) / protosMax, 0, 0, 0, 0, 0, 8.0 / 256})
-	checkRow(t, "TLS without ACK", f.X[3][0], row{0, 240.0 / two16, hashTLS / two32, df, tcpIP, 200.0 / two16, 0, 0x08 / two16, 64240.0 / two16, 0, 0})
+	// An echo carrying data: tshark's last layer is data (icmp and data bits).
+	checkRow(t, "ICMP echo", f.X[2][0], row{0, 84.0 / two16, layerHash("DATA") / two32, 0, float64(bitIP|bitICMP|2) / protosMax, 0, 0, 0, 0, 0, 8.0 / 256})
+	// Without ACK the ack field as it is (99), as tshark shows it.
+	checkRow(t, "TLS without ACK", f.X[3][0], row{0, 240.0 / two16, hashTLS / two32, df, tcpIP, 200.0 / two16, 99.0 / two32, 0x08 / two16, 64240.0 / two16, 0, 0})
 	checkRow(t, "UDP data", f.X[4][0], row{0, 38.0 / two16, hashDATA / two32, 0, float64(bitIP|bitUDP|bitData) / protosMax, 0, 0, 0, 0, 18.0 / two16, 0})
 	checkRow(t, "UDP without payload", f.X[5][0], row{0, 28.0 / two16, hashUDP / two32, 0, float64(bitIP|bitUDP) / protosMax, 0, 0, 0, 0, 8.0 / two16, 0})
 	checkRow(t, "HTTP on 8080", f.X[6][0], row{0, 50.0 / two16, hashHTTP / two32, df, float64(bitIP|bitTCP|bitHTTP) / protosMax, 10.0 / two16, 0, 0x08 / two16, 64240.0 / two16, 0, 0})
@@ -153,13 +155,25 @@ func TestRelativeAck(t *testing.T) {
 			// The handshake: each side's base is its SYN's seq.
 			name: "handshake",
 			rows: []Row{
-				tcpRow(a, 1, b, 2, 0x02, 1000, 777), // SYN with a stray ack field: no ACK flag, 0
+				tcpRow(a, 1, b, 2, 0x02, 1000, 777), // SYN with a stray ack field: no ACK flag, the field as it is
 				tcpRow(b, 2, a, 1, 0x12, 5000, 1001),
 				tcpRow(a, 1, b, 2, 0x10, 1001, 5001),
 				tcpRow(a, 1, b, 2, 0x18, 1001, 5001),
 				tcpRow(b, 2, a, 1, 0x10, 5001, 1101),
 			},
-			want: []float64{0, 1, 1, 1, 101},
+			want: []float64{777, 1, 1, 1, 101},
+		},
+		{
+			// Caught mid-stream (checked with tshark 4.0.17): each side's
+			// base is its first seq − 1.
+			name: "mid-stream",
+			rows: []Row{
+				tcpRow(a, 1, b, 2, 0x10, 7000, 9000),
+				tcpRow(b, 2, a, 1, 0x10, 9000, 7000),
+				tcpRow(a, 1, b, 2, 0x18, 7000, 9000),
+				tcpRow(b, 2, a, 1, 0x10, 9000, 7010),
+			},
+			want: []float64{1, 1, 1, 11},
 		},
 		{
 			// The peer never recorded: its base is ack − 1, kept for its

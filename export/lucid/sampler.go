@@ -26,10 +26,11 @@ type flowKey struct {
 }
 
 func keyOf(r *Row) flowKey {
+	p := lucidProto(r)
 	if r.src < r.dst || (r.src == r.dst && r.SrcPort <= r.DstPort) {
-		return flowKey{r.src, r.dst, r.SrcPort, r.DstPort, r.Protocol}
+		return flowKey{r.src, r.dst, r.SrcPort, r.DstPort, p}
 	}
-	return flowKey{r.dst, r.src, r.DstPort, r.SrcPort, r.Protocol}
+	return flowKey{r.dst, r.src, r.DstPort, r.SrcPort, p}
 }
 
 // Counts are what building the samples saw.

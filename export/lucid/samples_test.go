@@ -198,6 +198,20 @@ func TestSamples(t *testing.T) {
 			windows: 1, notIPv4: 2,
 		},
 		{
+			// As in LUCID (process_pcap sets the window before parse_packet
+			// drops the packet), an IPv6 row left out still opens a window:
+			// 10.5 s opens one, so 20.8 s (> 10.5 + 10) opens the next.
+			name: "an IPv6 row opens a window",
+			rows: []dataset.Packet{
+				udpLen(0, 100, "benign"),
+				udpPkt(10500*ms, "2001:db8::1", 1, "2001:db8::2", 2, 72, "benign"),
+				udpLen(15*sec, 101, "benign"),
+				udpLen(20800*ms, 102, "benign"),
+			},
+			want:    []sampleWant{{ipLens: []int32{100}}, {ipLens: []int32{101}}, {ipLens: []int32{102}}},
+			windows: 3, notIPv4: 1,
+		},
+		{
 			name: "IPv6 with --ipv6",
 			opt:  Options{IPv6: true},
 			rows: []dataset.Packet{
@@ -220,19 +234,6 @@ func TestSamples(t *testing.T) {
 			},
 			want:    []sampleWant{{ipLens: []int32{100, 110, 120, 130, 140}, times: []float64{0, 0.001, 0.002, 0.003, 0.004}}},
 			windows: 1, late: 0,
-		},
-		{
-			// A row later than the buffer holds is counted late and taken as
-			// it comes (here after 10 and 20 ms, which had left the buffer);
-			// its time is still relative to the sample's earliest packet.
-			name: "disorder beyond the reorder buffer",
-			opt:  Options{Reorder: 2},
-			rows: []dataset.Packet{
-				udpLen(10*ms, 110, "benign"), udpLen(20*ms, 120, "benign"), udpLen(30*ms, 130, "benign"),
-				udpLen(40*ms, 140, "benign"), udpLen(0, 100, "benign"),
-			},
-			want:    []sampleWant{{ipLens: []int32{110, 120, 100, 130, 140}, times: []float64{0.001, 0.002, 0, 0.003, 0.004}}},
-			windows: 1, late: 1,
 		},
 		{
 			// Rows with the same ts_ns keep the order they were written in
@@ -314,5 +315,70 @@ func TestRuns(t *testing.T) {
 	}
 	if len(res.Rules) != 3 {
 		t.Errorf("rules %v, want the three runs' label SHA-256s", res.Rules)
+	}
+}
+
+// TestLateRows: a row more out of order than the reorder buffer holds is
+// counted late and taken as it comes — still in its flow's sample, its time
+// relative to the sample's earliest packet — and the others stay in time
+// order.
+func TestLateRows(t *testing.T) {
+	var rows []dataset.Packet
+	for i := range 20 {
+		rows = append(rows, udpLen(int64(10+i)*ms, int32(110+i), "benign"))
+	}
+	rows = append(rows, udpLen(0, 100, "benign")) // 20 rows late, the buffer holds 2
+	res, f := exportRows(t, Options{Reorder: 2, MaxPackets: 30}, rows...)
+	if res.Counts.Late != 1 || res.Counts.Used != 21 || f.XShape[0] != 1 {
+		t.Fatalf("counts %+v, %d samples; want 1 late row, 21 used, one sample", res.Counts, f.XShape[0])
+	}
+	s := f.X[0]
+	prev := -1.0
+	seen := false
+	for j := range nonZeroRows(s) {
+		l := math.Round(s[j][FeatIPLen] * 65536)
+		if l == 100 {
+			seen = true
+			if s[j][FeatTime] != 0 {
+				t.Errorf("the late row's time feature is %v, want 0 (it is the sample's earliest)", s[j][FeatTime])
+			}
+			continue
+		}
+		want := (l - 100) / 1000 / 10 // its ms after the earliest, in seconds, over t
+		if math.Abs(s[j][FeatTime]-want) > 1e-12 || l <= prev {
+			t.Errorf("row %d: ip_len %v after %v, time %v (want %v)", j, l, prev, s[j][FeatTime], want)
+		}
+		prev = l
+	}
+	if !seen || nonZeroRows(s) != 21 {
+		t.Errorf("the sample has %d packets, the late one %v", nonZeroRows(s), seen)
+	}
+}
+
+// TestReorderBound: a row written up to Reorder rows after its place in
+// time is put back in order and not counted late, wherever it falls
+// against the buffer's batches.
+func TestReorderBound(t *testing.T) {
+	for _, reorder := range []int{1, 2, 3, 7} {
+		t.Run(fmt.Sprint("buffer ", reorder), func(t *testing.T) {
+			var rows []dataset.Packet
+			for i := range 60 {
+				rows = append(rows, udpLen(int64(i)*ms, int32(100+i), "benign"))
+			}
+			for _, p := range []int{3, 13, 24, 35, 46} { // each moved reorder rows later
+				r := rows[p]
+				copy(rows[p:p+reorder], rows[p+1:p+reorder+1])
+				rows[p+reorder] = r
+			}
+			res, f := exportRows(t, Options{Reorder: reorder, MaxPackets: 60}, rows...)
+			if res.Counts.Late != 0 {
+				t.Errorf("%d rows late", res.Counts.Late)
+			}
+			var want []int32
+			for i := range 60 {
+				want = append(want, int32(100+i))
+			}
+			checkSamples(t, f, 60, []sampleWant{{ipLens: want}})
+		})
 	}
 }
