@@ -296,17 +296,40 @@ func (m *Matcher) timeInterval(t int64) int {
 
 // candidates sets out to the rules whose addresses, ports and protocol
 // match t as given (not reversed).
-func (m *Matcher) candidates(t *Tuple, out []uint64) {
-	var s, d uint32
-	if t.V6 {
-		s, d = m.src6.lookup(&t.Src, 128), m.dst6.lookup(&t.Dst, 128)
-	} else {
-		s, d = m.src4.lookup(&t.Src, 32), m.dst4.lookup(&t.Dst, 32)
-	}
+func (m *Matcher) candidates(t *Tuple, out []uint64, sc *Scratch) {
+	s, d := m.addrSet(&sc.srcCache, &m.src4, &m.src6, &t.Src, t.V6), m.addrSet(&sc.dstCache, &m.dst4, &m.dst6, &t.Dst, t.V6)
 	a, b, c, e, f := m.set(s), m.set(d), m.set(m.sport[t.Sport]), m.set(m.dport[t.Dport]), m.set(m.proto[t.Proto])
 	for i := range out {
 		out[i] = a[i] & b[i] & c[i] & e[i] & f[i]
 	}
+}
+
+// addrCache remembers the set of recent addresses' trie lookups: floods
+// repeat their victim (and often their source) in packets of ever new
+// tuples, and a trie walk is a chain of dependent loads.
+type addrCache [256]struct {
+	addr  [16]byte
+	v6    bool
+	valid bool
+	set   uint32
+}
+
+// addrSet is the set of rules whose prefixes (in t4 or t6) hold addr.
+func (m *Matcher) addrSet(c *addrCache, t4, t6 *trie, addr *[16]byte, v6 bool) uint32 {
+	le := binary.LittleEndian
+	h := (le.Uint64(addr[0:]) ^ le.Uint64(addr[8:])*0x9E3779B97F4A7C15) * 0xBF58476D1CE4E5B9
+	e := &c[h>>56]
+	if e.valid && e.addr == *addr && e.v6 == v6 {
+		return e.set
+	}
+	var s uint32
+	if v6 {
+		s = t6.lookup(addr, 128)
+	} else {
+		s = t4.lookup(addr, 32)
+	}
+	e.addr, e.v6, e.valid, e.set = *addr, v6, true, s
+	return s
 }
 
 // highest is the highest rule index in s, or -1.
@@ -323,9 +346,10 @@ func highest(s []uint64) Result {
 // one per goroutine. It remembers the candidates of recent tuples: packets
 // of one flow repeat their tuple, and then only the time is looked up.
 type Scratch struct {
-	fwd, rev, tm []uint64
-	cache        []cacheEntry
-	cacheSets    []uint64 // entry i's candidates: cacheSets[i*words : (i+1)*words]
+	fwd, rev, tm       []uint64
+	srcCache, dstCache addrCache
+	cache              []cacheEntry
+	cacheSets          []uint64 // entry i's candidates: cacheSets[i*words : (i+1)*words]
 }
 
 // cacheEntry is a tuple whose packet candidates (matching it, or its
@@ -358,9 +382,9 @@ func (t *Tuple) hash() uint64 {
 // match fills sc.fwd and sc.rev with the rules matching t forward and
 // reversed (the latter whatever the rules' both_directions).
 func (m *Matcher) match(t *Tuple, sc *Scratch) {
-	m.candidates(t, sc.fwd)
+	m.candidates(t, sc.fwd, sc)
 	r := t.reversed()
-	m.candidates(&r, sc.rev)
+	m.candidates(&r, sc.rev, sc)
 }
 
 // packetCandidates are the rules that match a packet of tuple t at some

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/tacap/tacap/capture/sink"
 	"github.com/tacap/tacap/dataset"
 )
 
@@ -241,24 +241,8 @@ func (rd *reader) readPart(path string, f func(*Row) error) error {
 }
 
 func (rd *reader) rowGroup(rg parquet.RowGroup, idx []int, row *Row, f func(*Row) error) error {
-	chunks := rg.ColumnChunks()
-	readers := make([]parquet.ColumnChunkValueReader, len(idx))
-	for i, c := range idx {
-		readers[i] = parquet.NewColumnChunkValueReader(chunks[c])
-	}
-	defer func() {
-		for _, r := range readers {
-			r.Close()
-		}
-	}()
 	c := rd.cols
-	for left := rg.NumRows(); left > 0; {
-		n := int(min(left, int64(len(c[0]))))
-		for i, r := range readers {
-			if err := readFull(r, c[i][:n]); err != nil {
-				return fmt.Errorf("column %s: %w", rowColumns[i], err)
-			}
-		}
+	return sink.ColumnBatches(rg, idx, c, func(n int) error {
 		for j := range n {
 			*row = Row{TsNs: c[0][j].Int64(), IPVersion: c[1][j].Int32(), src: rd.addrs.id(c[2][j].ByteArray()), dst: rd.addrs.id(c[3][j].ByteArray()),
 				Protocol: c[4][j].Int32(), SrcPort: c[5][j].Int32(), DstPort: c[6][j].Int32(), IPLen: c[7][j].Int32(),
@@ -269,30 +253,8 @@ func (rd *reader) rowGroup(rg parquet.RowGroup, idx []int, row *Row, f func(*Row
 				return err
 			}
 		}
-		left -= int64(n)
-	}
-	return nil
-}
-
-// readFull reads exactly len(buf) values.
-func readFull(r parquet.ColumnChunkValueReader, buf []parquet.Value) error {
-	for len(buf) > 0 {
-		n, err := r.ReadValues(buf)
-		buf = buf[n:]
-		if len(buf) == 0 {
-			return nil
-		}
-		if err == io.EOF {
-			return io.ErrUnexpectedEOF
-		}
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return io.ErrNoProgress
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Export writes the LUCID files of the datasets' runs into opt.Out.

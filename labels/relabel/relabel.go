@@ -435,7 +435,7 @@ func rewritePart[T any](wk *worker, j job, dry bool, noBounds []string, t *Table
 			if wr != nil {
 				writers = wr.ColumnWriters()
 			}
-			err = eachColumnBatch(rg, cols, func(n int) error {
+			err = sink.ColumnBatches(rg, allLeaves(len(cols)), cols, func(n int) error {
 				for i := range n {
 					l, changed := fast(rowView{cols, i})
 					t.ByLabel[l]++
@@ -524,6 +524,15 @@ func eachRow[T any](rg parquet.RowGroup, buf []T, f func([]T) error) error {
 			return err
 		}
 	}
+}
+
+// allLeaves are the leaf indexes 0 … n-1.
+func allLeaves(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
 }
 
 // replace syncs and closes out (the hidden tmp) and renames it over path,

@@ -2,7 +2,6 @@ package relabel
 
 import (
 	"fmt"
-	"io"
 	"net/netip"
 
 	"github.com/parquet-go/parquet-go"
@@ -103,17 +102,21 @@ func (w *worker) rowTuple(row rowView, tc []int) labels.Tuple {
 var tupleColumns = []string{"src_ip", "dst_ip", "protocol", "src_port", "dst_port"}
 var labelColumns = []string{"label", "attack", "label_rule"}
 
+// tableColumns finds a table's tuple columns, label columns and others.
+func tableColumns(schema *parquet.Schema, other ...string) (tc, lc, oc []int, err error) {
+	if tc, err = columns(schema, tupleColumns...); err != nil {
+		return nil, nil, nil, err
+	}
+	if lc, err = columns(schema, labelColumns...); err != nil {
+		return nil, nil, nil, err
+	}
+	oc, err = columns(schema, other...)
+	return tc, lc, oc, err
+}
+
 // packetRows relabels packets/ rows.
 func (w *worker) packetRows(schema *parquet.Schema) (rowLabeller, error) {
-	tc, err := columns(schema, tupleColumns...)
-	if err != nil {
-		return nil, err
-	}
-	lc, err := columns(schema, labelColumns...)
-	if err != nil {
-		return nil, err
-	}
-	ts, err := columns(schema, "ts_ns")
+	tc, lc, ts, err := tableColumns(schema, "ts_ns")
 	if err != nil {
 		return nil, err
 	}
@@ -126,15 +129,7 @@ func (w *worker) packetRows(schema *parquet.Schema) (rowLabeller, error) {
 
 // sessionRows relabels sessions/ rows.
 func (w *worker) sessionRows(schema *parquet.Schema) (rowLabeller, error) {
-	tc, err := columns(schema, tupleColumns...)
-	if err != nil {
-		return nil, err
-	}
-	lc, err := columns(schema, labelColumns...)
-	if err != nil {
-		return nil, err
-	}
-	ts, err := columns(schema, "first_ts", "last_ts")
+	tc, lc, ts, err := tableColumns(schema, "first_ts", "last_ts")
 	if err != nil {
 		return nil, err
 	}
@@ -147,15 +142,7 @@ func (w *worker) sessionRows(schema *parquet.Schema) (rowLabeller, error) {
 
 // flowRows relabels flows/ rows, label_packets included.
 func (w *worker) flowRows(schema *parquet.Schema) (rowLabeller, error) {
-	tc, err := columns(schema, tupleColumns...)
-	if err != nil {
-		return nil, err
-	}
-	lc, err := columns(schema, labelColumns...)
-	if err != nil {
-		return nil, err
-	}
-	oc, err := columns(schema, "first_ts_ns", "last_ts_ns", "fwd_packets", "bwd_packets", "label_packets")
+	tc, lc, oc, err := tableColumns(schema, "first_ts_ns", "last_ts_ns", "fwd_packets", "bwd_packets", "label_packets")
 	if err != nil {
 		return nil, err
 	}
@@ -185,57 +172,6 @@ func (w *worker) rowsOf(table string, schema *parquet.Schema) (rowLabeller, erro
 		return w.sessionRows(schema)
 	}
 	return w.flowRows(schema)
-}
-
-// eachColumnBatch reads a row group column by column, batch rows at a
-// time (every column yields one value per row in a flat schema), and hands
-// each batch to f; the values stay valid until f returns.
-func eachColumnBatch(rg parquet.RowGroup, cols [][]parquet.Value, f func(n int) error) error {
-	chunks := rg.ColumnChunks()
-	readers := make([]parquet.ColumnChunkValueReader, len(chunks))
-	for c, ch := range chunks {
-		readers[c] = parquet.NewColumnChunkValueReader(ch)
-	}
-	defer func() {
-		for _, r := range readers {
-			r.Close()
-		}
-	}()
-	left := rg.NumRows()
-	for left > 0 {
-		n := int(min(left, int64(len(cols[0]))))
-		for c, r := range readers {
-			if err := readFull(r, cols[c][:n]); err != nil {
-				return fmt.Errorf("column %d: %w", c, err)
-			}
-		}
-		if err := f(n); err != nil {
-			return err
-		}
-		left -= int64(n)
-	}
-	return nil
-}
-
-// readFull reads exactly len(buf) values.
-func readFull(r parquet.ColumnChunkValueReader, buf []parquet.Value) error {
-	for len(buf) > 0 {
-		n, err := r.ReadValues(buf)
-		buf = buf[n:]
-		if len(buf) == 0 {
-			return nil
-		}
-		if err == io.EOF {
-			return io.ErrUnexpectedEOF
-		}
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return io.ErrNoProgress
-		}
-	}
-	return nil
 }
 
 // parse4 reads a dotted-quad IPv4 address (as netip writes them: no
