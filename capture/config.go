@@ -23,9 +23,15 @@ type Config struct {
 	Attach     attach.Mode   // default attach.Auto
 	For        time.Duration // stop after this long; 0: until ctx ends
 
-	// File is a pcap or pcapng file (gzip too) to replay through the
-	// same program instead.
-	File string
+	// Files are pcap or pcapng files (gzip too), or "-" for standard
+	// input, to replay one after the other through the same program
+	// instead, in the order given (ExpandInputs orders folders, globs and
+	// files); File is one more, read first.
+	File  string
+	Files []string
+	// AllowDuplicate replays a file whose SHA-256 a run of the dataset
+	// already replayed (refused otherwise: it would double the dataset).
+	AllowDuplicate bool
 
 	Out      string    // the dataset folder (default ./dump)
 	Sampling Sampling  // docs/dataset.md, "Sampling"
@@ -195,12 +201,15 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) validateSource() error {
+	if c.File != "" {
+		c.Files, c.File = append([]string{c.File}, c.Files...), ""
+	}
 	switch {
-	case c.Live() && c.File != "":
+	case c.Live() && len(c.Files) > 0:
 		return ErrTwoSources
-	case !c.Live() && c.File == "":
+	case !c.Live() && len(c.Files) == 0:
 		return ErrNoSource
-	case c.File != "":
+	case len(c.Files) > 0:
 		switch {
 		case c.Directions != nil:
 			return bad("direction", "applies to live capture, not to a capture file")

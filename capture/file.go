@@ -2,7 +2,10 @@ package capture
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"hash"
 	"fmt"
 	"io"
 	"io/fs"
@@ -25,15 +28,23 @@ type replayer interface {
 	FlushReplay() error
 }
 
-// fileSource replays a capture file's frames through the same program as
-// live capture (BPF_PROG_TEST_RUN, each frame with its own time), so
-// sampling follows file time. A truncated or corrupt file stops the run
-// where it breaks: the dataset of what was read is still finished.
+// fileSource replays capture files' frames, one file after the other,
+// through the same program as live capture (BPF_PROG_TEST_RUN, each frame
+// with its own time), so sampling follows file time and flows run across
+// files. A truncated or corrupt file stops the run where it breaks: the
+// dataset of what was read is still finished.
 type fileSource struct {
-	path   string
+	paths  []string
+	sums   map[string]string // SHA-256 of each file, hashed before the run
+	next   int               // the next file to open
+	path   string            // the file being read
 	f      *os.File
 	rd     *pcapfile.Reader
+	hash   hash.Hash // standard input's, hashed as it is read
 	info   *dataset.PcapInfo
+	infos  []*dataset.PcapInfo
+	done   int64 // bytes of the files already read
+	total  int64 // bytes of every file (0 for standard input)
 	rep    replayer
 	base   string
 	ids    map[string]uint32 // interface name -> the ifindex its records carry
@@ -50,7 +61,35 @@ const ReplayHook = "replay (BPF_PROG_TEST_RUN of tacap_replay_batch, XDP)"
 // link type tacap reads.
 var ErrNoReadableFrames = errors.New("no frame has a link type tacap reads (Ethernet, raw IP, Linux SLL/SLL2, BSD loopback)")
 
-func openFile(path string) (*fileSource, error) {
+// openFiles checks that every file opens as a capture and opens the
+// first; sums are their SHA-256.
+func openFiles(paths []string, sums map[string]string) (*fileSource, error) {
+	s := &fileSource{paths: paths, sums: sums, ids: map[string]uint32{}, names: map[uint32]string{}}
+	for _, p := range paths[1:] {
+		f, err := openInput(p)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := pcapfile.NewReader(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		if st, err := f.Stat(); err == nil {
+			s.total += st.Size()
+		}
+		f.Close()
+	}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	s.total += s.info.Bytes
+	return s, nil
+}
+
+func openInput(path string) (*os.File, error) {
+	if path == Stdin {
+		return os.Stdin, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		var pe *fs.PathError
@@ -59,17 +98,55 @@ func openFile(path string) (*fileSource, error) {
 		}
 		return nil, fmt.Errorf("capture file %s: %w", path, err)
 	}
-	rd, err := pcapfile.NewReader(f)
+	return f, nil
+}
+
+// open opens the next file.
+func (s *fileSource) open() error {
+	path := s.paths[s.next]
+	f, err := openInput(path)
+	if err != nil {
+		return err
+	}
+	var in io.Reader = f
+	s.hash = nil
+	if path == Stdin {
+		s.hash = sha256.New()
+		in = io.TeeReader(f, s.hash)
+	}
+	rd, err := pcapfile.NewReader(in)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	info := &dataset.PcapInfo{Path: path, Unsupported: map[string]int64{}}
-	if st, err := f.Stat(); err == nil {
+	info := &dataset.PcapInfo{Path: path, Unsupported: map[string]int64{}, SHA256: s.sums[path]}
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 		info.Bytes = st.Size()
 	}
-	return &fileSource{path: path, f: f, rd: rd, info: info, base: filepath.Base(path),
-		ids: map[string]uint32{}, names: map[uint32]string{}}, nil
+	s.next++
+	s.path, s.f, s.rd, s.info, s.base = path, f, rd, info, filepath.Base(path)
+	if path == Stdin {
+		s.base = "stdin"
+	}
+	s.infos = append(s.infos, info)
+	return nil
+}
+
+// closeCurrent finishes the file being read.
+func (s *fileSource) closeCurrent() {
+	if s.f == nil {
+		return
+	}
+	if s.hash != nil {
+		_, _ = io.Copy(io.Discard, s.f) // hash what the reader left (padding)
+		s.info.SHA256 = hex.EncodeToString(s.hash.Sum(nil))
+		s.info.Bytes = s.rd.Consumed()
+	}
+	s.done += s.info.Bytes
+	if s.f != os.Stdin {
+		s.f.Close()
+	}
+	s.f = nil
 }
 
 func (s *fileSource) programs() (bpf.ProgramSet, bool) { return bpf.ProgramsReplayBatch, true }
@@ -78,7 +155,7 @@ func (s *fileSource) start(objs *bpf.Objects, m *dataset.Manifest) error {
 	if objs != nil {
 		s.rep = objs
 	}
-	m.Pcap, m.Hook = s.path, ReplayHook
+	m.Pcap, m.Hook = s.paths[0], ReplayHook
 	m.Clock = dataset.Clock{Source: "capture file timestamps"}
 	return nil
 }
@@ -106,9 +183,10 @@ func (s *fileSource) feed(ctx context.Context, r *run) (string, error) {
 	if perr == nil {
 		s.cpu, s.pinned = cpu, true
 	}
-	if err != nil {
+	if err != nil && s.f != nil {
 		s.info.StoppedAt, s.info.Error = s.rd.Consumed(), err.Error()
 	}
+	s.closeCurrent()
 	return stop, err
 }
 
@@ -119,7 +197,14 @@ func (s *fileSource) replay(ctx context.Context, r *run) (string, error) {
 	for ctx.Err() == nil {
 		fr, err := s.rd.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			s.closeCurrent()
+			if s.next == len(s.paths) {
+				break
+			}
+			if err := s.open(); err != nil {
+				return dataset.StopError, err
+			}
+			continue
 		}
 		if err != nil {
 			// Keep everything before the break: run what is queued first.
@@ -199,10 +284,18 @@ func (s *fileSource) finish(m *dataset.Manifest, stopped string) (bool, error, e
 		cpu := s.cpu
 		m.ReplayCPU = &cpu
 	}
-	m.PcapInfo = s.info
+	all := s.totals()
+	m.PcapInfo = all
+	for _, in := range s.infos {
+		m.PcapFiles = append(m.PcapFiles, *in)
+	}
 	var fail error
-	if s.info.Frames > 0 && s.info.Frames == sum(s.info.Unsupported)+s.info.ShortFrames && stopped != dataset.StopError {
-		fail = fmt.Errorf("%s: none of its %d frames can be read: %w", s.path, s.info.Frames, ErrNoReadableFrames)
+	if all.Frames > 0 && all.Frames == sum(all.Unsupported)+all.ShortFrames && stopped != dataset.StopError {
+		what := s.paths[0] + ": none of its"
+		if len(s.paths) > 1 {
+			what = fmt.Sprintf("%d capture files: none of their", len(s.paths))
+		}
+		fail = fmt.Errorf("%s %d frames can be read: %w", what, all.Frames, ErrNoReadableFrames)
 	}
 	if stopped == dataset.StopSignal {
 		return false, errors.New("stopped by a signal before the end of the file"), fail
@@ -210,11 +303,45 @@ func (s *fileSource) finish(m *dataset.Manifest, stopped string) (bool, error, e
 	return true, nil, fail
 }
 
-func (s *fileSource) progress(st *Status) {
-	st.File = &FileProgress{BytesRead: s.rd.Offset(), FileBytes: s.info.Bytes, Frames: s.info.Frames}
+// totals adds up the files read: pcap_file of the manifest (one file: its
+// own figures; its path is the first file's).
+func (s *fileSource) totals() *dataset.PcapInfo {
+	if len(s.infos) == 1 {
+		c := *s.infos[0]
+		return &c
+	}
+	all := &dataset.PcapInfo{Path: s.paths[0], Unsupported: map[string]int64{}}
+	for _, in := range s.infos {
+		all.Bytes += in.Bytes
+		all.Frames += in.Frames
+		all.ShortFrames += in.ShortFrames
+		for k, v := range in.Unsupported {
+			all.Unsupported[k] += v
+		}
+		if in.Error != "" {
+			all.Error = in.Path + ": " + in.Error
+		}
+	}
+	all.SHA256 = "" // one per file, in pcap_files
+	return all
 }
 
-func (s *fileSource) close() error { return s.f.Close() }
+func (s *fileSource) progress(st *Status) {
+	var frames int64
+	for _, in := range s.infos {
+		frames += in.Frames
+	}
+	read := s.done
+	if s.f != nil {
+		read += s.rd.Offset()
+	}
+	st.File = &FileProgress{BytesRead: read, FileBytes: max(s.total, read), Frames: frames}
+}
+
+func (s *fileSource) close() error {
+	s.closeCurrent()
+	return nil
+}
 
 func sum(m map[string]int64) int64 {
 	var n int64

@@ -109,7 +109,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Live() {
 		src, err = openLive(cfg)
 	} else {
-		src, err = openFile(cfg.File)
+		var sums map[string]string
+		if sums, err = checkDuplicates(cfg.Files, cfg.Out, cfg.AllowDuplicate); err == nil {
+			src, err = openFiles(cfg.Files, sums)
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -14,6 +14,9 @@ type Manifest struct {
 	Interfaces    []string  `json:"interfaces,omitempty"`
 	Pcap          string    `json:"pcap,omitempty"`
 	PcapInfo      *PcapInfo `json:"pcap_file,omitempty"`
+	// PcapFiles are the capture files read, one by one, in the order read
+	// (for one file, the same figures as PcapInfo).
+	PcapFiles []PcapInfo `json:"pcap_files,omitempty"`
 	ReplayCPU     *int      `json:"replay_cpu,omitempty"` // the CPU a file was replayed on
 	Directions    []string  `json:"directions,omitempty"`
 	Hook          string    `json:"hook"`
@@ -187,6 +190,7 @@ type PcapInfo struct {
 	ShortFrames int64            `json:"short_frames,omitempty"`           // shorter than their own link header
 	StoppedAt   int64            `json:"stopped_at_byte,omitempty"`        // where a truncated or corrupt file stopped the run
 	Error       string           `json:"error,omitempty"`
+	SHA256      string           `json:"sha256,omitempty"` // of the file's bytes as stored; in pcap_file only for one file
 }
 
 // Process is what the run cost tacap itself (getrusage at the end).

@@ -25,14 +25,16 @@ func captureCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "capture",
 		Usage:     "record per-packet features from interfaces into a dataset",
-		UsageText: "tacap capture --iface IF [--iface IF ...] [--for DURATION] [--out DIR] [flags]\n   tacap capture --pcap FILE [--out DIR] [sampling flags]",
+		UsageText: "tacap capture --iface IF [--iface IF ...] [--for DURATION] [--out DIR] [flags]\n   tacap capture --pcap FILE|DIR|GLOB [--pcap ...] [--out DIR] [sampling flags]\n   tacap capture -r - [--out DIR] [sampling flags]",
 		Description: "Loads the eBPF feature extractor onto the interfaces, records TCP/UDP/ICMP/ICMPv6 packets under\n" +
 			"per-session quotas until the deadline or Ctrl-C, and writes packets/ and sessions/ Parquet, one CSV per\n" +
 			"session and a run manifest into --out. A second Ctrl-C stops draining the kernel at once (the files are\n" +
 			"still closed properly).",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "iface", Aliases: []string{"i"}, Usage: "interface to attach to (repeatable)"},
-			&cli.StringFlag{Name: "pcap", Aliases: []string{"r"}, Usage: "read a pcap or pcapng file (gzip too) through the same kernel program instead"},
+			&cli.StringSliceFlag{Name: "pcap", Aliases: []string{"r"}, Usage: "read a pcap or pcapng file (gzip too) through the same kernel program instead; repeatable, a folder (its capture files) or a quoted glob ('cic/*.pcap'); - reads standard input"},
+			&cli.StringFlag{Name: "pcap-order", Value: "time", Usage: "order of several capture files: time (of each file's first frame) or name"},
+			&cli.BoolFlag{Name: "allow-duplicate", Usage: "replay a capture file that a run of the dataset already replayed (same SHA-256)"},
 			&cli.DurationFlag{Name: "for", Aliases: []string{"d"}, DefaultText: "until Ctrl-C", Usage: "stop after this long (a duration with a unit: 90s, 5m, 1h)"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "./dump", Usage: "dataset folder; runs add to it, never overwrite"},
 			&cli.StringFlag{Name: "direction", Value: "both", Usage: "ingress, egress or both"},
@@ -74,7 +76,7 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 	}
 	cfg := capture.Config{
 		Interfaces: c.StringSlice("iface"),
-		File:       c.String("pcap"),
+		AllowDuplicate: c.Bool("allow-duplicate"),
 		Out:        c.String("out"),
 		Sampling: capture.Sampling{
 			Sessions:             uint64(c.Uint("sessions")),
@@ -112,6 +114,18 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 	if c.IsSet("for") {
 		cfg.For = c.Duration("for")
 	}
+	if c.IsSet("pcap") {
+		files, err := capture.ExpandInputs(c.StringSlice("pcap"), c.String("pcap-order"))
+		if err != nil {
+			if ue := usageOf(err); ue != nil {
+				return nil, ue
+			}
+			return nil, err
+		}
+		cfg.Files = files
+	} else if c.IsSet("pcap-order") {
+		return nil, usagef("--pcap-order applies to --pcap")
+	}
 	if c.IsSet("labels") {
 		rules, err := loadRules("--labels", c.String("labels"))
 		if err != nil {
@@ -119,7 +133,7 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 		}
 		cfg.Labels = rules
 	}
-	if c.IsSet("direction") || cfg.File == "" {
+	if c.IsSet("direction") || len(cfg.Files) == 0 {
 		switch d := c.String("direction"); d {
 		case "both":
 			cfg.Directions = []string{"ingress", "egress"}
@@ -127,7 +141,7 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 			cfg.Directions = []string{d}
 		}
 	}
-	if c.IsSet("attach") || cfg.File == "" {
+	if c.IsSet("attach") || len(cfg.Files) == 0 {
 		cfg.Attach = attach.Mode(c.String("attach"))
 	}
 	if err := cfg.Validate(); err != nil {
@@ -288,7 +302,11 @@ func printSummary(w io.Writer, res *capture.Result, out string) {
 	}
 	source := strings.Join(m.Interfaces, ",")
 	if m.PcapInfo != nil {
-		source = fmt.Sprintf("%s (%d frames", m.Pcap, m.PcapInfo.Frames)
+		name := m.Pcap
+		if len(m.PcapFiles) > 1 {
+			name = fmt.Sprintf("%d capture files (%s …)", len(m.PcapFiles), m.Pcap)
+		}
+		source = fmt.Sprintf("%s (%d frames", name, m.PcapInfo.Frames)
 		for lt, n := range m.PcapInfo.Unsupported {
 			source += fmt.Sprintf(", %d of unsupported %s", n, lt)
 		}

@@ -54,6 +54,8 @@ func withRemedy(err error, cfg *capture.Config) error {
 		remedy = "remove the link, or choose another folder with --out"
 	case errors.Is(err, capture.ErrOutput):
 		remedy = "choose another folder with --out"
+	case errors.Is(err, capture.ErrDuplicate), errors.Is(err, capture.ErrSameContent):
+		remedy = "it would count those packets twice; pass --allow-duplicate to replay it anyway, or use another --out"
 	case errors.Is(err, fs.ErrNotExist):
 		remedy = "check the path"
 	case errors.Is(err, os.ErrPermission):
