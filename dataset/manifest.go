@@ -8,23 +8,23 @@ import (
 
 // Manifest is a run's _runs/RUNID.json (docs/dataset.md, "The run manifest").
 type Manifest struct {
-	Tacap         BuildInfo `json:"tacap"`
-	RunID         string    `json:"run_id"`
-	Host          string    `json:"host"`
-	Interfaces    []string  `json:"interfaces,omitempty"`
-	Pcap          string    `json:"pcap,omitempty"`
-	PcapInfo      *PcapInfo `json:"pcap_file,omitempty"`
+	Tacap      BuildInfo `json:"tacap"`
+	RunID      string    `json:"run_id"`
+	Host       string    `json:"host"`
+	Interfaces []string  `json:"interfaces,omitempty"`
+	Pcap       string    `json:"pcap,omitempty"`
+	PcapInfo   *PcapInfo `json:"pcap_file,omitempty"`
 	// PcapFiles are the capture files read, one by one, in the order read
 	// (for one file, the same figures as PcapInfo).
-	PcapFiles []PcapInfo `json:"pcap_files,omitempty"`
-	ReplayCPU     *int      `json:"replay_cpu,omitempty"` // the CPU a file was replayed on
-	Directions    []string  `json:"directions,omitempty"`
-	Hook          string    `json:"hook"`
-	AttachModes   []string  `json:"attach_modes,omitempty"`
-	KernelRelease string    `json:"kernel_release"`
-	Start         time.Time `json:"start"`
-	End           time.Time `json:"end"`
-	StopReason    string    `json:"stop_reason"` // one of the Stop* constants
+	PcapFiles     []PcapInfo `json:"pcap_files,omitempty"`
+	ReplayCPU     *int       `json:"replay_cpu,omitempty"` // the CPU a file was replayed on
+	Directions    []string   `json:"directions,omitempty"`
+	Hook          string     `json:"hook"`
+	AttachModes   []string   `json:"attach_modes,omitempty"`
+	KernelRelease string     `json:"kernel_release"`
+	Start         time.Time  `json:"start"`
+	End           time.Time  `json:"end"`
+	StopReason    string     `json:"stop_reason"` // one of the Stop* constants
 	// Events are what happened to the interfaces during a live run.
 	Events     []Event    `json:"events,omitempty"`
 	Parameters Parameters `json:"parameters"`

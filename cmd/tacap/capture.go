@@ -75,9 +75,9 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 		return nil, usagef("capture takes no arguments, got %q (flags go before arguments)", c.Args().First())
 	}
 	cfg := capture.Config{
-		Interfaces: c.StringSlice("iface"),
+		Interfaces:     c.StringSlice("iface"),
 		AllowDuplicate: c.Bool("allow-duplicate"),
-		Out:        c.String("out"),
+		Out:            c.String("out"),
 		Sampling: capture.Sampling{
 			Sessions:             uint64(c.Uint("sessions")),
 			PacketsPerSession:    uint64(c.Uint("packets-per-session")),
