@@ -289,6 +289,18 @@ func (m *Matcher) buildTime() {
 	}
 }
 
+// cachedInterval is timeInterval, first trying the interval of the
+// previous packet (packets come in time order: most fall in the same one).
+func (m *Matcher) cachedInterval(t int64, sc *Scratch) int {
+	k := sc.interval
+	if (k == 0 || m.timeBounds[k-1] <= t) && (k == len(m.timeBounds) || t < m.timeBounds[k]) {
+		return k
+	}
+	k = m.timeInterval(t)
+	sc.interval = k
+	return k
+}
+
 // timeInterval is the index of the interval that holds t.
 func (m *Matcher) timeInterval(t int64) int {
 	return sort.Search(len(m.timeBounds), func(i int) bool { return m.timeBounds[i] > t })
@@ -346,6 +358,7 @@ func highest(s []uint64) Result {
 // one per goroutine. It remembers the candidates of recent tuples: packets
 // of one flow repeat their tuple, and then only the time is looked up.
 type Scratch struct {
+	interval           int // the time interval of the last packet
 	fwd, rev, tm       []uint64
 	srcCache, dstCache addrCache
 	cache              []cacheEntry
@@ -422,7 +435,7 @@ func (m *Matcher) Packet(t *Tuple, ns int64, sc *Scratch) Result {
 	}
 	tm := m.set(m.timeSets[0])
 	if len(m.timeBounds) > 0 {
-		tm = m.set(m.timeSets[m.timeInterval(ns)])
+		tm = m.set(m.timeSets[m.cachedInterval(ns, sc)])
 	}
 	for i := len(u) - 1; i >= 0; i-- {
 		if w := u[i] & tm[i]; w != 0 {
