@@ -40,7 +40,8 @@ type fileSource struct {
 	path   string            // the file being read
 	f      *os.File
 	rd     *pcapfile.Reader
-	hash   hash.Hash // standard input's, hashed as it is read
+	hash   hash.Hash    // standard input's, hashed as it is read
+	in     *countReader // standard input as read (through the hash)
 	info   *dataset.PcapInfo
 	infos  []*dataset.PcapInfo
 	done   int64 // bytes of the files already read
@@ -109,10 +110,11 @@ func (s *fileSource) open() error {
 		return err
 	}
 	var in io.Reader = f
-	s.hash = nil
+	s.hash, s.in = nil, nil
 	if path == Stdin {
 		s.hash = sha256.New()
-		in = io.TeeReader(f, s.hash)
+		s.in = &countReader{r: io.TeeReader(f, s.hash)}
+		in = s.in
 	}
 	rd, err := pcapfile.NewReader(in)
 	if err != nil {
@@ -138,9 +140,13 @@ func (s *fileSource) closeCurrent() {
 		return
 	}
 	if s.hash != nil {
-		_, _ = io.Copy(io.Discard, s.f) // hash what the reader left (padding)
+		if s.info.Error == "" {
+			_, _ = io.Copy(io.Discard, s.in) // read (and hash) what the reader left
+		}
+		// The bytes as stored (a gzip stream's compressed size); a run
+		// stopped early hashed only what it read.
 		s.info.SHA256 = hex.EncodeToString(s.hash.Sum(nil))
-		s.info.Bytes = s.rd.Consumed()
+		s.info.Bytes = s.in.n
 	}
 	s.done += s.info.Bytes
 	if s.f != os.Stdin {
@@ -341,6 +347,18 @@ func (s *fileSource) progress(st *Status) {
 func (s *fileSource) close() error {
 	s.closeCurrent()
 	return nil
+}
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func sum(m map[string]int64) int64 {

@@ -50,19 +50,25 @@ func ExpandInputs(args []string, order string) ([]string, error) {
 	var files []string
 	seen := map[string]bool{}
 	add := func(p string) {
-		if !seen[p] {
-			seen[p] = true
+		// The same file spelled twice (./a, a, dir//a) is read once.
+		key := filepath.Clean(p)
+		if abs, err := filepath.Abs(p); err == nil {
+			key = abs
+		}
+		if !seen[key] {
+			seen[key] = true
 			files = append(files, p)
 		}
 	}
 	for _, a := range args {
+		_, statErr := os.Stat(a)
 		switch {
 		case a == Stdin:
 			if len(args) != 1 {
 				return nil, bad("pcap", "- (standard input) must be the only capture file")
 			}
 			return []string{Stdin}, nil
-		case strings.ContainsAny(a, "*?["):
+		case strings.ContainsAny(a, "*?[") && statErr != nil: // a file named so is a file
 			m, err := filepath.Glob(a)
 			if err != nil {
 				return nil, bad("pcap", "%q is not a valid pattern: %v", a, err)
@@ -72,7 +78,7 @@ func ExpandInputs(args []string, order string) ([]string, error) {
 			}
 			sort.Strings(m)
 			for _, p := range m {
-				if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+				if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && !strings.HasPrefix(filepath.Base(p), ".") {
 					add(p)
 				}
 			}
@@ -85,8 +91,9 @@ func ExpandInputs(args []string, order string) ([]string, error) {
 					return nil, fmt.Errorf("capture folder %s: %w", a, err)
 				}
 				for _, e := range entries {
-					if e.Type().IsRegular() && hasCaptureExt(e.Name()) && !strings.HasPrefix(e.Name(), ".") {
-						add(filepath.Join(a, e.Name()))
+					p := filepath.Join(a, e.Name())
+					if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && hasCaptureExt(e.Name()) && !strings.HasPrefix(e.Name(), ".") {
+						add(p) // links to capture files are followed, as by a glob
 						n++
 					}
 				}

@@ -114,6 +114,9 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 	if c.IsSet("for") {
 		cfg.For = c.Duration("for")
 	}
+	if c.IsSet("pcap-order") && c.String("pcap-order") == "" {
+		return nil, usagef("--pcap-order must be time or name")
+	}
 	if c.IsSet("pcap") {
 		files, err := capture.ExpandInputs(c.StringSlice("pcap"), c.String("pcap-order"))
 		if err != nil {
