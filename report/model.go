@@ -32,11 +32,14 @@ type Report struct {
 
 // Run describes one capture run.
 type Run struct {
-	RunID       string     `json:"run_id"`
-	Dataset     string     `json:"dataset"`
-	Host        string     `json:"host"`
-	Interfaces  []string   `json:"interfaces"`
-	Pcap        string     `json:"pcap"`
+	RunID      string   `json:"run_id"`
+	Dataset    string   `json:"dataset"`
+	Host       string   `json:"host"`
+	Interfaces []string `json:"interfaces"`
+	Pcap       string   `json:"pcap"`
+	// PcapFiles counts the capture files of a run that read several (0
+	// otherwise).
+	PcapFiles   int        `json:"pcap_files,omitempty"`
 	Hook        string     `json:"hook"`
 	AttachModes []string   `json:"attach_modes"`
 	Start       *time.Time `json:"start"` // nil without a manifest

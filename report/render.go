@@ -413,6 +413,9 @@ func runCellsOf(run *Run) runCells {
 	c := runCells{Input: strings.Join(run.Interfaces, ","), Start: "-", Duration: "-", Stop: run.StopReason}
 	if run.Pcap != "" {
 		c.Input = "pcap " + run.Pcap
+		if run.PcapFiles > 1 {
+			c.Input += fmt.Sprintf(" + %d more", run.PcapFiles-1)
+		}
 	}
 	switch {
 	case !run.HasManifest:
@@ -450,7 +453,12 @@ func fileTimeNote(run *Run) string {
 	if run.Start != nil {
 		replayed = fmt.Sprintf("; it was replayed %s UTC in %s", run.Start.Format(timeFormat), seconds(run.DurationSec))
 	}
-	return fmt.Sprintf("%s read the capture file %s: %s%s.", run.RunID, run.Pcap, what, replayed)
+	file := "the capture file " + run.Pcap
+	if run.PcapFiles > 1 {
+		file = fmt.Sprintf("%d capture files, one after the other, from %s", run.PcapFiles, run.Pcap)
+		what = strings.Replace(what, "the file's own time", "the files' own time", 1)
+	}
+	return fmt.Sprintf("%s read %s: %s%s.", run.RunID, file, what, replayed)
 }
 
 const samplingLegend = `sampling: sessions × packets per session, buffer records, restart times (accept/packet/buffer); "all" = no per-session limit.`

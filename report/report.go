@@ -278,6 +278,9 @@ func runOf(r *run, t *runTally, rows int64) Run {
 			out.Interfaces = m.Interfaces
 		}
 		out.Pcap = m.Pcap
+		if len(m.PcapFiles) > 1 {
+			out.PcapFiles = len(m.PcapFiles)
+		}
 		out.Hook = m.Hook
 		if m.AttachModes != nil {
 			out.AttachModes = m.AttachModes
