@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -48,10 +47,8 @@ func runExportLUCID(c *cli.Context) error {
 	if !c.Args().Present() {
 		return usagef("export lucid needs the dataset folders to export (tacap export lucid --out DIR DATASET...)")
 	}
-	for _, a := range c.Args().Slice() {
-		if strings.HasPrefix(a, "-") {
-			return usagef("%q after the dataset folders: flags go before them", a)
-		}
+	if err := flagAfterFolders(c, "tacap export lucid [flags] --out DIR DATASET..."); err != nil {
+		return err
 	}
 	switch {
 	case c.IsSet("max-packets") && c.Int("max-packets") <= 0:

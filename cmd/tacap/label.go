@@ -38,10 +38,8 @@ func runLabel(c *cli.Context) error {
 	if !c.Args().Present() {
 		return usagef("label needs the dataset folders to relabel (tacap label --rules FILE DATASET...)")
 	}
-	for _, a := range c.Args().Slice() {
-		if strings.HasPrefix(a, "-") {
-			return usagef("%q after the dataset folders: flags go before them (tacap label --rules FILE --dry-run DATASET...)", a)
-		}
+	if err := flagAfterFolders(c, "tacap label --rules FILE [--dry-run] DATASET..."); err != nil {
+		return err
 	}
 	rules, err := loadRules("--rules", c.String("rules"))
 	if err != nil {

@@ -29,6 +29,18 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
+// flagAfterFolders refuses a flag placed after the positional folders
+// (the flag package would take it as a folder); synopsis is how the
+// command is called. A lone "-" is a name, not a flag.
+func flagAfterFolders(c *cli.Context, synopsis string) error {
+	for _, d := range c.Args().Slice() {
+		if strings.HasPrefix(d, "-") && len(d) > 1 {
+			return usagef("flag %s after the folders: put flags before the folders (%s)", d, synopsis)
+		}
+	}
+	return nil
+}
+
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -54,10 +53,8 @@ func runReport(c *cli.Context) error {
 	if len(dirs) == 0 {
 		return usagef("report needs at least one dataset folder, e.g. `tacap report ./dump`")
 	}
-	for _, d := range dirs {
-		if strings.HasPrefix(d, "-") && len(d) > 1 {
-			return usagef("flag %s after the folders: put flags before the folders (tacap report [flags] DIR...)", d)
-		}
+	if err := flagAfterFolders(c, "tacap report [flags] DIR..."); err != nil {
+		return err
 	}
 	format := c.String("format")
 	if format != "table" && format != "json" && format != "markdown" {
