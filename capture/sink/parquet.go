@@ -237,7 +237,7 @@ func (p *Parts[T]) finishPart(c *part[T]) error {
 	if st, err := c.f.Stat(); err == nil {
 		p.doneBytes += st.Size()
 	}
-	return publish(p.cfg.Root, c.f, c.tmp, c.final)
+	return Publish(p.cfg.Root, c.f, c.tmp, c.final)
 }
 
 // Close finishes the current part. Files lists every part written.
@@ -282,10 +282,10 @@ func (p *Parts[T]) Rows() int64 {
 	return n
 }
 
-// publish syncs f, closes it and gives tmp its final name without
+// Publish syncs f, closes it and gives tmp its final name without
 // replacing an existing file (a hard link fails if final exists), then
 // syncs the folder. Both names are below root, in one folder.
-func publish(root *Root, f Output, tmp, final string) error {
+func Publish(root *Root, f Output, tmp, final string) error {
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("sync %s: %w", root.Abs(tmp), err)
@@ -319,7 +319,7 @@ func WriteFileNew(root *Root, rel string, data []byte) error {
 		root.Remove(tmp)
 		return err
 	}
-	if err := publish(root, f, tmp, rel); err != nil {
+	if err := Publish(root, f, tmp, rel); err != nil {
 		root.Remove(tmp)
 		return err
 	}

@@ -284,7 +284,12 @@ func Export(datasets []string, opt Options) (*Result, error) {
 			return nil, fmt.Errorf("%s already exists: tacap never overwrites data — choose another --out or --name", p)
 		}
 	}
-	outs, err := createOutputs(&opt, names, assign, attack)
+	root, err := openOut(opt.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	outs, err := createOutputs(root, &opt, names, assign, attack)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +331,7 @@ func Export(datasets []string, opt Options) (*Result, error) {
 		res.Files = append(res.Files, File{Path: o.path, Samples: o.samples, Attack: o.attack})
 	}
 	outs = nil
-	res.Manifest, err = writeSidecar(&opt, res)
+	res.Manifest, err = writeSidecar(root, &opt, res)
 	return res, err
 }
 
@@ -409,7 +414,7 @@ func plan(opt *Options, attack []bool) (names []string, assign []int) {
 
 // writeSidecar writes FILES.json beside the files: the options, the runs
 // and what was made, so a training set says where it came from.
-func writeSidecar(opt *Options, res *Result) (string, error) {
+func writeSidecar(root *sink.Root, opt *Options, res *Result) (string, error) {
 	doc := struct {
 		Tool       string    `json:"tool"`
 		Window     float64   `json:"time_window_s"`
@@ -427,22 +432,17 @@ func writeSidecar(opt *Options, res *Result) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(opt.Out, opt.base()+".json")
-	return path, writeNew(path, append(b, '\n'))
+	name := opt.base() + ".json"
+	if err := sink.WriteFileNew(root, name, append(b, '\n')); err != nil {
+		return "", fmt.Errorf("%s: %w", root.Abs(name), err)
+	}
+	return root.Abs(name), nil
 }
 
-// writeNew writes a file that must not exist, through a hidden name.
-func writeNew(path string, data []byte) error {
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("%s already exists: tacap never overwrites data", path)
+// openOut makes the output folder if needed and opens it.
+func openOut(dir string) (*sink.Root, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
 	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, data, 0o640); err != nil {
-		return err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Remove(tmp)
+	return sink.OpenRoot(dir)
 }

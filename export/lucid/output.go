@@ -5,13 +5,16 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tacap/tacap/capture/sink"
 	"github.com/tacap/tacap/export/hdf5"
 )
 
 // output is one HDF5 file being written, under a hidden name until it is
 // complete; it is never written over an existing file.
 type output struct {
-	path, tmp       string
+	root            *sink.Root // the output folder
+	path            string     // as reported: the folder joined with name
+	name, tmp       string     // below root
 	f               *os.File
 	h               *hdf5.File
 	samples, attack int64
@@ -19,10 +22,7 @@ type output struct {
 
 // createOutputs makes one file per name, sized for the samples plan
 // assigns it, with set_y written at once (the classes are known).
-func createOutputs(opt *Options, names []string, assign []int, attack []bool) ([]*output, error) {
-	if err := os.MkdirAll(opt.Out, 0o750); err != nil {
-		return nil, err
-	}
+func createOutputs(root *sink.Root, opt *Options, names []string, assign []int, attack []bool) ([]*output, error) {
 	outs := make([]*output, len(names))
 	ys := make([][]int64, len(names))
 	for i, k := range assign {
@@ -47,9 +47,10 @@ func createOutputs(opt *Options, names []string, assign []int, attack []bool) ([
 		if _, err := os.Lstat(path); err == nil {
 			return fail(fmt.Errorf("%s already exists: tacap never overwrites data — choose another --out or --name", path))
 		}
-		o := &output{path: path, tmp: filepath.Join(opt.Out, "."+filepath.Base(path)+".tmp")}
-		_ = os.Remove(o.tmp) // a leftover of an interrupted export
-		f, err := os.OpenFile(o.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+		name := filepath.Base(path)
+		o := &output{root: root, path: path, name: name, tmp: "." + name + ".tmp"}
+		_ = root.Remove(o.tmp) // a leftover of an interrupted export
+		f, err := root.OpenFile(o.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, sink.FileMode)
 		if err != nil {
 			return fail(err)
 		}
@@ -93,19 +94,14 @@ func (o *output) sample(x []float64) error {
 
 // finish closes the file and gives it its name.
 func (o *output) finish() error {
-	err := o.h.Close()
-	if err == nil {
-		err = o.f.Sync()
+	if err := o.h.Close(); err != nil {
+		o.abort()
+		return fmt.Errorf("%s: %w", o.path, err)
 	}
-	if cerr := o.f.Close(); err == nil {
-		err = cerr
-	}
+	f := o.f
 	o.f = nil
-	if err == nil {
-		err = os.Link(o.tmp, o.path)
-	}
-	os.Remove(o.tmp)
-	if err != nil {
+	if err := sink.Publish(o.root, f, o.tmp, o.name); err != nil {
+		o.root.Remove(o.tmp)
 		return fmt.Errorf("%s: %w", o.path, err)
 	}
 	return nil
@@ -116,6 +112,6 @@ func (o *output) abort() {
 	if o.f != nil {
 		o.f.Close()
 		o.f = nil
-		os.Remove(o.tmp)
+		o.root.Remove(o.tmp)
 	}
 }
