@@ -433,10 +433,7 @@ func (m *Matcher) Packet(t *Tuple, ns int64, sc *Scratch) Result {
 	if u == nil {
 		return -1
 	}
-	tm := m.set(m.timeSets[0])
-	if len(m.timeBounds) > 0 {
-		tm = m.set(m.timeSets[m.cachedInterval(ns, sc)])
-	}
+	tm := m.set(m.timeSets[m.cachedInterval(ns, sc)])
 	for i := len(u) - 1; i >= 0; i-- {
 		if w := u[i] & tm[i]; w != 0 {
 			return Result(i*64 + 63 - bits.LeadingZeros64(w))

@@ -386,8 +386,8 @@ func rewritePart[T any](wk *worker, j job, dry bool, noBounds []string, t *Table
 		meta[kv.Key] = kv.Value
 	}
 	if v, ok := meta[dataset.LabelsSHA256Key]; ok && sha != "" && v == sha {
-		t.Skipped = 1
-		return countPart(pf, t, label)
+		t.Skipped = 1 // these rules labelled it: count it, rewrite nothing
+		dry = true
 	}
 	var out *os.File
 	var wr *parquet.GenericWriter[T]
@@ -420,6 +420,12 @@ func rewritePart[T any](wk *worker, j job, dry bool, noBounds []string, t *Table
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	tally := func(l string, changed bool) {
+		t.ByLabel[l]++
+		if changed {
+			t.Changed++
+		}
+	}
 	buf := make([]T, 4096)
 	var cols [][]parquet.Value
 	for _, rg := range pf.RowGroups() {
@@ -437,11 +443,7 @@ func rewritePart[T any](wk *worker, j job, dry bool, noBounds []string, t *Table
 			}
 			err = sink.ColumnBatches(rg, allLeaves(len(cols)), cols, func(n int) error {
 				for i := range n {
-					l, changed := fast(rowView{cols, i})
-					t.ByLabel[l]++
-					if changed {
-						t.Changed++
-					}
+					tally(fast(rowView{cols, i}))
 				}
 				t.Rows += int64(n)
 				for c, cw := range writers {
@@ -454,11 +456,7 @@ func rewritePart[T any](wk *worker, j job, dry bool, noBounds []string, t *Table
 		} else {
 			err = eachRow(rg, buf, func(rows []T) error {
 				for i := range rows {
-					l, changed := label(&rows[i])
-					t.ByLabel[l]++
-					if changed {
-						t.Changed++
-					}
+					tally(label(&rows[i]))
 				}
 				t.Rows += int64(len(rows))
 				if wr != nil {
@@ -484,24 +482,6 @@ func rewritePart[T any](wk *worker, j job, dry bool, noBounds []string, t *Table
 		return fmt.Errorf("%s: %w", tmp, err)
 	}
 	return replace(out, tmp, path)
-}
-
-// countPart counts a part's labels without changing it.
-func countPart[T any](pf *parquet.File, t *Table, label func(*T) (string, bool)) error {
-	buf := make([]T, 4096)
-	for _, rg := range pf.RowGroups() {
-		if err := eachRow(rg, buf, func(rows []T) error {
-			for i := range rows {
-				l, _ := label(&rows[i])
-				t.ByLabel[l]++
-			}
-			t.Rows += int64(len(rows))
-			return nil
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // eachRow reads a row group in chunks of len(buf) rows; rows of files

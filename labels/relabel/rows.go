@@ -83,9 +83,6 @@ func (w *worker) addrBytes(b []byte, last *lastAddr) netip.Addr {
 	if string(b) == string(last.text) && last.text != nil {
 		return last.addr
 	}
-	if a, ok := parse4(b); ok {
-		return a // cheaper than any lookup
-	}
 	a, ok := w.addrs[string(b)]
 	if !ok {
 		a = w.addr(string(b))
@@ -172,35 +169,4 @@ func (w *worker) rowsOf(table string, schema *parquet.Schema) (rowLabeller, erro
 		return w.sessionRows(schema)
 	}
 	return w.flowRows(schema)
-}
-
-// parse4 reads a dotted-quad IPv4 address (as netip writes them: no
-// leading zeros).
-func parse4(b []byte) (netip.Addr, bool) {
-	var a [4]byte
-	part, digits := 0, 0
-	v := 0
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			if digits > 0 && v == 0 {
-				return netip.Addr{}, false // a leading zero
-			}
-			v = v*10 + int(c-'0')
-			digits++
-			if v > 255 {
-				return netip.Addr{}, false
-			}
-		case c == '.' && digits > 0 && part < 3:
-			a[part] = byte(v)
-			part, digits, v = part+1, 0, 0
-		default:
-			return netip.Addr{}, false
-		}
-	}
-	if part != 3 || digits == 0 {
-		return netip.Addr{}, false
-	}
-	a[3] = byte(v)
-	return netip.AddrFrom4(a), true
 }
