@@ -192,6 +192,31 @@ func (ls *labelState) column(b *batch, i int) []uint32 {
 	return ls.blank[:b.rows]
 }
 
+// comboCursor gives the combo of each row of a batch, looking it up only
+// when (label, attack, rule) changes from the row before: rows come in
+// runs of equal labels.
+type comboCursor struct {
+	ls            *labelState
+	run           int32
+	lab, att, rul []uint32
+	l, a, r       uint32
+	idx           int32
+	started       bool
+}
+
+func (ls *labelState) cursor(run int32, lab, att, rul []uint32) comboCursor {
+	return comboCursor{ls: ls, run: run, lab: lab, att: att, rul: rul}
+}
+
+// at is row i's combo index.
+func (cc *comboCursor) at(i int) int32 {
+	if l, a, r := cc.lab[i], cc.att[i], cc.rul[i]; !cc.started || l != cc.l || a != cc.a || r != cc.r {
+		cc.l, cc.a, cc.r, cc.started = l, a, r, true
+		cc.idx = cc.ls.combo(cc.run, l, a, r)
+	}
+	return cc.idx
+}
+
 // addPackets adds one batch of packets/ rows of run.
 func (ls *labelState) addPackets(b *batch, run int32) {
 	if b.absent[pLabel] {
@@ -201,31 +226,19 @@ func (ls *labelState) addPackets(b *batch, run int32) {
 		}
 		return
 	}
-	lab, att, rul := b.str[pLabel], ls.column(b, pAttack), ls.column(b, pLabelRule)
+	cur := ls.cursor(run, b.str[pLabel], ls.column(b, pAttack), ls.column(b, pLabelRule))
 	if !ls.evidence {
-		var c *labelCombo
-		var cl, ca, cr uint32
 		for i := 0; i < b.rows; i++ {
-			if l, a, r := lab[i], att[i], rul[i]; c == nil || l != cl || a != ca || r != cr {
-				cl, ca, cr = l, a, r
-				c = &ls.list[ls.combo(run, l, a, r)]
-			}
-			c.records++
+			ls.list[cur.at(i)].records++
 		}
 		return
 	}
 	src, dst := b.str[pSrcIP], b.str[pDstIP]
 	proto, flags := b.i32[pProtocol], b.i32[pTCPFlags]
 	sport, dport := b.i32[pSrcPort], b.i32[pDstPort]
-	var c *labelCombo
-	var idx int32
-	var cl, ca, cr uint32
 	for i := 0; i < b.rows; i++ {
-		if l, a, r := lab[i], att[i], rul[i]; c == nil || l != cl || a != ca || r != cr {
-			cl, ca, cr = l, a, r
-			idx = ls.combo(run, l, a, r)
-			c = &ls.list[idx]
-		}
+		idx := cur.at(i)
+		c := &ls.list[idx]
 		c.records++
 		p := proto[i]
 		isSYN := p == 6 && flags[i]&(flagSYN|flagACK) == flagSYN
@@ -276,15 +289,9 @@ func (ls *labelState) addSessions(b *batch, run int32) {
 		ls.unlabelled(run).sessions += uint64(b.rows)
 		return
 	}
-	lab, att, rul := b.str[fLabel], ls.column(b, fAttack), ls.column(b, fLabelRule)
-	var c *labelCombo
-	var cl, ca, cr uint32
+	cur := ls.cursor(run, b.str[fLabel], ls.column(b, fAttack), ls.column(b, fLabelRule))
 	for i := 0; i < b.rows; i++ {
-		if l, a, r := lab[i], att[i], rul[i]; c == nil || l != cl || a != ca || r != cr {
-			cl, ca, cr = l, a, r
-			c = &ls.list[ls.combo(run, l, a, r)]
-		}
-		c.sessions++
+		ls.list[cur.at(i)].sessions++
 	}
 }
 
@@ -299,19 +306,15 @@ func (ls *labelState) addFlows(b *batch, run int32) {
 		}
 		return
 	}
-	lab, att, rul := b.str[flLabel], ls.column(b, flAttack), ls.column(b, flLabelRule)
+	rul := ls.column(b, flLabelRule)
+	cur := ls.cursor(run, b.str[flLabel], ls.column(b, flAttack), rul)
 	var lp []int64 // nil: the file has no label_packets
 	if !b.absent[flLabelPackets] {
 		lp = b.i64[flLabelPackets]
 	}
-	var c *labelCombo
-	var cl, ca, cr uint32
 	for i := 0; i < b.rows; i++ {
-		l, a, r := lab[i], att[i], rul[i]
-		if c == nil || l != cl || a != ca || r != cr {
-			cl, ca, cr = l, a, r
-			c = &ls.list[ls.combo(run, l, a, r)]
-		}
+		c := &ls.list[cur.at(i)]
+		r := rul[i]
 		pk := nonNeg(fwdP[i]) + nonNeg(bwdP[i])
 		c.flows++
 		c.flowPackets += pk
