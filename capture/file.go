@@ -40,8 +40,8 @@ type fileSource struct {
 	path   string            // the file being read
 	f      *os.File
 	rd     *pcapfile.Reader
-	hash   hash.Hash    // standard input's, hashed as it is read
-	in     *countReader // standard input as read (through the hash)
+	hash   hash.Hash // standard input's, hashed as it is read
+	in     io.Reader // standard input, through the hash
 	info   *dataset.PcapInfo
 	infos  []*dataset.PcapInfo
 	done   int64 // bytes of the files already read
@@ -113,7 +113,7 @@ func (s *fileSource) open() error {
 	s.hash, s.in = nil, nil
 	if path == Stdin {
 		s.hash = sha256.New()
-		s.in = &countReader{r: io.TeeReader(f, s.hash)}
+		s.in = io.TeeReader(f, s.hash)
 		in = s.in
 	}
 	rd, err := pcapfile.NewReader(in)
@@ -140,13 +140,15 @@ func (s *fileSource) closeCurrent() {
 		return
 	}
 	if s.hash != nil {
+		var rest int64
 		if s.info.Error == "" {
-			_, _ = io.Copy(io.Discard, s.in) // read (and hash) what the reader left
+			rest, _ = io.Copy(io.Discard, s.in) // read (and hash) what the reader left
 		}
-		// The bytes as stored (a gzip stream's compressed size); a run
+		// The bytes as stored (a gzip stream's compressed size: the
+		// reader's Offset counts what it took of the stream); a run
 		// stopped early hashed only what it read.
 		s.info.SHA256 = hex.EncodeToString(s.hash.Sum(nil))
-		s.info.Bytes = s.in.n
+		s.info.Bytes = s.rd.Offset() + rest
 	}
 	s.done += s.info.Bytes
 	if s.f != os.Stdin {
@@ -347,18 +349,6 @@ func (s *fileSource) progress(st *Status) {
 func (s *fileSource) close() error {
 	s.closeCurrent()
 	return nil
-}
-
-// countReader counts the bytes read through it.
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 func sum(m map[string]int64) int64 {
