@@ -3,9 +3,28 @@ package sink
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/parquet-go/parquet-go"
 )
+
+// OpenPart opens a Parquet part for reading; close it with the file.
+func OpenPart(path string) (*os.File, *parquet.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err == nil {
+		var pf *parquet.File
+		if pf, err = parquet.OpenFile(f, st.Size()); err == nil {
+			return f, pf, nil
+		}
+		err = fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
+	}
+	f.Close()
+	return nil, nil, err
+}
 
 // ColumnBatches reads the columns leaves of a row group (a flat schema:
 // one value per row in each column) len(bufs[0]) rows at a time, without

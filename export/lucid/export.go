@@ -207,19 +207,11 @@ func (rd *reader) labelOf(v *parquet.Value) string {
 
 // readPart reads the columns a sample needs from one packets/ part.
 func (rd *reader) readPart(path string, f func(*Row) error) error {
-	fh, err := os.Open(path)
+	fh, pf, err := sink.OpenPart(path)
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return err
-	}
-	pf, err := parquet.OpenFile(fh, st.Size())
-	if err != nil {
-		return fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
-	}
 	idx := make([]int, len(rowColumns))
 	for i, name := range rowColumns {
 		leaf, ok := pf.Schema().Lookup(name)

@@ -368,7 +368,7 @@ func (w *worker) file(j job, dry bool) (Table, error) {
 // a part of today's schema is relabelled as rows instead (rows.go).
 func rewritePart[T any](wk *worker, j job, dry bool, noBounds []string, t *Table, label func(*T) (string, bool)) (err error) {
 	path, sha := j.path, wk.m.Rules().SHA256
-	f, err := os.Open(path)
+	f, pf, err := sink.OpenPart(path)
 	if err != nil {
 		return err
 	}
@@ -376,10 +376,6 @@ func rewritePart[T any](wk *worker, j job, dry bool, noBounds []string, t *Table
 	st, err := f.Stat()
 	if err != nil {
 		return err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
 	}
 	meta := map[string]string{}
 	for _, kv := range pf.Metadata().KeyValueMetadata {
