@@ -23,6 +23,7 @@ func countersFrom(n [extractorCounterCOUNTER_MAX]uint64) Counters {
 		OtherProtocol:    n[extractorCounterCOUNTER_OTHER_PROTOCOL],
 		Malformed:        n[extractorCounterCOUNTER_MALFORMED],
 		Truncated:        n[extractorCounterCOUNTER_TRUNCATED],
+		Filtered:         n[extractorCounterCOUNTER_FILTERED],
 		SessionTableFull: n[extractorCounterCOUNTER_SESSION_TABLE_FULL],
 		SessionQuota:     n[extractorCounterCOUNTER_SESSION_QUOTA],
 		BufferFull:       n[extractorCounterCOUNTER_BUFFER_FULL],

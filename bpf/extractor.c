@@ -54,6 +54,7 @@ enum counter {
 	COUNTER_OTHER_PROTOCOL,
 	COUNTER_MALFORMED,
 	COUNTER_TRUNCATED,
+	COUNTER_FILTERED,        /* recordable, but --filter did not match it */
 	COUNTER_SESSION_TABLE_FULL,
 	COUNTER_SESSION_QUOTA,
 	COUNTER_BUFFER_FULL,
@@ -92,7 +93,8 @@ struct config {
 	/* Replay (pcap input and tests, through BPF_PROG_TEST_RUN): time comes
 	 * from skb->tstamp, the direction from skb->cb[0], the frame's length
 	 * on the wire from skb->cb[1] (0: the data's length) and the interface
-	 * number from skb->cb[2] (0: skb->ifindex), all set by the caller, so a
+	 * number from skb->cb[2] (0: skb->ifindex), the capture file's link
+	 * header length less ETH_HLEN from skb->cb[3], all set by the caller, so a
 	 * capture file's frames keep their own time, length and interface. */
 	__u8 replay;
 	/* Benchmarks only: make every packet a new session. */
@@ -269,10 +271,30 @@ struct {
 	__uint(max_entries, 1 << 22);
 } records SEC(".maps");
 
-/* Per-CPU: the counters and the flow path's scratch space. */
+/*
+ * What the --filter reads besides the record (bpf/filter compiles it
+ * against this layout), filled by parse only when there is a filter.
+ */
+#define FILTER_BYTES_MAX 256
+#define FILTER_TAGS 4
+struct filter_ctx {
+	__u32 frame_len;   /* the frame's length on the wire (tcpdump's len) */
+	__u32 bytes_len;   /* bytes of the frame in bytes[] (0 unless the filter reads bytes) */
+	__u16 l3_off;      /* the network header */
+	__u16 l4_off;      /* the transport header */
+	__u16 tag_id[FILTER_TAGS]; /* VLAN ids, outermost first: one the kernel took out of the frame, then the frame's */
+	__u8 tags;         /* tags in tag_id */
+	__u8 inline_tags;  /* of them, in the frame itself */
+	__u8 nh0;          /* IPv6: the fixed header's next header */
+	__u8 nh1;          /* IPv6: after a fragment header right behind it, that header's next header */
+	__u8 bytes[FILTER_BYTES_MAX]; /* the frame's first bytes, when the filter reads bytes */
+};
+
+/* Per-CPU: the counters, the flow path's scratch space and the filter's context. */
 struct cpu_state {
 	struct counters cnt;
 	struct flow_scratch scratch;
+	struct filter_ctx filter;
 };
 
 struct {
@@ -308,6 +330,7 @@ const enum direction *unused_direction __attribute__((unused));
 const struct record *unused_record __attribute__((unused));
 const struct replay_meta *unused_replay_meta __attribute__((unused));
 const struct flow_end *unused_flow_end __attribute__((unused));
+const struct filter_ctx *unused_filter_ctx __attribute__((unused));
 const enum flow_end_reason *unused_flow_end_reason __attribute__((unused));
 
 struct ethhdr {
@@ -401,6 +424,7 @@ struct pkt {
 	__u32 cap_len;   /* the bytes of it the program can read */
 	bool xdp;
 	bool batch;      /* a frame of a replay batch: read only through the helper */
+	__s16 len_delta; /* replay: the capture file's link header length less ETH_HLEN (a filter's len) */
 };
 
 /*
@@ -451,7 +475,21 @@ static __always_inline bool is_l4(__u8 proto)
  * parse fills r from the frame, or returns the reason it cannot be recorded.
  * Returns COUNTER_RECORDED when r is complete.
  */
-static __always_inline enum counter parse(struct pkt *p, struct record *r, __u16 meta_vlan)
+/* Set by Load when there is a --filter (and when it reads raw bytes). */
+volatile const __u8 FILTER = 0;
+volatile const __u8 FILTER_BYTES = 0;
+
+static __always_inline void filter_tag(struct filter_ctx *fc, __u16 id, bool in_frame)
+{
+	__u32 k = fc->tags;
+	if (k < FILTER_TAGS)
+		fc->tag_id[k & (FILTER_TAGS - 1)] = id;
+	fc->tags = k + 1;
+	fc->inline_tags += in_frame;
+}
+
+static __always_inline enum counter parse(struct pkt *p, struct record *r, __u32 meta_tag,
+					  struct filter_ctx *fc)
 {
 	union hdr_buf buf;
 	__u32 off = ETH_HLEN, l3_off, l4_off, ip_end;
@@ -463,7 +501,13 @@ static __always_inline enum counter parse(struct pkt *p, struct record *r, __u16
 	if (!eth)
 		return COUNTER_TRUNCATED;
 	proto = bpf_ntohs(eth->proto);
-	r->vlan_id = meta_vlan;
+	r->vlan_id = meta_tag & 0x0fff;
+	if (FILTER) {
+		fc->tags = 0;
+		fc->inline_tags = 0;
+		if (meta_tag)
+			filter_tag(fc, meta_tag & 0x0fff, false);
+	}
 
 #pragma unroll
 	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
@@ -473,6 +517,8 @@ static __always_inline enum counter parse(struct pkt *p, struct record *r, __u16
 		if (!vh)
 			return COUNTER_TRUNCATED;
 		r->vlan_id = bpf_ntohs(vh->tci) & 0x0fff;
+		if (FILTER)
+			filter_tag(fc, r->vlan_id, true);
 		proto = bpf_ntohs(vh->proto);
 		off += sizeof(struct vlanhdr);
 	}
@@ -504,6 +550,10 @@ static __always_inline enum counter parse(struct pkt *p, struct record *r, __u16
 		first_frag = (frag & 0x1fff) == 0;
 		l4_off = l3_off + ihl;
 		ip_end = l3_off + tot_len;
+		if (FILTER) {
+			fc->l3_off = l3_off;
+			fc->l4_off = l4_off;
+		}
 	} else if (proto == ETH_P_IPV6) {
 		struct ipv6hdr *ip6 = hdr(p, struct ipv6hdr, l3_off, &buf);
 		if (!ip6)
@@ -522,6 +572,11 @@ static __always_inline enum counter parse(struct pkt *p, struct record *r, __u16
 		l4proto = ip6->nexthdr;
 		l4_off = l3_off + sizeof(struct ipv6hdr);
 		ip_end = l3_off + tot_len;
+		if (FILTER) {
+			fc->l3_off = l3_off;
+			fc->nh0 = l4proto;
+			fc->nh1 = 255;
+		}
 
 #pragma unroll
 		for (int i = 0; i < MAX_EXT_HDRS; i++) {
@@ -530,6 +585,8 @@ static __always_inline enum counter parse(struct pkt *p, struct record *r, __u16
 				if (!fh)
 					return COUNTER_TRUNCATED;
 				__u16 fo = bpf_ntohs(fh->frag_off);
+				if (FILTER && i == 0)
+					fc->nh1 = fh->nexthdr;
 				r->ip_flags_frag = (fo & 0xfff8) | (fo & 1);
 				l4proto = fh->nexthdr;
 				l4_off += sizeof(struct frag_hdr);
@@ -557,6 +614,8 @@ static __always_inline enum counter parse(struct pkt *p, struct record *r, __u16
 	if (!is_l4(l4proto))
 		return COUNTER_OTHER_PROTOCOL;
 	r->protocol = l4proto;
+	if (FILTER)
+		fc->l4_off = l4_off;
 	if (!first_frag)
 		return COUNTER_RECORDED; /* ports and L4 fields stay 0 */
 	if (l4_off > ip_end)
@@ -1079,7 +1138,37 @@ out:
 	return id;
 }
 
-static __always_inline void handle(struct pkt *p, __u8 direction, __u32 ifindex, __u16 meta_vlan,
+/*
+ * The --filter. Load replaces this body with the program bpf/filter
+ * compiled from the expression; it runs only when FILTER is set, so this
+ * placeholder never does. A global function: verified once on its own,
+ * and its signature (the registers the generated code reads) is fixed.
+ */
+__attribute__((noinline)) int tacap_filter(const struct record *r, const struct filter_ctx *fc)
+{
+	if (!r || !fc)
+		return 0;
+	return FILTER;
+}
+
+/* filter_bytes copies the frame's first bytes for a filter's byte tests. */
+static __always_inline void filter_bytes(struct pkt *p, struct filter_ctx *fc)
+{
+	__u32 n = p->cap_len < FILTER_BYTES_MAX ? p->cap_len : FILTER_BYTES_MAX;
+	long err;
+
+	fc->bytes_len = 0;
+	if (n == 0)
+		return;
+	if (p->xdp)
+		err = bpf_xdp_load_bytes(p->ctx, p->base, fc->bytes, n);
+	else
+		err = bpf_skb_load_bytes(p->ctx, 0, fc->bytes, n);
+	if (!err)
+		fc->bytes_len = n;
+}
+
+static __always_inline void handle(struct pkt *p, __u8 direction, __u32 ifindex, __u32 meta_tag,
 				   __u32 gso_segs, __u64 tstamp)
 {
 	__u32 zero = 0;
@@ -1089,9 +1178,16 @@ static __always_inline void handle(struct pkt *p, __u8 direction, __u32 ifindex,
 	cs->cnt.n[COUNTER_SEEN]++;
 
 	struct record r = {};
-	enum counter verdict = parse(p, &r, meta_vlan);
+	enum counter verdict = parse(p, &r, meta_tag, &cs->filter);
+	r.direction = direction;
+	if (FILTER && verdict == COUNTER_RECORDED) {
+		cs->filter.frame_len = p->frame_len + p->len_delta;
+		if (FILTER_BYTES)
+			filter_bytes(p, &cs->filter);
+		if (!tacap_filter(&r, &cs->filter))
+			verdict = COUNTER_FILTERED;
+	}
 	if (verdict == COUNTER_RECORDED) {
-		r.direction = direction;
 		r.ifindex = ifindex;
 		r.gso_segs = gso_segs > 1 ? gso_segs : 1;
 		/* Every packet is timed precisely: its flow's gaps need it. */
@@ -1123,7 +1219,8 @@ static __always_inline void handle_skb(struct __sk_buff *skb, __u8 direction)
 		.cap_len = skb->len,
 		.xdp = false,
 	};
-	__u16 meta_vlan = skb->vlan_present ? (skb->vlan_tci & 0x0fff) : 0;
+	/* A VLAN tag the kernel took out of the frame: bit 16 says there is one. */
+	__u32 meta_tag = skb->vlan_present ? 0x10000 | (skb->vlan_tci & 0x0fff) : 0;
 
 	__u32 ifindex = skb->ifindex;
 	if (CONFIG.replay) {
@@ -1132,8 +1229,9 @@ static __always_inline void handle_skb(struct __sk_buff *skb, __u8 direction)
 			p.frame_len = skb->cb[1];
 		if (skb->cb[2])
 			ifindex = skb->cb[2];
+		p.len_delta = (__s16)skb->cb[3];
 	}
-	handle(&p, direction, ifindex, meta_vlan, skb->gso_segs, skb->tstamp);
+	handle(&p, direction, ifindex, meta_tag, skb->gso_segs, skb->tstamp);
 }
 
 SEC("tc")
@@ -1225,7 +1323,9 @@ struct replay_meta {
 	__u32 ifindex;
 	__u32 gso_segs; /* wire packets the frame stands for (0 or 1: one) */
 	__u8 direction;
-	__u8 _pad[7];
+	__u8 _pad;
+	__s16 len_delta; /* the capture file's link header length less ETH_HLEN */
+	__u8 _pad2[4];
 };
 
 #define MAX_BATCH_FRAMES 256
@@ -1261,6 +1361,7 @@ static long replay_one(__u64 index, void *data)
 		.cap_len = meta.cap_len,
 		.frame_len = meta.wire_len > meta.cap_len ? meta.wire_len : meta.cap_len,
 		.xdp = true,
+		.len_delta = meta.len_delta,
 	};
 	handle(&p, meta.direction, meta.ifindex, 0, meta.gso_segs, meta.tstamp);
 	b->at = start + ((meta.cap_len + 7) & ~7U);

@@ -37,25 +37,27 @@ const (
 	extractorCounterCOUNTER_OTHER_PROTOCOL     extractorCounter = 3
 	extractorCounterCOUNTER_MALFORMED          extractorCounter = 4
 	extractorCounterCOUNTER_TRUNCATED          extractorCounter = 5
-	extractorCounterCOUNTER_SESSION_TABLE_FULL extractorCounter = 6
-	extractorCounterCOUNTER_SESSION_QUOTA      extractorCounter = 7
-	extractorCounterCOUNTER_BUFFER_FULL        extractorCounter = 8
-	extractorCounterCOUNTER_FLOW_TABLE_FULL    extractorCounter = 9
-	extractorCounterCOUNTER_FLOWS_STARTED      extractorCounter = 10
-	extractorCounterCOUNTER_FLOWS_LOST         extractorCounter = 11
-	extractorCounterCOUNTER_FLOW_LOCK_TIMEOUT  extractorCounter = 12
-	extractorCounterCOUNTER_MAX                extractorCounter = 13
+	extractorCounterCOUNTER_FILTERED           extractorCounter = 6
+	extractorCounterCOUNTER_SESSION_TABLE_FULL extractorCounter = 7
+	extractorCounterCOUNTER_SESSION_QUOTA      extractorCounter = 8
+	extractorCounterCOUNTER_BUFFER_FULL        extractorCounter = 9
+	extractorCounterCOUNTER_FLOW_TABLE_FULL    extractorCounter = 10
+	extractorCounterCOUNTER_FLOWS_STARTED      extractorCounter = 11
+	extractorCounterCOUNTER_FLOWS_LOST         extractorCounter = 12
+	extractorCounterCOUNTER_FLOW_LOCK_TIMEOUT  extractorCounter = 13
+	extractorCounterCOUNTER_MAX                extractorCounter = 14
 )
 
 type extractorCounters struct {
 	_ structs.HostLayout
-	N [13]uint64
+	N [14]uint64
 }
 
 type extractorCpuState struct {
 	_       structs.HostLayout
 	Cnt     extractorCounters
 	Scratch extractorFlowScratch
+	Filter  extractorFilterCtx
 }
 
 type extractorDirection uint32
@@ -65,6 +67,20 @@ const (
 	extractorDirectionDIRECTION_INGRESS extractorDirection = 1
 	extractorDirectionDIRECTION_EGRESS  extractorDirection = 2
 )
+
+type extractorFilterCtx struct {
+	_          structs.HostLayout
+	FrameLen   uint32
+	BytesLen   uint32
+	L3Off      uint16
+	L4Off      uint16
+	TagId      [4]uint16
+	Tags       uint8
+	InlineTags uint8
+	Nh0        uint8
+	Nh1        uint8
+	Bytes      [256]uint8
+}
 
 type extractorFlow struct {
 	_    structs.HostLayout
@@ -177,7 +193,9 @@ type extractorReplayMeta struct {
 	Ifindex   uint32
 	GsoSegs   uint32
 	Direction uint8
-	Pad       [7]uint8
+	Pad       uint8
+	LenDelta  int16
+	Pad2      [4]uint8
 }
 
 type extractorSession struct {
@@ -230,10 +248,13 @@ const (
 	extractorVarEXPIRED             = "EXPIRED"
 	extractorVarEXPIRE_BEFORE       = "EXPIRE_BEFORE"
 	extractorVarEXPIRE_FULL         = "EXPIRE_FULL"
+	extractorVarFILTER              = "FILTER"
+	extractorVarFILTER_BYTES        = "FILTER_BYTES"
 	extractorVarREPLAY_DONE         = "REPLAY_DONE"
 	extractorVarSTATE               = "STATE"
 	extractorVarUnusedCounter       = "unused_counter"
 	extractorVarUnusedDirection     = "unused_direction"
+	extractorVarUnusedFilterCtx     = "unused_filter_ctx"
 	extractorVarUnusedFlowEnd       = "unused_flow_end"
 	extractorVarUnusedFlowEndReason = "unused_flow_end_reason"
 	extractorVarUnusedRecord        = "unused_record"
@@ -308,10 +329,13 @@ type extractorVariableSpecs struct {
 	EXPIRED             *ebpf.VariableSpec `ebpf:"EXPIRED"`
 	EXPIRE_BEFORE       *ebpf.VariableSpec `ebpf:"EXPIRE_BEFORE"`
 	EXPIRE_FULL         *ebpf.VariableSpec `ebpf:"EXPIRE_FULL"`
+	FILTER              *ebpf.VariableSpec `ebpf:"FILTER"`
+	FILTER_BYTES        *ebpf.VariableSpec `ebpf:"FILTER_BYTES"`
 	REPLAY_DONE         *ebpf.VariableSpec `ebpf:"REPLAY_DONE"`
 	STATE               *ebpf.VariableSpec `ebpf:"STATE"`
 	UnusedCounter       *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedDirection     *ebpf.VariableSpec `ebpf:"unused_direction"`
+	UnusedFilterCtx     *ebpf.VariableSpec `ebpf:"unused_filter_ctx"`
 	UnusedFlowEnd       *ebpf.VariableSpec `ebpf:"unused_flow_end"`
 	UnusedFlowEndReason *ebpf.VariableSpec `ebpf:"unused_flow_end_reason"`
 	UnusedRecord        *ebpf.VariableSpec `ebpf:"unused_record"`
@@ -363,10 +387,13 @@ type extractorVariables struct {
 	EXPIRED             *ebpf.Variable `ebpf:"EXPIRED"`
 	EXPIRE_BEFORE       *ebpf.Variable `ebpf:"EXPIRE_BEFORE"`
 	EXPIRE_FULL         *ebpf.Variable `ebpf:"EXPIRE_FULL"`
+	FILTER              *ebpf.Variable `ebpf:"FILTER"`
+	FILTER_BYTES        *ebpf.Variable `ebpf:"FILTER_BYTES"`
 	REPLAY_DONE         *ebpf.Variable `ebpf:"REPLAY_DONE"`
 	STATE               *ebpf.Variable `ebpf:"STATE"`
 	UnusedCounter       *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedDirection     *ebpf.Variable `ebpf:"unused_direction"`
+	UnusedFilterCtx     *ebpf.Variable `ebpf:"unused_filter_ctx"`
 	UnusedFlowEnd       *ebpf.Variable `ebpf:"unused_flow_end"`
 	UnusedFlowEndReason *ebpf.Variable `ebpf:"unused_flow_end_reason"`
 	UnusedRecord        *ebpf.Variable `ebpf:"unused_record"`

@@ -12,6 +12,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/tacap/tacap/bpf/filter"
 )
 
 // Record is one recorded packet as the kernel wrote it (see extractor.c).
@@ -52,6 +54,10 @@ type Options struct {
 	// its direction from skb->cb[0] and its length on the wire from
 	// skb->cb[1]: for frames fed through BPF_PROG_TEST_RUN (pcap input, tests).
 	Replay bool
+
+	// Filter is the compiled --filter (CompileFilter); nil records every
+	// recordable packet.
+	Filter *filter.Program
 
 	// BenchUniqueKeys makes every packet a new session. Benchmarks only.
 	BenchUniqueKeys bool
@@ -215,6 +221,12 @@ func load(spec *ebpf.CollectionSpec, opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("set program constants: %w", err)
 	}
 
+	if opts.Filter != nil {
+		if err := spliceFilter(spec, opts.Filter); err != nil {
+			return nil, fmt.Errorf("set the filter: %w", err)
+		}
+	}
+
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	_ = rlimit.RemoveMemlock()
 
@@ -338,23 +350,12 @@ func boolByte(b bool) uint8 {
 // Reset forgets all sessions, sampling state and counters, as if freshly
 // loaded. For tests and benchmarks that reuse one load.
 func (o *Objects) Reset() error {
-	var key SessionKey
-	for {
-		if err := o.Sessions.NextKey(nil, &key); err != nil {
-			break
-		}
-		if err := o.Sessions.Delete(&key); err != nil {
-			return fmt.Errorf("clear sessions: %w", err)
-		}
+	if err := clearTable(o.Sessions, make([]Session, resetBatch)); err != nil {
+		return fmt.Errorf("clear sessions: %w", err)
 	}
 	if o.Flows != nil {
-		for {
-			if err := o.Flows.NextKey(nil, &key); err != nil {
-				break
-			}
-			if err := o.Flows.Delete(&key); err != nil {
-				return fmt.Errorf("clear flows: %w", err)
-			}
+		if err := clearTable(o.Flows, make([]extractorFlow, resetBatch)); err != nil {
+			return fmt.Errorf("clear flows: %w", err)
 		}
 	}
 	if err := o.STATE.Set(extractorState{}); err != nil {
@@ -366,6 +367,24 @@ func (o *Objects) Reset() error {
 	}
 	o.replayTruncated.Store(0)
 	return o.ResetCounters()
+}
+
+const resetBatch = 4096
+
+// clearTable empties a hash table a batch at a time (one system call per
+// batch, not two per entry); values is scratch space for one batch.
+func clearTable[V any](m *ebpf.Map, values []V) error {
+	keys := make([]SessionKey, len(values))
+	var cursor ebpf.MapBatchCursor
+	for {
+		_, err := m.BatchLookupAndDelete(&cursor, keys, values, nil)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // SamplingState is the program's shared sampling state, for tests.

@@ -54,6 +54,11 @@ type ReplayFrame struct {
 	WireLen   uint32 // its length on the wire, when more than len(Data)
 	GSOSegs   uint32 // segments it stands for (0 or 1: a plain packet)
 	Ifindex   uint32 // the record's ifindex (0: the test run's device, loopback)
+	// LenDelta is the capture file's link header length less the 14 bytes
+	// of the Ethernet header Data starts with (raw IP: -14, Linux SLL:
+	// +2): a filter's len, less and greater measure WireLen + LenDelta,
+	// the frame's length in its file, as tcpdump does.
+	LenDelta int16
 }
 
 // wireLen is the frame's length on the wire: its WireLen, but never less
@@ -96,6 +101,7 @@ func (o *Objects) Replay(f ReplayFrame) error {
 	le.PutUint32(ctx[offCb:], uint32(f.Direction))
 	le.PutUint32(ctx[offCb+4:], wire)
 	le.PutUint32(ctx[offCb+8:], f.Ifindex)
+	le.PutUint32(ctx[offCb+12:], uint32(int32(f.LenDelta)))
 	ret, err := o.TacapTcIngress.Run(&ebpf.RunOptions{Data: data, Context: ctx})
 	if err != nil {
 		return fmt.Errorf("run extractor over a %d-byte frame: %w", len(f.Data), err)
@@ -160,6 +166,7 @@ func (o *Objects) QueueReplay(f ReplayFrame) error {
 	le.PutUint32(b.buf[at+16:], f.Ifindex)
 	le.PutUint32(b.buf[at+20:], f.GSOSegs)
 	b.buf[at+24] = f.Direction
+	le.PutUint16(b.buf[at+26:], uint16(f.LenDelta))
 	copy(b.buf[at+replayMetaSize:], data)
 	b.frames++
 	return nil

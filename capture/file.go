@@ -236,7 +236,7 @@ func (s *fileSource) replay(ctx context.Context, r *run) (string, error) {
 			continue
 		}
 		if err := s.rep.QueueReplay(bpf.ReplayFrame{Data: fr.Data, TimeNs: uint64(fr.TimeNs), Direction: fr.Direction,
-			WireLen: fr.WireLen, Ifindex: s.ifindex(fr.Iface)}); err != nil {
+			WireLen: fr.WireLen, LenDelta: fr.LenDelta, Ifindex: s.ifindex(fr.Iface)}); err != nil {
 			return dataset.StopError, err
 		}
 		s.now = uint64(fr.TimeNs)

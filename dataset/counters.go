@@ -6,7 +6,7 @@ import "fmt"
 // (docs/dataset.md, "Accounting"):
 //
 //	seen = recorded + not_ip + other_protocol + malformed + truncated +
-//	       session_table_full + session_quota + buffer_full
+//	       filtered + session_table_full + session_quota + buffer_full
 //
 // The field order is the order of the reasons in the contract, of
 // Reasons() and of the kernel's counter enum.
@@ -17,6 +17,7 @@ type Counters struct {
 	OtherProtocol    uint64 `json:"other_protocol"`
 	Malformed        uint64 `json:"malformed"`
 	Truncated        uint64 `json:"truncated"`
+	Filtered         uint64 `json:"filtered"` // recordable, but --filter did not match
 	SessionTableFull uint64 `json:"session_table_full"`
 	SessionQuota     uint64 `json:"session_quota"`
 	BufferFull       uint64 `json:"buffer_full"`
@@ -51,6 +52,7 @@ var reasonFields = [...]struct {
 	{"other_protocol", func(c *Counters) *uint64 { return &c.OtherProtocol }},
 	{"malformed", func(c *Counters) *uint64 { return &c.Malformed }},
 	{"truncated", func(c *Counters) *uint64 { return &c.Truncated }},
+	{"filtered", func(c *Counters) *uint64 { return &c.Filtered }},
 	{"session_table_full", func(c *Counters) *uint64 { return &c.SessionTableFull }},
 	{"session_quota", func(c *Counters) *uint64 { return &c.SessionQuota }},
 	{"buffer_full", func(c *Counters) *uint64 { return &c.BufferFull }},

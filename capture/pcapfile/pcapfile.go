@@ -39,6 +39,7 @@ const (
 type Frame struct {
 	Data      []byte // Ethernet frame (valid until the next call to Next)
 	WireLen   uint32 // its length on the wire, Ethernet header included
+	LenDelta  int16  // the file's link header length less the 14 of the Ethernet header Data has
 	TimeNs    int64
 	Direction uint8
 	Iface     string // pcapng interface name, "" when the file has none
@@ -390,6 +391,7 @@ func (r *Reader) toEthernet(data []byte, orig uint32, ns int64, link uint16, ifa
 	binary.BigEndian.PutUint16(eth[12:], etherType)
 	copy(eth[14:], payload)
 	f.Data = eth
+	f.LenDelta = int16(hdrLen - 14)
 	wire := int64(orig) - int64(hdrLen) + 14
 	f.WireLen = uint32(max(wire, int64(len(eth))))
 	return f

@@ -1,0 +1,340 @@
+package filter
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf/asm"
+)
+
+// The generated function is the body of the kernel program's
+// tacap_filter(const struct record *r, const struct filter_ctx *fc): it
+// returns 1 when the packet matches, else 0. Arithmetic is 32-bit and
+// unsigned, as in classic BPF; a byte test beyond the bytes the frame has
+// makes the whole filter reject the packet, as it does in classic BPF.
+
+const (
+	rRec  = asm.R6 // the record
+	rCtx  = asm.R7 // the filter context
+	rTmp  = asm.R0
+	rTmp2 = asm.R9
+)
+
+// pool holds arithmetic values, one register per nesting depth.
+var pool = []asm.Register{asm.R1, asm.R2, asm.R3, asm.R4, asm.R5, asm.R8}
+
+type label int
+
+type item struct {
+	ins   asm.Instruction
+	to    label // jump target, or -1
+	label label // this item only marks a label, or -1
+}
+
+type gen struct {
+	l      Layout
+	items  []item
+	labels int
+	reject label
+}
+
+func (g *gen) newLabel() label { g.labels++; return label(g.labels - 1) }
+func (g *gen) mark(l label)    { g.items = append(g.items, item{to: -1, label: l}) }
+func (g *gen) emit(ins ...asm.Instruction) {
+	for _, in := range ins {
+		g.items = append(g.items, item{ins: in, to: -1, label: -1})
+	}
+}
+
+// jump emits a conditional jump (op, 32-bit) of dst against an immediate
+// or a register, or with op asm.Ja an unconditional one.
+func (g *gen) jump(op asm.JumpOp, dst asm.Register, imm uint32, src *asm.Register, to label) {
+	var ins asm.Instruction
+	switch {
+	case op == asm.Ja:
+		ins = asm.Instruction{OpCode: asm.OpCode(asm.JumpClass).SetJumpOp(asm.Ja)}
+	case src != nil:
+		ins = asm.Instruction{OpCode: asm.OpCode(asm.Jump32Class).SetJumpOp(op).SetSource(asm.RegSource), Dst: dst, Src: *src}
+	default:
+		ins = asm.Instruction{OpCode: asm.OpCode(asm.Jump32Class).SetJumpOp(op).SetSource(asm.ImmSource), Dst: dst, Constant: int64(int32(imm))}
+	}
+	g.items = append(g.items, item{ins: ins, to: to, label: -1})
+}
+
+// jump64 compares 64-bit dst with an immediate or a register: for bounds
+// the verifier must see on the whole register.
+func (g *gen) jump64(op asm.JumpOp, dst asm.Register, imm int32, src *asm.Register, to label) {
+	ins := asm.Instruction{OpCode: asm.OpCode(asm.JumpClass).SetJumpOp(op).SetSource(asm.ImmSource), Dst: dst, Constant: int64(imm)}
+	if src != nil {
+		ins = asm.Instruction{OpCode: asm.OpCode(asm.JumpClass).SetJumpOp(op).SetSource(asm.RegSource), Dst: dst, Src: *src}
+	}
+	g.items = append(g.items, item{ins: ins, to: to, label: -1})
+}
+
+var jumpOps = map[string]asm.JumpOp{"==": asm.JEq, "!=": asm.JNE, ">": asm.JGT, ">=": asm.JGE, "<": asm.JLT, "<=": asm.JLE}
+
+func generate(e expr, l Layout) (asm.Instructions, error) {
+	g := &gen{l: l}
+	g.reject = g.newLabel()
+	match := g.newLabel()
+	g.jump64(asm.JEq, asm.R1, 0, nil, g.reject)
+	g.jump64(asm.JEq, asm.R2, 0, nil, g.reject)
+	g.emit(asm.Mov.Reg(rRec, asm.R1), asm.Mov.Reg(rCtx, asm.R2))
+	if err := g.cond(e, match, g.reject); err != nil {
+		return nil, err
+	}
+	g.mark(match)
+	g.emit(asm.Mov.Imm32(asm.R0, 1), asm.Return())
+	g.mark(g.reject)
+	g.emit(asm.Mov.Imm32(asm.R0, 0), asm.Return())
+	return g.assemble()
+}
+
+// cond emits code that jumps to t when e holds and to f when it does not.
+func (g *gen) cond(e expr, t, f label) error {
+	switch e := e.(type) {
+	case constExpr:
+		if e {
+			g.jump(asm.Ja, 0, 0, nil, t)
+		} else {
+			g.jump(asm.Ja, 0, 0, nil, f)
+		}
+	case andExpr:
+		m := g.newLabel()
+		if err := g.cond(e.a, m, f); err != nil {
+			return err
+		}
+		g.mark(m)
+		return g.cond(e.b, t, f)
+	case orExpr:
+		m := g.newLabel()
+		if err := g.cond(e.a, t, m); err != nil {
+			return err
+		}
+		g.mark(m)
+		return g.cond(e.b, t, f)
+	case notExpr:
+		return g.cond(e.x, f, t)
+	case testExpr:
+		if err := g.loadField(rTmp, e.f); err != nil {
+			return err
+		}
+		if e.mask != 0 {
+			g.emit(asm.And.Imm32(rTmp, int32(e.mask)))
+		}
+		g.jump(jumpOps[e.op], rTmp, e.val, nil, t)
+		g.jump(asm.Ja, 0, 0, nil, f)
+	case relExpr:
+		if err := g.arith(e.l, 0); err != nil {
+			return err
+		}
+		if n, ok := e.r.(numArith); ok {
+			g.jump(jumpOps[e.op], pool[0], uint32(n), nil, t)
+		} else {
+			if err := g.arith(e.r, 1); err != nil {
+				return err
+			}
+			g.jump(jumpOps[e.op], pool[0], 0, &pool[1], t)
+		}
+		g.jump(asm.Ja, 0, 0, nil, f)
+	default:
+		return fmt.Errorf("internal: no code for %T", e)
+	}
+	return nil
+}
+
+// loadField loads a field, zero-extended, into dst.
+func (g *gen) loadField(dst asm.Register, f field) error {
+	base, fl, err := g.l.field(f.id)
+	if err != nil {
+		return err
+	}
+	off := fl.Off
+	switch f.id {
+	case fSrcAddr, fDstAddr:
+		off += int16(4 * f.idx)
+	case fTagID:
+		off += int16(2 * f.idx)
+	}
+	g.emit(asm.LoadMem(dst, base, off, sizeOf(fl.Size)))
+	return nil
+}
+
+func sizeOf(n int) asm.Size {
+	switch n {
+	case 1:
+		return asm.Byte
+	case 2:
+		return asm.Half
+	case 8:
+		return asm.DWord
+	}
+	return asm.Word
+}
+
+// arith evaluates a into pool[depth].
+func (g *gen) arith(a arith, depth int) error {
+	if depth >= len(pool) {
+		return fmt.Errorf("the arithmetic is nested too deeply (at most %d levels)", len(pool))
+	}
+	dst := pool[depth]
+	switch a := a.(type) {
+	case numArith:
+		g.emit(asm.Mov.Imm32(dst, int32(a)))
+	case fieldArith:
+		if err := g.loadField(dst, a.f); err != nil {
+			return err
+		}
+		if a.swap {
+			g.emit(asm.HostTo(asm.BE, dst, asm.Word))
+		}
+	case loadArith:
+		return g.load(a, depth)
+	case negArith:
+		if err := g.arith(a.x, depth); err != nil {
+			return err
+		}
+		g.emit(asm.Neg.Imm32(dst, 0))
+	case binArith:
+		return g.binary(a, depth)
+	default:
+		return fmt.Errorf("internal: no code for %T", a)
+	}
+	return nil
+}
+
+var aluOps = map[string]asm.ALUOp{"+": asm.Add, "-": asm.Sub, "*": asm.Mul, "/": asm.Div, "%": asm.Mod,
+	"&": asm.And, "|": asm.Or, "^": asm.Xor, "<<": asm.LSh, ">>": asm.RSh}
+
+func (g *gen) binary(a binArith, depth int) error {
+	dst := pool[depth]
+	if err := g.arith(a.l, depth); err != nil {
+		return err
+	}
+	op := aluOps[a.op]
+	if n, ok := a.r.(numArith); ok { // the parser refused / 0, % 0 and shifts of 32 or more
+		g.emit(op.Imm32(dst, int32(n)))
+		return nil
+	}
+	if err := g.arith(a.r, depth+1); err != nil {
+		return err
+	}
+	src := pool[depth+1]
+	switch a.op {
+	case "/", "%":
+		g.jump(asm.JEq, src, 0, nil, g.reject) // classic BPF rejects the packet
+	case "<<", ">>":
+		// libpcap's interpreter: a shift of 32 or more gives 0.
+		ok, done := g.newLabel(), g.newLabel()
+		g.jump(asm.JLT, src, 32, nil, ok)
+		g.emit(asm.Mov.Imm32(dst, 0))
+		g.jump(asm.Ja, 0, 0, nil, done)
+		g.mark(ok)
+		g.emit(op.Reg32(dst, src))
+		g.mark(done)
+		return nil
+	}
+	g.emit(op.Reg32(dst, src))
+	return nil
+}
+
+// load reads a.size bytes in network order at a's base plus its index from
+// the frame's first bytes, rejecting the packet when they are not all
+// there.
+func (g *gen) load(a loadArith, depth int) error {
+	dst := pool[depth]
+	if err := g.arith(a.idx, depth); err != nil {
+		return err
+	}
+	switch a.base {
+	case baseL3, baseL3Plus40:
+		g.emit(asm.LoadMem(rTmp, rCtx, g.l.L3Off.Off, sizeOf(g.l.L3Off.Size)))
+		g.emit(asm.Add.Reg(dst, rTmp))
+		if a.base == baseL3Plus40 {
+			g.emit(asm.Add.Imm(dst, 40))
+		}
+	case baseL4:
+		// As libpcap: the IPv4 header's length from its first byte,
+		// whatever the packet (a load whose guard an arithmetic
+		// operation dropped reads there too).
+		g.emit(asm.LoadMem(rTmp, rCtx, g.l.L3Off.Off, sizeOf(g.l.L3Off.Size)))
+		g.jump64(asm.JGT, rTmp, int32(BytesMax-1), nil, g.reject)
+		g.emit(asm.LoadMem(rTmp2, rCtx, g.l.BytesLen.Off, sizeOf(g.l.BytesLen.Size)))
+		tmp2 := rTmp2
+		g.jump64(asm.JGE, rTmp, 0, &tmp2, g.reject)
+		g.emit(asm.Mov.Reg(rTmp2, rCtx), asm.Add.Imm(rTmp2, int32(g.l.Bytes.Off)), asm.Add.Reg(rTmp2, rTmp))
+		g.emit(asm.LoadMem(rTmp2, rTmp2, 0, asm.Byte), asm.And.Imm32(rTmp2, 0xf), asm.LSh.Imm32(rTmp2, 2))
+		g.emit(asm.Add.Reg(rTmp, rTmp2), asm.Add.Reg(dst, rTmp))
+	}
+	// For the verifier: the offset stays inside the buffer.
+	g.jump64(asm.JGT, dst, int32(BytesMax-a.size), nil, g.reject)
+	// At run time: inside the bytes the frame has.
+	g.emit(asm.Mov.Reg(rTmp, dst), asm.Add.Imm(rTmp, int32(a.size)))
+	g.emit(asm.LoadMem(rTmp2, rCtx, g.l.BytesLen.Off, sizeOf(g.l.BytesLen.Size)))
+	tmp2 := rTmp2
+	g.jump64(asm.JGT, rTmp, 0, &tmp2, g.reject)
+	g.emit(asm.Mov.Reg(rTmp, rCtx), asm.Add.Imm(rTmp, int32(g.l.Bytes.Off)), asm.Add.Reg(rTmp, dst))
+	g.emit(asm.LoadMem(dst, rTmp, 0, asm.Byte))
+	for i := 1; i < a.size; i++ {
+		g.emit(asm.LSh.Imm32(dst, 8), asm.LoadMem(rTmp2, rTmp, int16(i), asm.Byte), asm.Or.Reg32(dst, rTmp2))
+	}
+	return nil
+}
+
+// assemble drops jumps to the very next instruction and resolves labels
+// into offsets.
+func (g *gen) assemble() (asm.Instructions, error) {
+	items := g.items
+	for changed := true; changed; {
+		changed = false
+		for i := 0; i < len(items); i++ {
+			it := items[i]
+			if it.label >= 0 || it.ins.OpCode.JumpOp() != asm.Ja || it.ins.OpCode.Class() != asm.JumpClass {
+				continue
+			}
+			if labelFollows(items[i+1:], it.to) {
+				items = append(items[:i], items[i+1:]...)
+				changed = true
+				i--
+			}
+		}
+	}
+	at := make(map[label]int)
+	n := 0
+	for _, it := range items {
+		if it.label >= 0 {
+			at[it.label] = n
+			continue
+		}
+		n++
+	}
+	var out asm.Instructions
+	for _, it := range items {
+		if it.label >= 0 {
+			continue
+		}
+		ins := it.ins
+		if it.to >= 0 {
+			off := at[it.to] - (len(out) + 1)
+			if off < -32768 || off > 32767 {
+				return nil, fmt.Errorf("the filter is too long for one eBPF jump")
+			}
+			ins.Offset = int16(off)
+		}
+		out = append(out, ins)
+	}
+	return out, nil
+}
+
+// labelFollows says whether l marks the position right after the
+// instructions before items (only labels in between).
+func labelFollows(items []item, l label) bool {
+	for _, it := range items {
+		if it.label < 0 {
+			return false
+		}
+		if it.label == l {
+			return true
+		}
+	}
+	return false
+}

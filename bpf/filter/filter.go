@@ -1,0 +1,83 @@
+// Package filter compiles capture filters in tcpdump's pcap-filter syntax
+// into eBPF for tacap's kernel program, without libpcap or a C toolchain.
+//
+// The program parses each packet before it filters, so the generated code
+// tests the fields it parsed (addresses, ports, protocol, flags, VLAN
+// tags) and reads raw bytes only for the byte tests no field answers
+// (ip[0] & 0xf, tcp[20:4]); those read a copy of the frame's first
+// BytesMax bytes. The meaning of each primitive follows libpcap's code
+// for it (offsets, fragments, VLAN depth); docs/filters.md says what is
+// supported and where tacap differs.
+package filter
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf/asm"
+)
+
+// BytesMax is how many of a frame's first bytes a byte test can read.
+const BytesMax = 256
+
+// Program is a compiled filter.
+type Program struct {
+	Expr string
+	// Insns is the body of tacap_filter(record, filter context).
+	Insns asm.Instructions
+	// ReadsBytes says whether the program reads the frame's first bytes
+	// (the kernel program copies them only then).
+	ReadsBytes bool
+}
+
+// Field is where a value sits in the record or the filter context.
+type Field struct {
+	Off  int16
+	Size int // 1, 2 or 4
+}
+
+// Layout says where the kernel program keeps what the filter tests: the
+// record's fields (first argument) and the filter context's (second).
+type Layout struct {
+	IPVersion, Protocol, SrcAddr, DstAddr, SrcPort, DstPort, FragOff, TCPFlags,
+	ICMPType, ICMPCode, TTL, Direction Field
+
+	FrameLen, BytesLen, L3Off, L4Off, Tags, InlineTags, TagIDs, NextHeader0, NextHeader1 Field
+	Bytes                                                                                Field // Size: BytesMax
+}
+
+// field returns the base register and place of a field.
+func (l Layout) field(id fieldID) (asm.Register, Field, error) {
+	rec := map[fieldID]Field{fIPVersion: l.IPVersion, fProtocol: l.Protocol, fSrcAddr: l.SrcAddr,
+		fDstAddr: l.DstAddr, fSrcPort: l.SrcPort, fDstPort: l.DstPort, fFragOff: l.FragOff,
+		fTCPFlags: l.TCPFlags, fICMPType: l.ICMPType, fICMPCode: l.ICMPCode, fTTL: l.TTL,
+		fDirection: l.Direction}
+	if f, ok := rec[id]; ok {
+		return rRec, f, nil
+	}
+	ctx := map[fieldID]Field{fFrameLen: l.FrameLen, fTags: l.Tags, fInlineTags: l.InlineTags,
+		fTagID: l.TagIDs, fNextHeader0: l.NextHeader0, fNextHeader1: l.NextHeader1}
+	if f, ok := ctx[id]; ok {
+		return rCtx, f, nil
+	}
+	return 0, Field{}, fmt.Errorf("internal: field %d has no place", id)
+}
+
+// Check parses expr and says what is wrong with it, as Compile would.
+func Check(expr string) error {
+	_, _, err := parse(expr)
+	return err
+}
+
+// Compile compiles expr for a kernel program whose structures have layout
+// l. A syntax or meaning error is an *Error with the position at fault.
+func Compile(expr string, l Layout) (*Program, error) {
+	e, bytes, err := parse(expr)
+	if err != nil {
+		return nil, err
+	}
+	insns, err := generate(e, l)
+	if err != nil {
+		return nil, &Error{Expr: expr, Pos: 0, Reason: err.Error()}
+	}
+	return &Program{Expr: expr, Insns: insns, ReadsBytes: bytes}, nil
+}
