@@ -35,12 +35,12 @@ type quals struct {
 }
 
 type parser struct {
-	expr  string
-	toks  []token
-	i     int
-	vlan  int    // VLAN tags the expression has stepped over so far ("vlan" primitives parsed)
-	last  *quals // the last primitive's qualifiers, for a bare id after and/or/not
-	err   *Error
+	expr string
+	toks []token
+	i    int
+	vlan int    // VLAN tags the expression has stepped over so far ("vlan" primitives parsed)
+	last *quals // the last primitive's qualifiers, for a bare id after and/or/not
+	err  *Error
 }
 
 // parse parses a whole expression. An empty one matches every packet.
