@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tacap/tacap/bpf"
@@ -36,6 +37,10 @@ type Config struct {
 	Out      string    // the dataset folder (default ./dump)
 	Sampling Sampling  // docs/dataset.md, "Sampling"
 	Flows    FlowTable // docs/dataset.md, "flows/"
+	// Filter is a capture filter in tcpdump's syntax (docs/filters.md):
+	// recordable packets it does not match are counted filtered and are
+	// in no session or flow. "": every packet.
+	Filter string
 	// Labels label every row (docs/dataset.md, "Labels"); nil: no rules,
 	// every row gets the default label.
 	Labels *labels.Rules
@@ -195,6 +200,13 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Flows.apply(&opts); err != nil {
 		return err
+	}
+	if strings.TrimSpace(c.Filter) != "" {
+		prog, err := bpf.CompileFilter(c.Filter)
+		if err != nil {
+			return &ConfigError{Option: "filter", Problem: err.Error()}
+		}
+		opts.Filter = prog
 	}
 	c.options = opts
 	return nil

@@ -14,12 +14,16 @@ import (
 
 func parametersOf(o bpf.Options) dataset.Parameters {
 	rb, _ := bpf.RingBytes(o.BufferPackets)
-	return dataset.Parameters{
+	p := dataset.Parameters{
 		Sessions: o.Sessions, PacketsPerSession: o.PacketsPerSession, BufferPackets: o.BufferPackets, BufferBytes: rb,
 		SessionAcceptRestart: o.SessionAcceptRestart.String(), SessionPacketRestart: o.SessionPacketRestart.String(),
 		BufferRestart: o.BufferRestart.String(), Bidirectional: o.Bidirectional,
 		Flows: o.Flows, FlowIdleTimeout: o.FlowIdleTimeout.String(), FlowActiveTimeout: o.FlowActiveTimeout.String(),
 	}
+	if o.Filter != nil {
+		p.Filter = o.Filter.Expr
+	}
+	return p
 }
 
 func clockOf(a Anchor) dataset.Clock {

@@ -90,6 +90,8 @@ type Parameters struct {
 	Flows                uint32 `json:"flows"` // size of the flow table
 	FlowIdleTimeout      string `json:"flow_idle_timeout"`
 	FlowActiveTimeout    string `json:"flow_active_timeout"`
+	// Filter is the --filter expression ("" or absent: none).
+	Filter string `json:"filter,omitempty"`
 }
 
 // FlowsInfo accounts for the rows of flows/.

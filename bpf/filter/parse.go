@@ -24,7 +24,7 @@ func (e *Error) Error() string {
 		}
 		near = fmt.Sprintf("near %q", tok)
 	}
-	return fmt.Sprintf("filter %q: column %d (%s): %s", e.Expr, e.Pos+1, near, e.Reason)
+	return fmt.Sprintf("%q, column %d (%s): %s", e.Expr, e.Pos+1, near, e.Reason)
 }
 
 // quals are a primitive's qualifiers: protocol, direction and type.
@@ -386,7 +386,7 @@ var loadBases = map[string]string{"ether": "ether", "link": "ether", "ip": "ip",
 
 // load: proto [ arith ] or proto [ arith : size ].
 func (p *parser) load(proto string) arith {
-	p.next()
+	at := p.next().pos
 	p.expect("[")
 	idx := p.arith(0)
 	size := 1
@@ -403,7 +403,7 @@ func (p *parser) load(proto string) arith {
 	raw := loadArith{base: rawBaseOf(proto), idx: idx, size: size}
 	if n, ok := idx.(numArith); ok {
 		if int(n)+size > BytesMax {
-			p.fail(p.peek().pos, "a byte test reads the frame's first %d bytes, and %s[%d:%d] is beyond them", BytesMax, proto, n, size)
+			p.fail(at, "a byte test reads the frame's first %d bytes, and %s[%d:%d] is beyond them", BytesMax, proto, n, size)
 		}
 		if f, ok := parsedLoad(proto, uint32(n), size); ok {
 			return withGuard{fieldArith: f, raw: raw, guard: p.loadGuard(proto)}

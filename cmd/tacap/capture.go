@@ -49,6 +49,8 @@ func captureCommand() *cli.Command {
 			&cli.UintFlag{Name: "flows", Value: bpf.DefaultFlows, Usage: "size of the kernel's flow table (flows/: statistics of every packet); a packet whose flow finds no room counts as flow_table_full"},
 			&cli.DurationFlag{Name: "flow-idle-timeout", Value: 120 * time.Second, Usage: "a packet this long after its flow's last starts a new flow (end_reason idle)"},
 			&cli.DurationFlag{Name: "flow-active-timeout", Value: 1800 * time.Second, Usage: "a packet this long after its flow's first starts a new flow (end_reason active)"},
+			&cli.StringFlag{Name: "filter", Usage: "record only packets this tcpdump-style expression matches, e.g. 'not port 22' (docs/filters.md); the others are counted filtered"},
+			&cli.StringFlag{Name: "filter-file", Aliases: []string{"f"}, Usage: "read the --filter expression from this file ('#' starts a comment)"},
 			&cli.StringFlag{Name: "labels", Aliases: []string{"l"}, Usage: "label rows from this rules file (YAML; docs/dataset.md, \"Labels\"); without it every row is labelled benign"},
 			&cli.BoolFlag{Name: "no-csv", Usage: "skip the per-flow CSV files"},
 			&cli.IntFlag{Name: "csv-max-files", Value: 100_000, Usage: "write at most this many per-flow CSV files (reported when reached)"},
@@ -129,6 +131,11 @@ func parseCaptureArgs(c *cli.Context) (*captureArgs, error) {
 	} else if c.IsSet("pcap-order") {
 		return nil, usagef("--pcap-order applies to --pcap")
 	}
+	expr, err := filterExpr(c)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Filter = expr
 	if c.IsSet("labels") {
 		rules, err := loadRules("--labels", c.String("labels"))
 		if err != nil {
@@ -319,6 +326,9 @@ func printSummary(w io.Writer, res *capture.Result, out string) {
 		source += ")"
 	}
 	fmt.Fprintf(w, "run %s on %s: %s, stopped by %s\n", m.RunID, source, m.End.Sub(m.Start).Round(time.Millisecond), m.StopReason)
+	if m.Parameters.Filter != "" {
+		fmt.Fprintf(w, "  %-22s %s\n", "filter", m.Parameters.Filter)
+	}
 	fmt.Fprintf(w, "  %-22s %12d\n", "packets seen", c.Seen)
 	fmt.Fprintf(w, "  %-22s %12d %s\n", "recorded", c.Recorded, pct(c.Recorded))
 	fmt.Fprintf(w, "  %-22s %12d %s\n", "not recorded", c.NotRecorded(), pct(c.NotRecorded()))
@@ -399,4 +409,38 @@ func human(v float64) string {
 		return fmt.Sprintf("%.1fk", v/1e3)
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// filterExpr is the --filter expression, or the one in --filter-file
+// (lines joined, '#' to the end of a line dropped, as tcpdump -F).
+func filterExpr(c *cli.Context) (string, error) {
+	switch {
+	case c.IsSet("filter") && c.IsSet("filter-file"):
+		return "", usagef("--filter and --filter-file exclude each other: give the expression once")
+	case c.IsSet("filter"):
+		if strings.TrimSpace(c.String("filter")) == "" {
+			return "", usagef("--filter is empty: give an expression such as 'not port 22', or leave the flag out to record every packet")
+		}
+		return c.String("filter"), nil
+	case !c.IsSet("filter-file"):
+		return "", nil
+	}
+	path := c.String("filter-file")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read --filter-file: %w", err)
+	}
+	var parts []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		if line = strings.TrimSpace(line); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	if len(parts) == 0 {
+		return "", usagef("--filter-file %s holds no expression", path)
+	}
+	return strings.Join(parts, " "), nil
 }
