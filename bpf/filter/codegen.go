@@ -280,21 +280,39 @@ func (g *gen) load(a loadArith, depth int) error {
 	return nil
 }
 
-// assemble drops jumps to the very next instruction and resolves labels
-// into offsets.
+var inverse = map[asm.JumpOp]asm.JumpOp{asm.JEq: asm.JNE, asm.JNE: asm.JEq, asm.JGT: asm.JLE,
+	asm.JLE: asm.JGT, asm.JGE: asm.JLT, asm.JLT: asm.JGE}
+
+func isJa(it item) bool {
+	return it.label < 0 && it.ins.OpCode.Class() == asm.JumpClass && it.ins.OpCode.JumpOp() == asm.Ja
+}
+
+// assemble drops jumps to the very next instruction, turns "if c goto t;
+// goto f; t:" into "if !c goto f; t:", and resolves labels into offsets.
 func (g *gen) assemble() (asm.Instructions, error) {
 	items := g.items
 	for changed := true; changed; {
 		changed = false
+		if live := reachable(items); len(live) < len(items) {
+			items, changed = live, true
+		}
 		for i := 0; i < len(items); i++ {
 			it := items[i]
-			if it.label >= 0 || it.ins.OpCode.JumpOp() != asm.Ja || it.ins.OpCode.Class() != asm.JumpClass {
-				continue
-			}
-			if labelFollows(items[i+1:], it.to) {
+			if isJa(it) && labelFollows(items[i+1:], it.to) {
 				items = append(items[:i], items[i+1:]...)
 				changed = true
 				i--
+				continue
+			}
+			if it.label < 0 && it.to >= 0 && !isJa(it) && i+1 < len(items) && isJa(items[i+1]) &&
+				labelFollows(items[i+2:], it.to) {
+				if inv, ok := inverse[it.ins.OpCode.JumpOp()]; ok {
+					it.ins.OpCode = it.ins.OpCode.SetJumpOp(inv)
+					it.to = items[i+1].to
+					items[i] = it
+					items = append(items[:i+1], items[i+2:]...)
+					changed = true
+				}
 			}
 		}
 	}
@@ -337,4 +355,42 @@ func labelFollows(items []item, l label) bool {
 		}
 	}
 	return false
+}
+
+// reachable drops the instructions no path from the entry reaches (the
+// verifier refuses them): the match of a filter that never matches, code
+// after a jump that folding made unconditional.
+func reachable(items []item) []item {
+	at := make(map[label]int)
+	for i, it := range items {
+		if it.label >= 0 {
+			at[it.label] = i
+		}
+	}
+	seen := make([]bool, len(items))
+	work := []int{0}
+	for len(work) > 0 {
+		i := work[len(work)-1]
+		work = work[:len(work)-1]
+		for ; i < len(items) && !seen[i]; i++ {
+			seen[i] = true
+			it := items[i]
+			if it.label >= 0 {
+				continue
+			}
+			if it.to >= 0 {
+				work = append(work, at[it.to])
+			}
+			if isJa(it) || it.ins.OpCode.JumpOp() == asm.Exit {
+				break
+			}
+		}
+	}
+	out := items[:0:0]
+	for i, it := range items {
+		if seen[i] || it.label >= 0 {
+			out = append(out, it)
+		}
+	}
+	return out
 }

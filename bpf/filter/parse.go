@@ -55,12 +55,22 @@ func parse(s string) (expr, bool, error) {
 		return constExpr(true), false, nil
 	}
 	var e expr
-	ok := p.try(func() {
-		e = p.exprList(p.parseTerm)
-		if p.peek().kind != tokEOF {
-			p.fail(p.peek().pos, "expected and, or or the end of the expression")
-		}
-	})
+	ok := func() (ok bool) {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, isFatal := r.(fatal); !isFatal {
+					panic(r)
+				}
+				ok = false
+			}
+		}()
+		return p.try(func() {
+			e = p.exprList(p.parseTerm)
+			if p.peek().kind != tokEOF {
+				p.fail(p.peek().pos, "expected and, or or the end of the expression")
+			}
+		})
+	}()
 	if !ok {
 		return nil, false, p.err // the furthest any attempt got
 	}
@@ -96,6 +106,10 @@ func readsBytes(e expr) bool {
 
 type bail struct{}
 
+// fatal is a failure no other reading of the expression can mend (a
+// division by zero, a byte test too wide): try does not backtrack over it.
+type fatal struct{}
+
 // fail records the error, keeping the one furthest into the expression
 // (the most telling after a backtrack), and unwinds the parse to the
 // nearest try.
@@ -105,6 +119,12 @@ func (p *parser) fail(pos int, format string, args ...any) {
 		p.err = err
 	}
 	panic(bail{})
+}
+
+// failFatal records err as the error and unwinds the whole parse.
+func (p *parser) failFatal(pos int, format string, args ...any) {
+	p.err = &Error{p.expr, pos, fmt.Sprintf(format, args...)}
+	panic(fatal{})
 }
 
 // try runs f, turning a failure into ok=false with the parser's position
@@ -307,11 +327,11 @@ func (p *parser) fold(t token, b binArith) arith {
 	switch b.op {
 	case "/", "%":
 		if rc && r == 0 {
-			p.fail(t.pos, "division by zero")
+			p.failFatal(t.pos, "division by zero")
 		}
 	case "<<", ">>":
 		if rc && r > 31 {
-			p.fail(t.pos, "shift by more than 31 bits")
+			p.failFatal(t.pos, "shift by more than 31 bits")
 		}
 	}
 	l, lc := b.l.(numArith)
@@ -395,7 +415,7 @@ func (p *parser) load(proto string) arith {
 		t := p.next()
 		n, err := strconv.Atoi(t.text)
 		if err != nil || n != 1 && n != 2 && n != 4 {
-			p.fail(t.pos, "a byte test reads 1, 2 or 4 bytes")
+			p.failFatal(t.pos, "a byte test reads 1, 2 or 4 bytes")
 		}
 		size = n
 	}
@@ -403,7 +423,7 @@ func (p *parser) load(proto string) arith {
 	raw := loadArith{base: rawBaseOf(proto), idx: idx, size: size}
 	if n, ok := idx.(numArith); ok {
 		if int(n)+size > BytesMax {
-			p.fail(at, "a byte test reads the frame's first %d bytes, and %s[%d:%d] is beyond them", BytesMax, proto, n, size)
+			p.failFatal(at, "a byte test reads the frame's first %d bytes, and %s[%d:%d] is beyond them", BytesMax, proto, n, size)
 		}
 		if f, ok := parsedLoad(proto, uint32(n), size); ok {
 			return withGuard{fieldArith: f, raw: raw, guard: p.loadGuard(proto)}
