@@ -477,7 +477,7 @@ static __always_inline bool is_l4(__u8 proto)
  */
 /* Set by Load when there is a --filter (and when it reads raw bytes). */
 volatile const __u8 FILTER = 0;
-volatile const __u8 FILTER_BYTES = 0;
+volatile const __u16 FILTER_BYTES = 0; /* how many of the frame's first bytes it reads */
 
 static __always_inline void filter_tag(struct filter_ctx *fc, __u16 id, bool in_frame)
 {
@@ -1154,7 +1154,8 @@ __attribute__((noinline)) int tacap_filter(const struct record *r, const struct 
 /* filter_bytes copies the frame's first bytes for a filter's byte tests. */
 static __always_inline void filter_bytes(struct pkt *p, struct filter_ctx *fc)
 {
-	__u32 n = p->cap_len < FILTER_BYTES_MAX ? p->cap_len : FILTER_BYTES_MAX;
+	__u32 want = FILTER_BYTES < FILTER_BYTES_MAX ? FILTER_BYTES : FILTER_BYTES_MAX;
+	__u32 n = p->cap_len < want ? p->cap_len : want;
 	long err;
 
 	fc->bytes_len = 0;

@@ -100,9 +100,9 @@ var filterCases = []struct {
 	{"tcp[tcpflags] & tcp-syn != 0", []string{"tcp4syn", "tcp4opts"}},
 	{"tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420", []string{"tcp4get"}},
 	{"(ip[2:2] - ((ip[0]&0xf)<<2)) - ((tcp[12]&0xf0)>>2) != 0", []string{"tcp4get", "udp4dns", "udp4frag2"}}, // icmp4echo: tcp[12] is beyond its end
-	{"udp[100] = 0", nil},                  // beyond the frame: the whole filter rejects
-	{"not udp[100] = 0", except("udp4dns")}, // ... even under not
-	{"not ip[2:2] / (ip[8] - 64) > 0", except("tcp4syn")},                       // division by zero rejects
+	{"udp[100] = 0", nil},                                 // beyond the frame: the whole filter rejects
+	{"not udp[100] = 0", except("udp4dns")},               // ... even under not
+	{"not ip[2:2] / (ip[8] - 64) > 0", except("tcp4syn")}, // division by zero rejects
 	{"ip[0] << (ip[8] - 30) = 0", except("vlan100tcp", "qinq200udp", "tcp6", "udp6frag1", "tcp6hbh", "icmp6echo")}, // a shift of 32 or more gives 0
 	{"ip[8] = 64 or ip6[7] = 64", []string{"tcp4syn", "tcp6", "udp6frag1", "tcp6hbh"}},
 	{"len > 80", []string{"tcp4get", "tcp6hbh", "udp6frag1"}},

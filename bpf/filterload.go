@@ -57,8 +57,10 @@ var (
 	_ = [1]struct{}{}[len(extractorFilterCtx{}.TagId)-4]
 )
 
-// spliceFilter puts the compiled filter in place of tacap_filter's body in
-// every program that calls it, and turns the filter on.
+// spliceFilter puts the compiled filter in place of every call to
+// tacap_filter in the programs, and turns the filter on. The compiled code
+// replaces the call instruction itself (package filter writes it for
+// that), so a filter costs no call and return.
 func spliceFilter(spec *ebpf.CollectionSpec, prog *filter.Program) error {
 	on, bytes := spec.Variables[extractorVarFILTER], spec.Variables[extractorVarFILTER_BYTES]
 	if on == nil || bytes == nil {
@@ -66,14 +68,12 @@ func spliceFilter(spec *ebpf.CollectionSpec, prog *filter.Program) error {
 	}
 	spliced := 0
 	for name, ps := range spec.Programs {
-		insns, ok, err := replaceFunc(ps.Instructions, filterFunc, prog.Insns)
+		insns, n, err := inlineCalls(ps.Instructions, filterFunc, prog.Insns)
 		if err != nil {
 			return fmt.Errorf("program %s: %w", name, err)
 		}
-		if ok {
-			ps.Instructions = insns
-			spliced++
-		}
+		ps.Instructions = insns
+		spliced += n
 	}
 	if spliced == 0 {
 		return fmt.Errorf("no program of the BPF object calls %s", filterFunc)
@@ -81,13 +81,56 @@ func spliceFilter(spec *ebpf.CollectionSpec, prog *filter.Program) error {
 	if err := on.Set(uint8(1)); err != nil {
 		return err
 	}
-	return bytes.Set(boolByte(prog.ReadsBytes))
+	return bytes.Set(uint16(prog.BytesNeeded))
 }
 
-// replaceFunc replaces the body of function name in insns (from its symbol
-// to the next symbol) with body, keeping the function's metadata (symbol,
-// BTF function and line information) on its first instruction.
-func replaceFunc(insns asm.Instructions, name string, body asm.Instructions) (asm.Instructions, bool, error) {
+// inlineCalls replaces each call to function name in insns with body,
+// moving the jumps that cross a call site by the instructions it adds.
+// body must end by falling through, use only R0-R5 (what a call clobbers)
+// and no stack.
+func inlineCalls(insns asm.Instructions, name string, body asm.Instructions) (asm.Instructions, int, error) {
+	if len(body) == 0 {
+		return nil, 0, fmt.Errorf("empty code for %s", name)
+	}
+	var bodySlots int64
+	for _, ins := range body {
+		bodySlots += int64(ins.Size() / asm.InstructionSize)
+	}
+	n := 0
+	for c := len(insns) - 1; c >= 0; c-- {
+		call := insns[c]
+		if !call.IsFunctionCall() || call.Reference() != name {
+			continue
+		}
+		if err := shiftJumps(insns, c, bodySlots-1); err != nil {
+			return nil, 0, err
+		}
+		code := append(asm.Instructions(nil), body...)
+		code[0] = code[0].WithSource(call.Source())
+		if sym := call.Symbol(); sym != "" {
+			code[0] = code[0].WithSymbol(sym)
+		}
+		out := make(asm.Instructions, 0, len(insns)+len(code)-1)
+		out = append(out, insns[:c]...)
+		out = append(out, code...)
+		insns = append(out, insns[c+1:]...)
+		n++
+	}
+	if n > 0 {
+		insns = dropFunc(insns, name)
+	}
+	return insns, n, nil
+}
+
+// dropFunc removes function name (from its symbol to the next) from insns
+// once nothing calls it: the kernel counts a program's functions by their
+// calls and refuses function information for one more.
+func dropFunc(insns asm.Instructions, name string) asm.Instructions {
+	for _, ins := range insns {
+		if ins.Reference() == name {
+			return insns
+		}
+	}
 	start := -1
 	for i, ins := range insns {
 		if ins.Symbol() == name {
@@ -95,8 +138,8 @@ func replaceFunc(insns asm.Instructions, name string, body asm.Instructions) (as
 			break
 		}
 	}
-	if start < 0 {
-		return insns, false, nil
+	if start <= 0 {
+		return insns
 	}
 	end := len(insns)
 	for i := start + 1; i < len(insns); i++ {
@@ -105,14 +148,51 @@ func replaceFunc(insns asm.Instructions, name string, body asm.Instructions) (as
 			break
 		}
 	}
-	if len(body) == 0 {
-		return nil, false, fmt.Errorf("empty body for %s", name)
+	return append(insns[:start:start], insns[end:]...)
+}
+
+// shiftJumps adjusts the jumps of insns that cross instruction at (one
+// slot, about to become 1+delta slots).
+func shiftJumps(insns asm.Instructions, at int, delta int64) error {
+	pos := make([]int64, len(insns))
+	var p int64
+	for i, ins := range insns {
+		pos[i] = p
+		p += int64(ins.Size() / asm.InstructionSize)
 	}
-	out := make(asm.Instructions, 0, len(insns)-(end-start)+len(body))
-	out = append(out, insns[:start]...)
-	first := body[0].WithMetadata(insns[start].Metadata)
-	out = append(out, first)
-	out = append(out, body[1:]...)
-	out = append(out, insns[end:]...)
-	return out, true, nil
+	site := pos[at]
+	for i := range insns {
+		ins := &insns[i]
+		op := ins.OpCode
+		if !op.Class().IsJump() || op.JumpOp() == asm.Call || op.JumpOp() == asm.Exit {
+			continue
+		}
+		if ins.Reference() != "" && ins.Offset == -1 {
+			continue // resolved from its symbol when marshalled
+		}
+		long := op.Class() == asm.Jump32Class && op.JumpOp() == asm.Ja // gotol: the offset is the constant
+		off := int64(ins.Offset)
+		if long {
+			off = ins.Constant
+		}
+		from := pos[i]
+		to := from + 1 + off
+		switch {
+		case from < site && to > site:
+			off += delta
+		case from > site && to <= site:
+			off -= delta
+		default:
+			continue
+		}
+		if long {
+			ins.Constant = off
+			continue
+		}
+		if off < -32768 || off > 32767 {
+			return fmt.Errorf("a jump across the %s call no longer fits in 16 bits", filterFunc)
+		}
+		ins.Offset = int16(off)
+	}
+	return nil
 }

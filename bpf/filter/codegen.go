@@ -6,21 +6,24 @@ import (
 	"github.com/cilium/ebpf/asm"
 )
 
-// The generated function is the body of the kernel program's
+// The generated code stands in for the kernel program's call
 // tacap_filter(const struct record *r, const struct filter_ctx *fc): it
-// returns 1 when the packet matches, else 0. Arithmetic is 32-bit and
+// starts with r in R1 and fc in R2, leaves 1 in R0 when the packet
+// matches, else 0, and falls through to the instruction after its end.
+// It touches only the registers a call clobbers (R0-R5) and no stack, so
+// it can replace the call in place: a call and its return cost more than
+// a typical filter (retpolines, return thunks). Arithmetic is 32-bit and
 // unsigned, as in classic BPF; a byte test beyond the bytes the frame has
 // makes the whole filter reject the packet, as it does in classic BPF.
 
 const (
-	rRec  = asm.R6 // the record
-	rCtx  = asm.R7 // the filter context
-	rTmp  = asm.R0
-	rTmp2 = asm.R9
+	rRec = asm.R1 // the record
+	rCtx = asm.R2 // the filter context
+	rTmp = asm.R0
 )
 
 // pool holds arithmetic values, one register per nesting depth.
-var pool = []asm.Register{asm.R1, asm.R2, asm.R3, asm.R4, asm.R5, asm.R8}
+var pool = []asm.Register{asm.R3, asm.R4, asm.R5}
 
 type label int
 
@@ -75,17 +78,16 @@ var jumpOps = map[string]asm.JumpOp{"==": asm.JEq, "!=": asm.JNE, ">": asm.JGT, 
 func generate(e expr, l Layout) (asm.Instructions, error) {
 	g := &gen{l: l}
 	g.reject = g.newLabel()
-	match := g.newLabel()
-	g.jump64(asm.JEq, asm.R1, 0, nil, g.reject)
-	g.jump64(asm.JEq, asm.R2, 0, nil, g.reject)
-	g.emit(asm.Mov.Reg(rRec, asm.R1), asm.Mov.Reg(rCtx, asm.R2))
+	match, end := g.newLabel(), g.newLabel()
 	if err := g.cond(e, match, g.reject); err != nil {
 		return nil, err
 	}
 	g.mark(match)
-	g.emit(asm.Mov.Imm32(asm.R0, 1), asm.Return())
+	g.emit(asm.Mov.Imm32(asm.R0, 1))
+	g.jump(asm.Ja, 0, 0, nil, end)
 	g.mark(g.reject)
-	g.emit(asm.Mov.Imm32(asm.R0, 0), asm.Return())
+	g.emit(asm.Mov.Imm32(asm.R0, 0))
+	g.mark(end)
 	return g.assemble()
 }
 
@@ -174,7 +176,8 @@ func sizeOf(n int) asm.Size {
 // arith evaluates a into pool[depth].
 func (g *gen) arith(a arith, depth int) error {
 	if depth >= len(pool) {
-		return fmt.Errorf("the arithmetic is nested too deeply (at most %d levels)", len(pool))
+		return fmt.Errorf("the arithmetic nests too deeply: at most %d values may wait for another's result "+
+			"(write the constant side of an operation on the right, or split the test)", len(pool))
 	}
 	dst := pool[depth]
 	switch a := a.(type) {
@@ -255,27 +258,27 @@ func (g *gen) load(a loadArith, depth int) error {
 	case baseL4:
 		// As libpcap: the IPv4 header's length from its first byte,
 		// whatever the packet (a load whose guard an arithmetic
-		// operation dropped reads there too).
+		// operation dropped reads there too). The program copied at
+		// least the network header, or nothing, and then the bounds
+		// check below rejects.
 		g.emit(asm.LoadMem(rTmp, rCtx, g.l.L3Off.Off, sizeOf(g.l.L3Off.Size)))
 		g.jump64(asm.JGT, rTmp, int32(BytesMax-1), nil, g.reject)
-		g.emit(asm.LoadMem(rTmp2, rCtx, g.l.BytesLen.Off, sizeOf(g.l.BytesLen.Size)))
-		tmp2 := rTmp2
-		g.jump64(asm.JGE, rTmp, 0, &tmp2, g.reject)
-		g.emit(asm.Mov.Reg(rTmp2, rCtx), asm.Add.Imm(rTmp2, int32(g.l.Bytes.Off)), asm.Add.Reg(rTmp2, rTmp))
-		g.emit(asm.LoadMem(rTmp2, rTmp2, 0, asm.Byte), asm.And.Imm32(rTmp2, 0xf), asm.LSh.Imm32(rTmp2, 2))
-		g.emit(asm.Add.Reg(rTmp, rTmp2), asm.Add.Reg(dst, rTmp))
+		g.emit(asm.Add.Reg(rTmp, rCtx))
+		g.emit(asm.LoadMem(rTmp, rTmp, g.l.Bytes.Off, asm.Byte), asm.And.Imm32(rTmp, 0xf), asm.LSh.Imm32(rTmp, 2))
+		g.emit(asm.Add.Reg(dst, rTmp))
+		g.emit(asm.LoadMem(rTmp, rCtx, g.l.L3Off.Off, sizeOf(g.l.L3Off.Size)))
+		g.emit(asm.Add.Reg(dst, rTmp))
 	}
 	// For the verifier: the offset stays inside the buffer.
 	g.jump64(asm.JGT, dst, int32(BytesMax-a.size), nil, g.reject)
-	// At run time: inside the bytes the frame has.
-	g.emit(asm.Mov.Reg(rTmp, dst), asm.Add.Imm(rTmp, int32(a.size)))
-	g.emit(asm.LoadMem(rTmp2, rCtx, g.l.BytesLen.Off, sizeOf(g.l.BytesLen.Size)))
-	tmp2 := rTmp2
-	g.jump64(asm.JGT, rTmp, 0, &tmp2, g.reject)
-	g.emit(asm.Mov.Reg(rTmp, rCtx), asm.Add.Imm(rTmp, int32(g.l.Bytes.Off)), asm.Add.Reg(rTmp, dst))
-	g.emit(asm.LoadMem(dst, rTmp, 0, asm.Byte))
-	for i := 1; i < a.size; i++ {
-		g.emit(asm.LSh.Imm32(dst, 8), asm.LoadMem(rTmp2, rTmp, int16(i), asm.Byte), asm.Or.Reg32(dst, rTmp2))
+	// At run time: inside the bytes the frame has (signed: fewer bytes
+	// than the load's size make the bound negative).
+	g.emit(asm.LoadMem(rTmp, rCtx, g.l.BytesLen.Off, sizeOf(g.l.BytesLen.Size)), asm.Add.Imm(rTmp, int32(-a.size)))
+	g.jump64(asm.JSGT, dst, 0, &[]asm.Register{rTmp}[0], g.reject)
+	g.emit(asm.Add.Reg(dst, rCtx))
+	g.emit(asm.LoadMem(dst, dst, g.l.Bytes.Off, sizeOf(a.size)))
+	if a.size > 1 {
+		g.emit(asm.HostTo(asm.BE, dst, sizeOf(a.size)))
 	}
 	return nil
 }

@@ -24,9 +24,10 @@ type Program struct {
 	Expr string
 	// Insns is the body of tacap_filter(record, filter context).
 	Insns asm.Instructions
-	// ReadsBytes says whether the program reads the frame's first bytes
-	// (the kernel program copies them only then).
-	ReadsBytes bool
+	// BytesNeeded is how many of the frame's first bytes the program may
+	// read (at most BytesMax); the kernel program copies that many for
+	// each packet, and none when it is 0 (parsed fields only).
+	BytesNeeded int
 }
 
 // Field is where a value sits in the record or the filter context.
@@ -79,5 +80,5 @@ func Compile(expr string, l Layout) (*Program, error) {
 	if err != nil {
 		return nil, &Error{Expr: expr, Pos: 0, Reason: err.Error()}
 	}
-	return &Program{Expr: expr, Insns: insns, ReadsBytes: bytes}, nil
+	return &Program{Expr: expr, Insns: insns, BytesNeeded: bytes}, nil
 }

@@ -142,23 +142,26 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// TestReadsBytes: the kernel program copies the frame's bytes only for
-// filters whose byte tests no parsed field answers.
-func TestReadsBytes(t *testing.T) {
+// TestBytesNeeded: the kernel program copies the frame's bytes only for
+// filters whose byte tests no parsed field answers, and no more of them
+// than the tests can reach.
+func TestBytesNeeded(t *testing.T) {
 	for _, tc := range []struct {
 		expr  string
-		bytes bool
+		bytes int
 	}{
-		{"tcp and not port 22", false},
-		{"tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn", false},
-		{"ip[8] < 64 and icmp[icmptype] = icmp-echo", false},
-		{"ip[0] & 0xf > 5", true},
-		{"ether src 02:00:00:00:00:01", true},
-		{"ip[2:2] - tcp[13] = 0", true}, // the guard of tcp[13] is dropped: it reads bytes
-		{"tcp[20:4] = 0", true},
+		{"tcp and not port 22", 0},
+		{"tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn", 0},
+		{"ip[8] < 64 and icmp[icmptype] = icmp-echo", 0},
+		{"ip[0] & 0xf > 5", 26 + 1},
+		{"ether src 02:00:00:00:00:01", 12},
+		{"ip[2:2] - tcp[13] = 0", 86 + 14}, // the guard of tcp[13] is dropped: it reads bytes
+		{"tcp[20:4] = 0", 86 + 24},
+		{"icmp6[4:4] = 0", 66 + 8},
+		{"tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420", BytesMax}, // a computed offset
 	} {
-		if got := compile(t, tc.expr).ReadsBytes; got != tc.bytes {
-			t.Errorf("%q: ReadsBytes %v, want %v", tc.expr, got, tc.bytes)
+		if got := compile(t, tc.expr).BytesNeeded; got != tc.bytes {
+			t.Errorf("%q: BytesNeeded %d, want %d", tc.expr, got, tc.bytes)
 		}
 	}
 }

@@ -44,15 +44,15 @@ type parser struct {
 }
 
 // parse parses a whole expression. An empty one matches every packet.
-func parse(s string) (expr, bool, error) {
+func parse(s string) (expr, int, error) {
 	p := &parser{expr: s, toks: lex(s)}
 	for _, t := range p.toks {
 		if t.kind == tokError {
-			return nil, false, &Error{s, t.pos, fmt.Sprintf("unexpected character %q", t.text)}
+			return nil, 0, &Error{s, t.pos, fmt.Sprintf("unexpected character %q", t.text)}
 		}
 	}
 	if p.peek().kind == tokEOF {
-		return constExpr(true), false, nil
+		return constExpr(true), 0, nil
 	}
 	var e expr
 	ok := func() (ok bool) {
@@ -72,36 +72,44 @@ func parse(s string) (expr, bool, error) {
 		})
 	}()
 	if !ok {
-		return nil, false, p.err // the furthest any attempt got
+		return nil, 0, p.err // the furthest any attempt got
 	}
-	return e, readsBytes(e), nil
+	return e, bytesNeeded(e), nil
 }
 
-// readsBytes says whether e reads the frame's bytes (not only fields).
-func readsBytes(e expr) bool {
-	var inArith func(a arith) bool
-	inArith = func(a arith) bool {
+// bytesNeeded is how many of the frame's first bytes e's byte tests can
+// read (0: it tests parsed fields only): for a constant offset, its end
+// behind the furthest its base can be (three VLAN tags, 60 bytes of IPv4
+// header); for a computed one, all BytesMax.
+func bytesNeeded(e expr) int {
+	var inArith func(a arith) int
+	inArith = func(a arith) int {
 		switch a := a.(type) {
 		case loadArith:
-			return true
+			n, ok := a.idx.(numArith)
+			if !ok {
+				return BytesMax
+			}
+			base := map[rawBase]int{baseLink: 0, baseL3: 26, baseL3Plus40: 66, baseL4: 86}[a.base]
+			return max(min(base+int(n)+a.size, BytesMax), inArith(a.idx))
 		case binArith:
-			return inArith(a.l) || inArith(a.r)
+			return max(inArith(a.l), inArith(a.r))
 		case negArith:
 			return inArith(a.x)
 		}
-		return false
+		return 0
 	}
 	switch e := e.(type) {
 	case andExpr:
-		return readsBytes(e.a) || readsBytes(e.b)
+		return max(bytesNeeded(e.a), bytesNeeded(e.b))
 	case orExpr:
-		return readsBytes(e.a) || readsBytes(e.b)
+		return max(bytesNeeded(e.a), bytesNeeded(e.b))
 	case notExpr:
-		return readsBytes(e.x)
+		return bytesNeeded(e.x)
 	case relExpr:
-		return inArith(e.l) || inArith(e.r)
+		return max(inArith(e.l), inArith(e.r))
 	}
-	return false
+	return 0
 }
 
 type bail struct{}
