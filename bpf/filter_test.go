@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
@@ -122,7 +123,7 @@ func TestFilterFrames(t *testing.T) {
 		t.Run(tc.expr, func(t *testing.T) {
 			opts := bpf.DefaultOptions()
 			opts.PacketsPerSession = 0
-			opts.Programs = bpf.ProgramsTC | bpf.ProgramsReplayBatch
+			opts.Programs = bpf.AllPrograms
 			if tc.expr != "" {
 				p, err := bpf.CompileFilter(tc.expr)
 				if err != nil {
@@ -166,6 +167,25 @@ func TestFilterFrames(t *testing.T) {
 				}
 				if got := flowPackets(t, o); got != uint64(len(want)) {
 					t.Errorf("batched %v: flows hold %d packets, want the %d the filter let through", batched, got, len(want))
+				}
+			}
+			// Live XDP, a frame at a time (it times packets itself, and
+			// every packet is inbound).
+			want := tc.match
+			switch tc.expr {
+			case "inbound":
+				want = recordable
+			case "outbound":
+				want = nil
+			}
+			for _, fr := range frames {
+				ret, err := o.TacapXdp.Run(&ebpf.RunOptions{Data: fr.data})
+				if err != nil || ret != 2 {
+					t.Fatalf("xdp %s: verdict %d, %v", fr.name, ret, err)
+				}
+				n := len(drain(o))
+				if match := slices.Contains(want, fr.name); n != map[bool]int{false: 0, true: 1}[match] {
+					t.Errorf("xdp: %s gave %d records, want the filter to match it: %v", fr.name, n, match)
 				}
 			}
 		})
