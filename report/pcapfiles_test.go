@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tacap/tacap/dataset"
 )
 
 // TestRunOfSeveralCaptureFiles: a replay of several files names the first
@@ -28,5 +30,19 @@ func TestRunOfSeveralCaptureFiles(t *testing.T) {
 		if !strings.Contains(note, tc.noteHas) || strings.Contains(note, tc.noteLacks) {
 			t.Errorf("%d files: note %q", tc.files, note)
 		}
+	}
+}
+
+// TestParamsNameTheFilter: a run captured with --filter says so in the
+// runs table's parameters.
+func TestParamsNameTheFilter(t *testing.T) {
+	p := &dataset.Parameters{Sessions: 1024, PacketsPerSession: 100, BufferPackets: 102400,
+		SessionAcceptRestart: "5s", SessionPacketRestart: "1s", BufferRestart: "1s"}
+	if got := paramSummary(p); strings.Contains(got, "filter") {
+		t.Errorf("no filter: %q", got)
+	}
+	p.Filter = `not port 22`
+	if got := paramSummary(p); !strings.HasSuffix(got, `, filter "not port 22"`) {
+		t.Errorf("with a filter: %q", got)
 	}
 }

@@ -652,6 +652,9 @@ func paramSummary(p *dataset.Parameters) string {
 	if p.Bidirectional {
 		s += ", bidir"
 	}
+	if p.Filter != "" {
+		s += ", filter " + strconv.Quote(p.Filter)
+	}
 	return s
 }
 
