@@ -192,3 +192,28 @@ func TestLexer(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCompile: any string either compiles or is refused with a *Error
+// whose position lies in the expression; nothing panics.
+//
+//	go test ./bpf/filter -run '^$' -fuzz FuzzCompile -fuzztime 1m
+func FuzzCompile(f *testing.F) {
+	for _, s := range []string{"tcp", "not port 22 and net 10.0.0.0/8", "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn",
+		"vlan 100 and (host 2001:db8::1 or 198.18.0.1)", "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420",
+		"ip[2:2] / (ip[8] - 64) > 0", "ether src aa:bb:cc:dd:ee:ff", "portrange 1-1023 || !icmp", "(((", "1 << 40 = 0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := Compile(s, layout)
+		if err != nil {
+			e, ok := err.(*Error)
+			if !ok || e.Pos < 0 || e.Pos > len(s) {
+				t.Fatalf("%q: %v (%T)", s, err, err)
+			}
+			return
+		}
+		if len(p.Insns) == 0 || p.BytesNeeded < 0 || p.BytesNeeded > BytesMax {
+			t.Fatalf("%q: %d instructions, %d bytes", s, len(p.Insns), p.BytesNeeded)
+		}
+	})
+}

@@ -46,7 +46,11 @@ func lex(s string) []token {
 			for j < len(s) && (isHex(s[j]) || s[j] == '.' || s[j] == ':' || s[j] == 'x' || s[j] == 'X') {
 				j++
 			}
-			j = trimWord(s, i, j)
+			if j = trimWord(s, i, j); j == i { // "::" that is no address: two ':'
+				out = append(out, token{tokOp, ":", i})
+				i++
+				continue
+			}
 			out = append(out, token{tokWord, s[i:j], i})
 			i = j
 		default:
