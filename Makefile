@@ -40,8 +40,9 @@ test: ## run every test (as root: the kernel and network tests run too)
 	$(MAKE) --no-print-directory vet
 	scripts/test.sh
 
-fuzz: ## fuzz the kernel parser against gopacket for FUZZTIME (default 2m)
+fuzz: ## fuzz the kernel parser against gopacket, then the filter compiler, for FUZZTIME each (default 2m)
 	$(GO) test ./bpf -run '^$$' -fuzz FuzzExtractor -fuzztime $(FUZZTIME)
+	$(GO) test ./bpf/filter -run '^$$' -fuzz FuzzCompile -fuzztime $(FUZZTIME)
 
 bench: ## kernel program ns/packet beside an empty program (BENCHCOUNT rounds, medians)
 	scripts/bench/extractor.sh $(BENCHCOUNT)
