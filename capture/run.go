@@ -407,6 +407,12 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 	m.Sessions = int64(r.conv.sessions.count())
 	m.Labels.RowsByLabel = r.conv.labels.rows()
 	ferr := r.flowsInfo(counters)
+	if m.DrainSkipped && m.RecordedNotWritten == 0 && m.Flows.NotWritten == 0 {
+		// The second Ctrl-C came when everything had been read: it
+		// skipped nothing, and the flows can be checked after all.
+		m.DrainSkipped = false
+		ferr = r.flowsInfo(counters)
+	}
 	failures := []error{runErr, cerr, serr, writeErr, ferr}
 	m.Complete = whole && errors.Join(failures...) == nil && m.RecordedNotWritten == 0 && m.Flows.NotWritten == 0
 	for _, e := range append(failures, notes...) {

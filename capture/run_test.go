@@ -223,6 +223,23 @@ func TestSkippedDrain(t *testing.T) {
 	}
 }
 
+// TestSkipWithNothingLeft: a second Ctrl-C that comes when the ring is
+// already empty skips nothing: the run is complete and not marked skipped.
+func TestSkipWithNothingLeft(t *testing.T) {
+	dir := t.TempDir()
+	skip := make(chan struct{})
+	close(skip)
+	src := &fakeSource{k: newFakeKernel(), steps: steps(recs(100, 2, t0)), stopAs: dataset.StopSignal}
+	res, err := runFake(Config{Out: dir, SkipDrain: skip}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := readManifest(t, dir, res)
+	if m.DrainSkipped || !m.Complete || m.RowsWritten != 100 || m.RecordedNotWritten != 0 {
+		t.Fatalf("manifest: skipped %v complete %v rows %d not written %d", m.DrainSkipped, m.Complete, m.RowsWritten, m.RecordedNotWritten)
+	}
+}
+
 // TestSessionsSettleAtStop: the sessions table takes the final figures of
 // the sessions still in the kernel's table; a session none of whose packets
 // was recorded is no row; every row carries the run's id.
