@@ -113,229 +113,52 @@ func (t *textWriter) table(header []string, right []int, rows [][]string) {
 }
 
 func (t *textWriter) write(r *Report) {
+	d := layout(r)
 	if t.md {
 		t.printf("# tacap report\n\n")
 	} else {
 		t.printf("tacap report\n")
 	}
-	t.para("%s", introText(r))
+	t.para("%s", d.intro)
+	for _, s := range d.sections {
+		t.heading(s.title)
+		for i, b := range s.blocks {
+			t.block(b, i+1 < len(s.blocks))
+		}
+	}
+}
 
-	// The answers first: was anything lost, does it look like an attack.
-	t.heading("Summary")
-	for _, line := range summaryLines(r) {
-		t.printf("- %s\n", line)
-	}
-
-	// Runs.
-	t.heading("Runs")
-	var rows [][]string
-	for _, run := range r.Runs {
-		c := runCellsOf(&run)
-		rows = append(rows, []string{run.RunID, run.Host, c.Input, c.Start, c.Duration, c.Stop, paramSummary(run.Parameters),
-			strconv.FormatInt(run.RowsRead, 10), firstNonEmpty(run.TacapVersion, "-"), firstNonEmpty(run.KernelRelease, "-")})
-	}
-	t.table([]string{"run", "host", "input", "start (UTC)", "duration", "stopped by", "sampling", "rows", "tacap", "kernel"}, []int{4, 7}, rows)
-	t.para("%s", samplingLegend)
-	for _, run := range r.Runs {
-		if note := fileTimeNote(&run); note != "" {
-			t.para("%s", note)
+// block writes one block; more says whether another follows in its
+// section (Markdown then needs a blank line after a list).
+func (t *textWriter) block(b block, more bool) {
+	switch b := b.(type) {
+	case para:
+		t.para("%s", b.text)
+	case list:
+		for _, item := range b {
+			t.printf("- %s\n", item)
 		}
-	}
-
-	// Accounting.
-	a := r.Accounting
-	t.heading("Accounting")
-	if a.Runs == 0 {
-		t.para("%s", noCountersText(a))
-	} else {
-		rows = [][]string{{"seen", u(a.Seen), "100.0 %"}, {"recorded", u(a.Recorded), pct(share(a.Recorded, a.Seen))},
-			{"not recorded", u(a.NotRecorded), pct(share(a.NotRecorded, a.Seen))}}
-		for _, rs := range a.Reasons {
-			rows = append(rows, []string{"  " + rs.Reason, u(rs.Packets), pct(rs.Share)})
+		if t.md && more {
+			t.printf("\n")
 		}
-		t.table([]string{"packets", "count", "share of seen"}, []int{1, 2}, rows)
-		for _, note := range accountingNotes(r) {
-			t.para("%s", note)
-		}
-	}
-	if a.BufferFullWarning != "" {
-		t.para("WARNING: %s", a.BufferFullWarning)
-	}
-
-	// Traffic.
-	tr := r.Traffic
-	t.heading("Traffic")
-	t.para("%d records standing for %d packets and %s on the wire.", tr.Records, tr.Packets, bytesText(tr.Bytes))
-	if tr.Records > 0 {
-		rows = nil
-		for _, b := range tr.ByProtocol {
-			rows = append(rows, []string{b.Key, u(b.Records), u(b.Packets), bytesText(b.Bytes), pct(b.Share)})
-		}
-		t.table([]string{"protocol", "records", "packets", "bytes", "share"}, []int{1, 2, 3, 4}, rows)
-		rows = nil
-		for _, b := range tr.ByDirection {
-			rows = append(rows, []string{b.Key, u(b.Records), u(b.Packets), bytesText(b.Bytes), pct(b.Share)})
-		}
-		t.table([]string{"direction", "records", "packets", "bytes", "share"}, []int{1, 2, 3, 4}, rows)
-	}
-
-	// Flows: every packet seen, where the traffic above is a sample.
-	t.heading("Flows")
-	t.para("%s", flowsText(r))
-	if r.Flows.Runs > 0 {
-		t.grid(flowsGrid(r))
-		if note := noFlowsNote(r); note != "" {
-			t.para("%s", note)
-		}
-		t.para("%s", flowsLegend)
-		t.heading(fmt.Sprintf("Top %d flows", r.Top.N))
-		if len(r.Top.Flows) == 0 {
-			t.para("No flows.")
-		} else {
-			t.grid(topFlowsGrid(r.Top.Flows))
-		}
-	}
-
-	// Top N.
-	top := r.Top
-	t.heading(fmt.Sprintf("Top %d sessions", top.N))
-	if len(top.Sessions) == 0 {
-		t.para("No sessions.")
-	} else {
-		rows = nil
-		for _, s := range top.Sessions {
-			quota := "no"
-			if s.QuotaLimited {
-				quota = "yes"
-			}
-			rows = append(rows, []string{endpoint(s.SrcIP, s.SrcPort, s.Protocol), endpoint(s.DstIP, s.DstPort, s.Protocol), s.Protocol,
-				strconv.FormatInt(s.PacketsSeen, 10), strconv.FormatInt(s.PacketsRecorded, 10), bytesText(uint64(max(s.BytesSeen, 0))),
-				seconds(s.DurationSec), rateText(s.RatePPS, "-"), quota})
-		}
-		t.table([]string{"source", "destination", "proto", "packets seen", "recorded", "bytes seen", "duration", "rate", "quota-limited"}, []int{3, 4, 5, 6, 7}, rows)
-		t.para("%s", rateLegend)
-		if fromPackets(top.Sessions) {
-			t.para("%s", fromPacketsNote)
-		}
-	}
-	talkers := func(title, peers string, list []Talker) {
-		t.heading(title)
-		if len(list) == 0 {
-			t.para("None.")
-			return
-		}
-		rows := make([][]string, 0, len(list))
-		for _, x := range list {
-			rows = append(rows, []string{x.IP, u(x.Records), bytesText(x.Bytes), pct(x.Share), u(x.Peers)})
-		}
-		t.table([]string{"address", "records", "bytes", "share", peers}, []int{1, 2, 3, 4}, rows)
-	}
-	talkers(fmt.Sprintf("Top %d sources", top.N), "destinations", top.Sources)
-	talkers(fmt.Sprintf("Top %d destinations", top.N), "sources", top.Destinations)
-	t.heading(fmt.Sprintf("Top %d destination ports", top.N))
-	if len(top.DstPorts) == 0 {
-		t.para("No TCP or UDP packets.")
-	} else {
-		rows = nil
-		for _, p := range top.DstPorts {
-			rows = append(rows, []string{fmt.Sprintf("%s/%d", p.Protocol, p.Port), u(p.Records), bytesText(p.Bytes), pct(p.Share)})
-		}
-		t.table([]string{"port", "records", "bytes", "share"}, []int{1, 2, 3}, rows)
-	}
-
-	// TCP.
-	tc := r.TCP
-	t.heading("TCP")
-	t.para("%d TCP records: %d SYN, %d SYN-ACK, %d RST, %d FIN. %d handshakes started (SYN recorded), %d completed (the client's ACK recorded): half-open ratio %s.",
-		tc.Records, tc.SYN, tc.SYNACK, tc.RST, tc.FIN, tc.Handshakes, tc.Completed, pct(tc.HalfOpenRatio))
-	if len(tc.PerDestination) > 0 {
-		rows = nil
-		for _, d := range tc.PerDestination {
-			rows = append(rows, []string{d.IP, u(d.SYN), u(d.SYNACK), u(d.RST), u(d.Handshakes), u(d.Completed), pct(d.HalfOpenRatio)})
-		}
-		t.table([]string{"destination", "SYN in", "SYN-ACK out", "RST out", "handshakes", "completed", "half-open"}, []int{1, 2, 3, 4, 5, 6}, rows)
-	}
-
-	// Timeline.
-	t.heading("Timeline")
-	for _, run := range r.Runs {
-		tl := run.Timeline
-		if len(tl.Records) == 0 {
-			t.para("%s: no packets.", run.RunID)
-			continue
-		}
-		line := sparkline(tl.Records, 60)
+	case table:
+		t.grid(b.grid)
+	case spark:
+		line := sparkline(b, 60)
 		if t.md {
 			line = "`" + line + "`"
 		}
-		t.para("%s:", timelineText(&run))
 		t.para("  %s", line)
-	}
-
-	// Indicators.
-	t.heading("Attack indicators")
-	if len(r.Indicators) == 0 {
-		t.para("None fired. Thresholds: %s.", thresholdsText(r.Thresholds))
-	}
-	for _, in := range r.Indicators {
-		if t.md {
-			t.printf("- **%s** `%s` (score %.2f): %s.  \n  evidence: %s  \n  rule: %s\n", in.Kind, in.Target, in.Score, in.Summary, evidenceText(in, ", "), in.Threshold)
-		} else {
-			t.printf("* %s  %s  (score %.2f)\n    %s\n    evidence: %s\n    rule: %s\n", in.Kind, in.Target, in.Score, in.Summary, evidenceText(in, " "), in.Threshold)
-		}
-	}
-	if len(r.Indicators) > 0 && t.md {
-		t.printf("\n")
-	}
-	if more := omittedText(r); more != "" {
-		t.para("%s", more)
-	}
-	if c := lowerBoundsCaveat(r); c != "" {
-		t.para("%s", c)
-	}
-
-	// Labels.
-	t.heading("Labels")
-	t.para("%s", labelsText(r))
-	if lb := &r.Labels; lb.RunsWithLabels > 0 {
-		for _, line := range rulesFileLines(lb) {
-			t.para("%s", line)
-		}
-		t.grid(labelsGrid(r))
-		if len(lb.RuleHits) > 0 {
-			t.grid(ruleHitsGrid(lb))
-		}
-		if note := unlistedRulesNote(lb); note != "" {
-			t.para("%s", note)
-		}
-		if s := labelFlowsText(r); s != "" {
-			t.para("%s", s)
-		}
-		if lines := evidenceLines(lb); len(lines) > 0 {
-			t.para("%s", evidenceIntro)
-			for _, line := range lines {
-				t.printf("- %s\n", line)
-			}
+	case indicators:
+		for _, in := range b {
 			if t.md {
-				t.printf("\n")
+				t.printf("- **%s** `%s` (score %.2f): %s.  \n  evidence: %s  \n  rule: %s\n", in.Kind, in.Target, in.Score, in.Summary, evidenceText(in, ", "), in.Threshold)
+			} else {
+				t.printf("* %s  %s  (score %.2f)\n    %s\n    evidence: %s\n    rule: %s\n", in.Kind, in.Target, in.Score, in.Summary, evidenceText(in, " "), in.Threshold)
 			}
 		}
-		for _, w := range lb.Warnings {
-			t.para("WARNING: %s", w)
-		}
-		t.para("%s", labelsLegend)
-	}
-
-	if len(r.Warnings) > 0 {
-		t.heading("Warnings")
-		for _, w := range r.Warnings {
-			t.printf("- %s\n", w)
-		}
-	}
-	if len(r.Problems) > 0 {
-		t.heading("Problems")
-		for _, p := range r.Problems {
-			t.printf("- %s\n", p)
+		if t.md {
+			t.printf("\n")
 		}
 	}
 }
