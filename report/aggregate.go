@@ -531,7 +531,7 @@ func (v *volumeState) addVolume(b *batch, run int32, rt *runTally, sessions bool
 		sec := floorDiv(ts[i], 1e9)
 
 		v.total.add(segs, by)
-		rt.add(ts[i], sec)
+		rt.add(ts[i], sec, timeClass(p), segs, by)
 		// Rows come in runs of one direction and protocol: the map is
 		// looked up when they change.
 		if dir[i] != lastDir {
@@ -883,41 +883,76 @@ func floorDiv(a, b int64) int64 {
 type runTally struct {
 	rows        int64
 	first, last int64 // ns
-	base        int64 // second of counts[0]
-	counts      []uint64
+	base        int64 // second of secs[0]
+	secs        []secStat
 }
 
-func (t *runTally) add(ns, sec int64) {
+// secStat is one second of a run: rows, and packets and bytes on the wire
+// by protocol (timeClasses).
+type secStat struct {
+	rows    uint64
+	packets [len(timeClasses)]uint64
+	bytes   [len(timeClasses)]uint64
+}
+
+// timeClasses are the protocols a run's traffic over time is split by.
+var timeClasses = [...]string{"TCP", "UDP", "ICMP", "ICMPv6"}
+
+func timeClass(proto int32) int {
+	switch proto {
+	case 6:
+		return 0
+	case 17:
+		return 1
+	case 1:
+		return 2
+	}
+	return 3
+}
+
+func (t *runTally) add(ns, sec int64, class int, packets, bytes uint64) {
 	if t.rows == 0 {
 		t.first, t.last, t.base = ns, ns, sec
 	}
 	t.rows++
 	t.first = min(t.first, ns)
 	t.last = max(t.last, ns)
+	idx, ok := t.slot(sec)
+	if !ok {
+		return // a wild timestamp; the run's span says so
+	}
+	st := &t.secs[idx]
+	st.rows++
+	st.packets[class] += packets
+	st.bytes[class] += bytes
+}
+
+// slot returns the index of second sec, growing the timeline to hold it.
+func (t *runTally) slot(sec int64) (int64, bool) {
 	idx := sec - t.base
 	switch {
-	case idx >= 0 && idx < int64(len(t.counts)):
+	case idx >= 0 && idx < int64(len(t.secs)):
 	case idx < 0:
 		// Earlier than anything so far: shift right.
 		grow := -idx
-		if int64(len(t.counts))+grow > maxTimelineSeconds {
-			return // a wild timestamp; the run's span says so
+		if int64(len(t.secs))+grow > maxTimelineSeconds {
+			return 0, false
 		}
-		t.counts = append(make([]uint64, grow), t.counts...)
+		t.secs = append(make([]secStat, grow), t.secs...)
 		t.base = sec
 		idx = 0
 	default:
 		if idx >= maxTimelineSeconds {
-			return
+			return 0, false
 		}
-		if idx >= int64(cap(t.counts)) {
-			n := make([]uint64, idx+1, max(2*cap(t.counts), int(idx+1)))
-			copy(n, t.counts)
-			t.counts = n
+		if idx >= int64(cap(t.secs)) {
+			n := make([]secStat, idx+1, max(2*cap(t.secs), int(idx+1)))
+			copy(n, t.secs)
+			t.secs = n
 		}
-		t.counts = t.counts[:idx+1]
+		t.secs = t.secs[:idx+1]
 	}
-	t.counts[idx]++
+	return idx, true
 }
 
 // maxTimelineSeconds bounds a run's timeline (31 days of seconds).

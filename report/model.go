@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion names the shape of the JSON output (documented in
 // docs/report-json.md). A change that removes or renames a field bumps it.
-const SchemaVersion = "tacap.report/v4"
+const SchemaVersion = "tacap.report/v5"
 
 // Report is everything `tacap report` prints; --format json writes it as is.
 type Report struct {
@@ -72,6 +72,16 @@ type Timeline struct {
 	Start         *time.Time `json:"start"` // start of the first bucket
 	BucketSeconds int64      `json:"bucket_seconds"`
 	Records       []uint64   `json:"records"` // rows per bucket
+	// ByProtocol: the packets and bytes on the wire those rows stand for,
+	// per bucket, for each protocol (TCP, UDP, ICMP, ICMPv6) that has any.
+	ByProtocol []TimeSeries `json:"by_protocol"`
+}
+
+// TimeSeries is one protocol's traffic over a run's timeline.
+type TimeSeries struct {
+	Protocol string   `json:"protocol"`
+	Packets  []uint64 `json:"packets"`
+	Bytes    []uint64 `json:"bytes"`
 }
 
 // Accounting adds up the counters of every run that has a manifest.

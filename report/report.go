@@ -312,27 +312,44 @@ func runOf(r *run, t *runTally, rows int64) Run {
 			d := round3(l.Sub(f).Seconds())
 			out.FileStart, out.FileEnd, out.FileDurationSec = &f, &l, &d
 		}
-		start := time.Unix(t.base, 0).UTC()
-		out.Timeline = Timeline{Start: &start, BucketSeconds: 1, Records: t.counts}
-		// Long runs: at most maxBuckets buckets.
-		if n := int64(len(t.counts)); n > maxBuckets {
-			w := (n + maxBuckets - 1) / maxBuckets
-			merged := make([]uint64, (n+w-1)/w)
-			for i, c := range t.counts {
-				merged[int64(i)/w] += c
-			}
-			out.Timeline.BucketSeconds = w
-			out.Timeline.Records = merged
-		}
+		out.Timeline = timelineOf(t)
 	}
 	if out.Timeline.Records == nil {
 		out.Timeline.Records = []uint64{}
+	}
+	if out.Timeline.ByProtocol == nil {
+		out.Timeline.ByProtocol = []TimeSeries{}
 	}
 	return out
 }
 
 // maxBuckets bounds a timeline (an hour of seconds).
 const maxBuckets = 3600
+
+// timelineOf turns a run's seconds into its timeline: at most maxBuckets
+// buckets of whole seconds each.
+func timelineOf(t *runTally) Timeline {
+	n := int64(len(t.secs))
+	w := max((n+maxBuckets-1)/maxBuckets, 1)
+	start := time.Unix(t.base, 0).UTC()
+	tl := Timeline{Start: &start, BucketSeconds: w, Records: make([]uint64, (n+w-1)/w)}
+	for c, name := range timeClasses {
+		ts := TimeSeries{Protocol: name, Packets: make([]uint64, len(tl.Records)), Bytes: make([]uint64, len(tl.Records))}
+		any := false
+		for i := range t.secs {
+			ts.Packets[int64(i)/w] += t.secs[i].packets[c]
+			ts.Bytes[int64(i)/w] += t.secs[i].bytes[c]
+			any = any || t.secs[i].packets[c] > 0
+		}
+		if any {
+			tl.ByProtocol = append(tl.ByProtocol, ts)
+		}
+	}
+	for i := range t.secs {
+		tl.Records[int64(i)/w] += t.secs[i].rows
+	}
+	return tl
+}
 
 func accountingOf(runs []*run, rowsRead []int64) Accounting {
 	var c dataset.Counters
