@@ -21,6 +21,22 @@ type flowTally struct {
 	oneWay                         uint64
 	reasons                        map[uint32]uint64 // by end_reason (interned)
 	durations                      []int64           // ns, one per row: sorted by sortDurations, for the median
+	durBins, sizeBins              [decades]uint64   // flows by decade of duration (from 1 µs) and of bytes (from 1 B)
+	zeroDuration                   uint64            // flows whose first and last packets have one time
+}
+
+// decades is how many powers of ten the histograms span: durations from
+// 1 µs to 10^5 s, sizes from 1 B to 10^11 B (the first and last bins also
+// hold what is below and above).
+const decades = 11
+
+// decade is the bin of v ≥ 1 on a log scale: floor(log10 v), within the
+// bins.
+func decade(v float64) int {
+	if v < 10 {
+		return 0
+	}
+	return min(int(math.Log10(v)), decades-1)
 }
 
 // flowRow is one flows/ row, as the top flows keep it.
@@ -89,7 +105,14 @@ func (a *aggregator) addFlows(b *batch, run int32, t *flowTally) {
 		}
 		cur = reason[i]
 		n++
-		t.durations = append(t.durations, durationNs(first[i], last[i]))
+		d := durationNs(first[i], last[i])
+		t.durations = append(t.durations, d)
+		if d == 0 {
+			t.zeroDuration++
+		} else {
+			t.durBins[decade(float64(d)/1e3)]++ // µs
+		}
+		t.sizeBins[decade(float64(max(by, 1)))]++
 		a.flowTop.offer(flowRow{run, ids[i], src[i], dst[i], sport[i], dport[i], proto[i], pk, by, r, first[i], last[i], reason[i]})
 	}
 	if n > 0 {
@@ -175,6 +198,16 @@ func flowStatsOf(ts []*flowTally, names []string) FlowStats {
 			n += len(t.durations)
 		}
 	}
+	var durBins, sizeBins [decades]uint64
+	for _, t := range ts {
+		for i := range durBins {
+			durBins[i] += t.durBins[i]
+			sizeBins[i] += t.sizeBins[i]
+		}
+		s.ZeroDuration += t.zeroDuration
+	}
+	s.DurationHistogram = histogramOf(durBins, -6)
+	s.SizeHistogram = histogramOf(sizeBins, 0)
 	s.OneWayShare = share(s.OneWay, s.Flows)
 	s.ByEndReason = endReasonsOf(byReason, s.Flows)
 	if n > 0 {
@@ -247,6 +280,25 @@ func (a *aggregator) topFlows(runs []*run) []TopFlow {
 		out = append(out, TopFlow{runs[f.run].id, f.id, names[f.src], f.sport, names[f.dst], f.dport, protoName(f.proto),
 			f.packets, f.bytes, f.recorded, time.Unix(0, f.first).UTC(), time.Unix(0, f.last).UTC(),
 			nsSeconds(float64(durationNs(f.first, f.last))), names[f.reason]})
+	}
+	return out
+}
+
+// histogramOf lists the bins from the first to the last that holds a
+// flow, bin i spanning [10^(i+exp), 10^(i+exp+1)).
+func histogramOf(bins [decades]uint64, exp int) []HistogramBin {
+	out := []HistogramBin{}
+	lo, hi := -1, -1
+	for i, n := range bins {
+		if n > 0 {
+			if lo < 0 {
+				lo = i
+			}
+			hi = i
+		}
+	}
+	for i := lo; lo >= 0 && i <= hi; i++ {
+		out = append(out, HistogramBin{Lo: math.Pow(10, float64(i+exp)), Hi: math.Pow(10, float64(i+exp+1)), Flows: bins[i]})
 	}
 	return out
 }

@@ -297,3 +297,26 @@ func jsonOf(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestFlowHistogramBins: decades on a log scale, the ends holding what is
+// beyond them, and only the span of bins that hold flows listed.
+func TestFlowHistogramBins(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		want int
+	}{{0.5, 0}, {1, 0}, {9.99, 0}, {10, 1}, {999, 2}, {1000, 3}, {1e10, 10}, {1e15, 10}} {
+		if got := decade(tc.v); got != tc.want {
+			t.Errorf("decade(%g) = %d, want %d", tc.v, got, tc.want)
+		}
+	}
+	var bins [decades]uint64
+	bins[3], bins[5] = 7, 2
+	got := histogramOf(bins, -6)
+	want := []HistogramBin{{1e-3, 1e-2, 7}, {1e-2, 1e-1, 0}, {1e-1, 1, 2}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("histogramOf = %v, want %v", got, want)
+	}
+	if got := histogramOf([decades]uint64{}, 0); len(got) != 0 || got == nil {
+		t.Errorf("no flows: %#v, want an empty list", got)
+	}
+}

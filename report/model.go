@@ -135,6 +135,19 @@ type FlowStats struct {
 	// without flows.
 	MedianDurationSec *float64 `json:"median_duration_seconds"`
 	MaxDurationSec    *float64 `json:"max_duration_seconds"`
+	// DurationHistogram counts the flows with a duration by decade of
+	// seconds (ZeroDuration: those without); SizeHistogram by decade of
+	// bytes.
+	DurationHistogram []HistogramBin `json:"duration_histogram"`
+	ZeroDuration      uint64         `json:"zero_duration"`
+	SizeHistogram     []HistogramBin `json:"size_histogram"`
+}
+
+// HistogramBin is one bin of a histogram on a log scale: [Lo, Hi).
+type HistogramBin struct {
+	Lo    float64 `json:"lo"`
+	Hi    float64 `json:"hi"`
+	Flows uint64  `json:"flows"`
 }
 
 // EndReason counts the flows that ended for one reason.
