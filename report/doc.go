@@ -118,6 +118,7 @@ func accountingSection(r *Report) section {
 			t.Rows = append(t.Rows, []string{"  " + rs.Reason, u(rs.Packets), pct(rs.Share)})
 		}
 		s.blocks = append(s.blocks, t)
+		s.blocks = append(s.blocks, accountingChart(a)...)
 		for _, n := range accountingNotes(r) {
 			s.blocks = append(s.blocks, p(n))
 		}
@@ -154,6 +155,7 @@ func flowsSections(r *Report) []section {
 		return []section{s}
 	}
 	s.blocks = append(s.blocks, table{grid: flowsGrid(r)})
+	s.blocks = append(s.blocks, flowCharts(r.Flows)...)
 	if n := noFlowsNote(r); n != "" {
 		s.blocks = append(s.blocks, note(n))
 	}
@@ -169,10 +171,13 @@ func flowsSections(r *Report) []section {
 
 func topSections(r *Report) []section {
 	top := r.Top
-	return []section{topSessionsSection(top),
-		talkersSection(fmt.Sprintf("Top %d sources", top.N), "destinations", top.Sources),
-		talkersSection(fmt.Sprintf("Top %d destinations", top.N), "sources", top.Destinations),
-		portsSection(top)}
+	sources := talkersSection(fmt.Sprintf("Top %d sources", top.N), "destinations", top.Sources)
+	sources.blocks = append(sources.blocks, talkersChart("top-sources", "Top sources", top.Sources)...)
+	dests := talkersSection(fmt.Sprintf("Top %d destinations", top.N), "sources", top.Destinations)
+	dests.blocks = append(dests.blocks, talkersChart("top-destinations", "Top destinations", top.Destinations)...)
+	ports := portsSection(top)
+	ports.blocks = append(ports.blocks, portsChart(top)...)
+	return []section{topSessionsSection(top), sources, dests, ports}
 }
 
 func topSessionsSection(top Top) section {
@@ -227,6 +232,7 @@ func tcpSection(r *Report) section {
 	s := section{"TCP", []block{p(fmt.Sprintf("%d TCP records: %d SYN, %d SYN-ACK, %d RST, %d FIN. %d handshakes started (SYN recorded), %d completed (the client's ACK recorded): half-open ratio %s.",
 		tc.Records, tc.SYN, tc.SYNACK, tc.RST, tc.FIN, tc.Handshakes, tc.Completed, pct(tc.HalfOpenRatio)))}}
 	if len(tc.PerDestination) == 0 {
+		s.blocks = append(s.blocks, tcpCharts(tc)...)
 		return s
 	}
 	t := table{grid: grid{Header: []string{"destination", "SYN in", "SYN-ACK out", "RST out", "handshakes", "completed", "half-open"},
@@ -235,11 +241,12 @@ func tcpSection(r *Report) section {
 		t.Rows = append(t.Rows, []string{d.IP, u(d.SYN), u(d.SYNACK), u(d.RST), u(d.Handshakes), u(d.Completed), pct(d.HalfOpenRatio)})
 	}
 	s.blocks = append(s.blocks, t)
+	s.blocks = append(s.blocks, tcpCharts(tc)...)
 	return s
 }
 
 func timelineSection(r *Report) section {
-	s := section{title: "Timeline"}
+	s := section{"Timeline", trafficCharts(r)}
 	for _, run := range r.Runs {
 		if len(run.Timeline.Records) == 0 {
 			s.blocks = append(s.blocks, p(run.RunID+": no packets."))

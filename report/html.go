@@ -25,7 +25,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 			h.block(b)
 		}
 	}
-	h.raw("</body></html>\n")
+	h.raw("<script>" + pageScript + "</script>\n</body></html>\n")
 	_, err := io.WriteString(w, h.b.String())
 	return err
 }
@@ -48,6 +48,11 @@ td.w{overflow-wrap:anywhere;min-width:14em}
 .ind{border-left:4px solid #c0392b;padding:.2em .8em;margin:.6em 0}
 svg{display:block;width:100%;max-width:600px;height:auto;margin:.2em 0 1em}
 code{background:#f3f3f3;padding:0 3px}
+figure.chart{margin:.6em 0 1.4em}
+figure.chart svg{max-width:720px}
+figcaption{color:#555;font-size:.92em}
+th[data-sort=asc]::after{content:" ▲"}
+th[data-sort=desc]::after{content:" ▼"}
 </style></head><body>
 `
 
@@ -85,6 +90,9 @@ func (h *htmlWriter) block(b block) {
 		h.table(b)
 	case spark:
 		h.raw(string(timelineSVG(b)) + "\n")
+	case chart:
+		h.raw(`<figure class="chart" id="` + template.HTMLEscapeString(b.id) + `">` + string(b.svg) +
+			"<figcaption>" + template.HTMLEscapeString(b.caption) + "</figcaption></figure>\n")
 	case indicators:
 		for _, in := range b {
 			fmt.Fprintf(&h.b, `<div class="ind"><b>%s</b> <code>%s</code> (score %.2f)<br>%s<br>`+"\n"+`evidence: %s<br>rule: %s</div>`+"\n",
@@ -98,7 +106,7 @@ func (h *htmlWriter) block(b block) {
 // align right, wide columns wrap, and a cell's leading spaces (an indented
 // row) stay.
 func (h *htmlWriter) table(t table) {
-	h.raw(`<div class="scroll"><table><tr>`)
+	h.raw(`<div class="scroll"><table class="sortable"><tr>`)
 	for _, c := range t.Header {
 		h.raw("<th>" + template.HTMLEscapeString(c) + "</th>")
 	}
@@ -151,3 +159,47 @@ func timelineSVG(counts []uint64) template.HTML {
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
+
+// pageScript makes the tables sortable by a click on a header (numbers by
+// value, the rest as text; again: the other way), and tells a browser test
+// it ran: <body data-js="ok">, and any error or console.error in a
+// <pre id="js-errors">. The page reads the same without it.
+const pageScript = `(function () {
+  var errs = [];
+  function show() {
+    var pre = document.getElementById("js-errors");
+    if (!pre) { pre = document.createElement("pre"); pre.id = "js-errors"; document.body.appendChild(pre); }
+    pre.textContent = errs.join("\n");
+  }
+  window.addEventListener("error", function (e) { errs.push(String(e.message)); show(); });
+  var ce = console.error;
+  console.error = function () { errs.push(Array.prototype.join.call(arguments, " ")); show(); ce.apply(console, arguments); };
+  function key(td) {
+    var t = td.textContent.trim(), m = t.match(/^-?[0-9.]+/);
+    if (td.className === "n" && m) {
+      var v = parseFloat(m[0]), u = t.slice(m[0].length).trim();
+      var k = {"KiB": 1024, "MiB": 1048576, "GiB": 1073741824, "TiB": 1099511627776, "%": 1}[u.split(" ")[0]] || 1;
+      return v * k;
+    }
+    return t.toLowerCase();
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
+    var heads = table.rows[0] ? table.rows[0].cells : [];
+    Array.prototype.forEach.call(heads, function (th, col) {
+      th.style.cursor = "pointer";
+      th.title = "sort by this column";
+      th.addEventListener("click", function () {
+        var rows = Array.prototype.slice.call(table.rows, 1);
+        var asc = th.getAttribute("data-sort") !== "asc";
+        rows.sort(function (a, b) {
+          var x = key(a.cells[col]), y = key(b.cells[col]);
+          return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
+        });
+        Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("data-sort"); });
+        th.setAttribute("data-sort", asc ? "asc" : "desc");
+        rows.forEach(function (r) { table.tBodies[0].appendChild(r); });
+      });
+    });
+  });
+  document.body.setAttribute("data-js", "ok");
+})();`

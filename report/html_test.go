@@ -102,3 +102,37 @@ func TestHTMLFitsWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestHTMLCharts: the page draws its charts as inline SVG in figures the
+// browser test finds by id, fetches nothing, and keeps the text formats
+// free of them.
+func TestHTMLCharts(t *testing.T) {
+	dir := t.TempDir()
+	goldenFlowsDataset(t, dir)
+	r := build(t, dir)
+	var b bytes.Buffer
+	if err := WriteHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, id := range []string{"accounting", "traffic-packets-", "traffic-bytes-", "top-sources", "top-destinations", "top-ports",
+		"tcp-flags", "syn-synack", "flow-durations", "flow-sizes"} {
+		if !strings.Contains(page, `<figure class="chart" id="chart-`+id) {
+			t.Errorf("no chart %s", id)
+		}
+	}
+	// Nothing to fetch: the only URL is the SVG namespace.
+	if m := regexp.MustCompile(`(src|href)=|https?://[^"]*`).FindAllString(page, -1); len(m) != strings.Count(page, `xmlns="http://www.w3.org/2000/svg"`) {
+		t.Errorf("page refers to %v", m)
+	}
+	if !strings.Contains(page, `<table class="sortable">`) || !strings.Contains(page, `setAttribute("data-js", "ok")`) {
+		t.Errorf("no sortable tables or no script")
+	}
+	var text bytes.Buffer
+	if err := WriteText(&text, r, true); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text.String(), "<svg") || strings.Contains(text.String(), "chart-") {
+		t.Errorf("Markdown carries a chart")
+	}
+}

@@ -122,8 +122,14 @@ func (t *textWriter) write(r *Report) {
 	t.para("%s", d.intro)
 	for _, s := range d.sections {
 		t.heading(s.title)
-		for i, b := range s.blocks {
-			t.block(b, i+1 < len(s.blocks))
+		var shown []block // charts are for the page; the tables say the same
+		for _, b := range s.blocks {
+			if _, isChart := b.(chart); !isChart {
+				shown = append(shown, b)
+			}
+		}
+		for i, b := range shown {
+			t.block(b, i+1 < len(shown))
 		}
 	}
 }

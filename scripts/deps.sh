@@ -9,7 +9,7 @@ set -euo pipefail
 case ${1:-build} in
 build) want=(clang llvm) ;;
 demo) want=(iproute2) ;;
-test) want=(clang llvm tshark tcpdump iproute2 bpftool libcap2-bin python3-h5py python3-numpy hdf5-tools) ;;
+test) want=(clang llvm tshark tcpdump iproute2 bpftool libcap2-bin python3-h5py python3-numpy hdf5-tools chromium fonts-dejavu-core) ;;
 *) echo "deps: unknown target $1" >&2; exit 2 ;;
 esac
 

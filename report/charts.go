@@ -1,0 +1,150 @@
+package report
+
+import (
+	"fmt"
+	"html/template"
+	"time"
+)
+
+// chart is a figure of the HTML page: an SVG drawn by Go (svg.go), so the
+// page needs no script to show it. The text formats leave charts out:
+// their tables carry the same figures.
+type chart struct {
+	id      string // chart-NAME, the figure's id
+	caption string
+	svg     template.HTML
+}
+
+func (chart) isBlock() {}
+
+// figure is the chart block, or nothing when the chart has no data.
+func figure(id, caption string, svg template.HTML) []block {
+	if svg == "" {
+		return nil
+	}
+	return []block{chart{"chart-" + id, caption, svg}}
+}
+
+// trafficCharts draw each run's packets and bytes per second, stacked by
+// protocol.
+func trafficCharts(r *Report) []block {
+	var out []block
+	for _, run := range r.Runs {
+		tl := run.Timeline
+		if tl.Start == nil || len(tl.ByProtocol) == 0 {
+			continue
+		}
+		// At most chartBuckets bars: the page stays small for long runs.
+		merge := (int64(len(tl.Records)) + chartBuckets - 1) / chartBuckets
+		secs := max(tl.BucketSeconds, 1) * max(merge, 1)
+		bucket := time.Duration(secs) * time.Second
+		var pk, by []Series
+		for _, ts := range tl.ByProtocol {
+			pk = append(pk, Series{Name: ts.Protocol, Values: perSecond(mergeBuckets(ts.Packets, merge), float64(secs))})
+			by = append(by, Series{Name: ts.Protocol, Values: perSecond(mergeBuckets(ts.Bytes, merge), float64(secs))})
+		}
+		suffix := ""
+		if len(r.Runs) > 1 {
+			suffix = "-" + run.RunID
+		}
+		out = append(out, figure("traffic-packets"+suffix, fmt.Sprintf("%s: packets per second on the wire, by protocol (what the recorded rows stand for)", run.RunID),
+			timeChartSVG(TimeChart{Title: "packets per second, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "packets/s", Stacked: pk}))...)
+		out = append(out, figure("traffic-bytes"+suffix, fmt.Sprintf("%s: bytes per second on the wire, by protocol", run.RunID),
+			timeChartSVG(TimeChart{Title: "bytes per second, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "bytes/s", Stacked: by}))...)
+	}
+	return out
+}
+
+// chartBuckets bounds the bars of a time chart.
+const chartBuckets = 240
+
+// mergeBuckets adds up every w consecutive counts.
+func mergeBuckets(counts []uint64, w int64) []uint64 {
+	if w <= 1 {
+		return counts
+	}
+	out := make([]uint64, (int64(len(counts))+w-1)/w)
+	for i, c := range counts {
+		out[int64(i)/w] += c
+	}
+	return out
+}
+
+func perSecond(counts []uint64, seconds float64) []float64 {
+	out := make([]float64, len(counts))
+	for i, c := range counts {
+		out[i] = float64(c) / seconds
+	}
+	return out
+}
+
+// accountingChart is the waterfall from the packets seen, down by each
+// reason a packet was not recorded, to the packets recorded.
+func accountingChart(a Accounting) []block {
+	if a.Runs == 0 || a.Seen == 0 {
+		return nil
+	}
+	var steps []Step
+	for _, rs := range a.Reasons {
+		if rs.Packets > 0 {
+			steps = append(steps, Step{Label: rs.Reason, Value: float64(rs.Packets)})
+		}
+	}
+	return figure("accounting", "From the packets seen to the packets recorded: each reason a packet was not recorded",
+		waterfallSVG("accounting: seen to recorded", "packets", Step{"seen", float64(a.Seen)}, steps, Step{"recorded", float64(a.Recorded)}))
+}
+
+func talkersChart(id, title string, list []Talker) []block {
+	bars := make([]Bar, 0, len(list))
+	for _, x := range list {
+		bars = append(bars, Bar{Label: x.IP, Value: float64(x.Bytes)})
+	}
+	return figure(id, title+", by bytes", barChartSVG(title, "bytes", bars))
+}
+
+func portsChart(top Top) []block {
+	bars := make([]Bar, 0, len(top.DstPorts))
+	for _, pt := range top.DstPorts {
+		bars = append(bars, Bar{Label: fmt.Sprintf("%s/%d", pt.Protocol, pt.Port), Value: float64(pt.Records)})
+	}
+	return figure("top-ports", "Top destination ports, by records", barChartSVG("top destination ports", "records", bars))
+}
+
+// tcpCharts: the flag mix of the TCP records, and SYNs in against
+// SYN-ACKs out per destination.
+func tcpCharts(tc TCP) []block {
+	var out []block
+	if tc.Records > 0 {
+		out = append(out, figure("tcp-flags", "TCP records by flag (SYN: SYN without ACK)",
+			barChartSVG("TCP flag mix", "records", []Bar{{"SYN", float64(tc.SYN)}, {"SYN-ACK", float64(tc.SYNACK)},
+				{"RST", float64(tc.RST)}, {"FIN", float64(tc.FIN)}}))...)
+	}
+	if len(tc.PerDestination) > 0 {
+		labels := make([]string, len(tc.PerDestination))
+		values := [][]float64{make([]float64, len(labels)), make([]float64, len(labels))}
+		for i, d := range tc.PerDestination {
+			labels[i] = d.IP
+			values[0][i], values[1][i] = float64(d.SYN), float64(d.SYNACK)
+		}
+		out = append(out, figure("syn-synack", "SYNs in and SYN-ACKs out per destination: a wall of SYNs without answers is a SYN flood",
+			groupedBarSVG("SYN vs SYN-ACK per destination", "packets", labels, []string{"SYN in", "SYN-ACK out"}, values))...)
+	}
+	return out
+}
+
+// flowCharts: the distributions of the flows' durations and sizes.
+func flowCharts(f Flows) []block {
+	var out []block
+	bins := func(hs []HistogramBin) []Bucket {
+		b := make([]Bucket, len(hs))
+		for i, h := range hs {
+			b[i] = Bucket{Lo: h.Lo, Hi: h.Hi, Count: h.Flows}
+		}
+		return b
+	}
+	out = append(out, figure("flow-durations", fmt.Sprintf("Flows by duration (log scale); %d flows of a single instant are not on it", f.ZeroDuration),
+		histogramSVG("flow durations", "s", bins(f.DurationHistogram)))...)
+	out = append(out, figure("flow-sizes", "Flows by size in bytes (log scale)",
+		histogramSVG("flow sizes", "bytes", bins(f.SizeHistogram)))...)
+	return out
+}
