@@ -23,6 +23,9 @@ type volAddr struct {
 	dstRecords, dstBytes uint64
 	udpOut               uint64
 	dest                 int32 // index into volumeState.dests, -1 until needed
+	// The times (ns) of its first and last rows as source and as
+	// destination: where an indicator about it has its evidence.
+	srcSpan, dstSpan span
 }
 
 // relAddr is relationState's per address. Most addresses of a flood send
@@ -106,7 +109,8 @@ func kindOf(proto, flags int32) uint8 {
 	return kindAny
 }
 
-// span is a time interval in µs; zero until something is added.
+// span is a time interval (µs, or ns where its field says so); zero
+// until something is added.
 type span struct{ first, last int64 }
 
 func (s *span) add(first, last int64) {
@@ -548,8 +552,10 @@ func (v *volumeState) addVolume(b *batch, run int32, rt *runTally, sessions bool
 		as, ad := &v.addrs[s], &v.addrs[d]
 		as.srcRecords++
 		as.srcBytes += by
+		as.srcSpan.add(ts[i], ts[i])
 		ad.dstRecords++
 		ad.dstBytes += by
+		ad.dstSpan.add(ts[i], ts[i])
 
 		sp, dp := sport[i], dport[i]
 		switch p {

@@ -43,14 +43,20 @@ func trafficCharts(r *Report) []block {
 			pk = append(pk, Series{Name: ts.Protocol, Values: perSecond(mergeBuckets(ts.Packets, merge), float64(secs))})
 			by = append(by, Series{Name: ts.Protocol, Values: perSecond(mergeBuckets(ts.Bytes, merge), float64(secs))})
 		}
+		var marks []TimeMark
+		for _, in := range r.Indicators {
+			if in.EvidenceFirst != nil && in.EvidenceLast != nil {
+				marks = append(marks, TimeMark{At: *in.EvidenceFirst, Until: *in.EvidenceLast, Label: in.Kind + " " + in.Target})
+			}
+		}
 		suffix := ""
 		if len(r.Runs) > 1 {
 			suffix = "-" + run.RunID
 		}
-		out = append(out, figure("traffic-packets"+suffix, fmt.Sprintf("%s: packets per second on the wire, by protocol (what the recorded rows stand for)", run.RunID),
-			timeChartSVG(TimeChart{Title: "packets per second, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "packets/s", Stacked: pk}))...)
+		out = append(out, figure("traffic-packets"+suffix, fmt.Sprintf("%s: packets per second on the wire, by protocol (what the recorded rows stand for); bands: when the rows about each attack indicator's target were", run.RunID),
+			timeChartSVG(TimeChart{Title: "packets per second, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "packets/s", Stacked: pk, Marks: marks}))...)
 		out = append(out, figure("traffic-bytes"+suffix, fmt.Sprintf("%s: bytes per second on the wire, by protocol", run.RunID),
-			timeChartSVG(TimeChart{Title: "bytes per second, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "bytes/s", Stacked: by}))...)
+			timeChartSVG(TimeChart{Title: "bytes per second, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "bytes/s", Stacked: by, Marks: marks}))...)
 	}
 	return out
 }

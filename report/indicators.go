@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"sort"
+	"time"
 )
 
 // Thresholds tune the attack indicators. Every figure is counted from the
@@ -205,6 +206,9 @@ func (a *aggregator) indicators(th Thresholds) []Indicator {
 		}
 	}
 
+	for i := range out {
+		out[i].EvidenceFirst, out[i].EvidenceLast = a.evidenceSpan(out[i].ev)
+	}
 	// Highest score first (Build keeps the --top first), then in the
 	// order of the kinds above.
 	order := map[string]int{"syn_flood": 0, "udp_flood": 1, "icmp_flood": 2, "amplification": 3, "tcp_reflection": 4,
@@ -238,4 +242,21 @@ func copysign(v, s float64) float64 {
 		return -v
 	}
 	return v
+}
+
+// evidenceSpan is when the rows about an indicator's target were: those to
+// it, or from it for the probes of a port scan.
+func (a *aggregator) evidenceSpan(e evidenceRef) (*time.Time, *time.Time) {
+	if int(e.addr) >= len(a.vol.addrs) {
+		return nil, nil
+	}
+	sp := a.vol.addrs[e.addr].dstSpan
+	if e.kind == evProbe {
+		sp = a.vol.addrs[e.addr].srcSpan
+	}
+	if sp.first == 0 && sp.last == 0 {
+		return nil, nil
+	}
+	f, l := time.Unix(0, sp.first).UTC(), time.Unix(0, sp.last).UTC()
+	return &f, &l
 }

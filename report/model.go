@@ -262,7 +262,11 @@ type Indicator struct {
 	Evidence  []Fact      `json:"evidence"`
 	Threshold string      `json:"threshold"` // the rule that fired, with the values used
 	Score     float64     `json:"score"`     // how far above the threshold (≥ 1)
-	ev        evidenceRef // which rows are its evidence, for the labels section
+	// EvidenceFirst and EvidenceLast: when the rows about its target
+	// were, the first and the last (to it; from it for a port scan).
+	EvidenceFirst *time.Time  `json:"evidence_first"`
+	EvidenceLast  *time.Time  `json:"evidence_last"`
+	ev            evidenceRef // which rows are its evidence, for the labels section
 }
 
 // Fact is one named number of an indicator's evidence.
