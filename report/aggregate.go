@@ -520,6 +520,10 @@ func (v *volumeState) addVolume(b *batch, run int32, rt *runTally, sessions bool
 	tcpLen := b.i32[pTCPLen]
 	udpLen, icmpType := b.i32[pUDPLen], b.i32[pICMPType]
 
+	var label []uint32
+	if !b.absent[pLabel] {
+		label = b.str[pLabel]
+	}
 	var lastDir uint32 = ^uint32(0)
 	var dirT *traffic
 	var lastVer, lastProto int32 = -1, -1
@@ -536,6 +540,9 @@ func (v *volumeState) addVolume(b *batch, run int32, rt *runTally, sessions bool
 
 		v.total.add(segs, by)
 		rt.add(ts[i], sec, timeClass(p), segs, by)
+		if label != nil {
+			rt.addLabel(label[i], sec)
+		}
 		// Rows come in runs of one direction and protocol: the map is
 		// looked up when they change.
 		if dir[i] != lastDir {
@@ -891,6 +898,14 @@ type runTally struct {
 	first, last int64 // ns
 	base        int64 // second of secs[0]
 	secs        []secStat
+	// labels counts rows per label (interned) and second, for runs whose
+	// rows carry labels.
+	labels map[labelSec]uint64
+}
+
+type labelSec struct {
+	label uint32
+	sec   int64
 }
 
 // secStat is one second of a run: rows, and packets and bytes on the wire
@@ -931,6 +946,13 @@ func (t *runTally) add(ns, sec int64, class int, packets, bytes uint64) {
 	st.rows++
 	st.packets[class] += packets
 	st.bytes[class] += bytes
+}
+
+func (t *runTally) addLabel(label uint32, sec int64) {
+	if t.labels == nil {
+		t.labels = map[labelSec]uint64{}
+	}
+	t.labels[labelSec{label, sec}]++
 }
 
 // slot returns the index of second sec, growing the timeline to hold it.

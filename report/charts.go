@@ -43,6 +43,11 @@ func trafficCharts(r *Report) []block {
 			pk = append(pk, Series{Name: ts.Protocol, Values: perSecond(mergeBuckets(ts.Packets, merge), float64(secs))})
 			by = append(by, Series{Name: ts.Protocol, Values: perSecond(mergeBuckets(ts.Bytes, merge), float64(secs))})
 		}
+		var overlay []Series
+		if len(tl.NotRecordedInFlows) > 0 {
+			overlay = []Series{{Name: "not recorded (from flows/, spread over each flow's life)",
+				Values: perSecond(mergeBuckets(tl.NotRecordedInFlows, merge), float64(secs))}}
+		}
 		var marks []TimeMark
 		for _, in := range r.Indicators {
 			if in.EvidenceFirst != nil && in.EvidenceLast != nil {
@@ -54,7 +59,7 @@ func trafficCharts(r *Report) []block {
 			suffix = "-" + run.RunID
 		}
 		out = append(out, figure("traffic-packets"+suffix, fmt.Sprintf("%s: packets per second on the wire, by protocol (what the recorded rows stand for); bands: when the rows about each attack indicator's target were", run.RunID),
-			timeChartSVG(TimeChart{Title: "packets per second, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "packets/s", Stacked: pk, Marks: marks}))...)
+			timeChartSVG(TimeChart{Title: "packets per second, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "packets/s", Stacked: pk, Overlay: overlay, Marks: marks}))...)
 		out = append(out, figure("traffic-bytes"+suffix, fmt.Sprintf("%s: bytes per second on the wire, by protocol", run.RunID),
 			timeChartSVG(TimeChart{Title: "bytes per second, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "bytes/s", Stacked: by, Marks: marks}))...)
 	}
@@ -152,5 +157,38 @@ func flowCharts(f Flows) []block {
 		histogramSVG("flow durations", "s", bins(f.DurationHistogram)))...)
 	out = append(out, figure("flow-sizes", "Flows by size in bytes (log scale)",
 		histogramSVG("flow sizes", "bytes", bins(f.SizeHistogram)))...)
+	return out
+}
+
+// labelCharts draw, for each run whose rows carry labels, the share of its
+// records per label over time.
+func labelCharts(r *Report) []block {
+	var out []block
+	for _, run := range r.Runs {
+		tl := run.Timeline
+		if tl.Start == nil || len(tl.ByLabel) == 0 {
+			continue
+		}
+		merge := (int64(len(tl.Records)) + chartBuckets - 1) / chartBuckets
+		total := mergeBuckets(tl.Records, merge)
+		var series []Series
+		for _, ls := range tl.ByLabel {
+			counts := mergeBuckets(ls.Records, merge)
+			v := make([]float64, len(counts))
+			for i, c := range counts {
+				if total[i] > 0 {
+					v[i] = 100 * float64(c) / float64(total[i])
+				}
+			}
+			series = append(series, Series{Name: ls.Label, Values: v})
+		}
+		suffix := ""
+		if len(r.Runs) > 1 {
+			suffix = "-" + run.RunID
+		}
+		bucket := time.Duration(max(tl.BucketSeconds, 1)*max(merge, 1)) * time.Second
+		out = append(out, figure("labels"+suffix, fmt.Sprintf("%s: share of the records per label over time", run.RunID),
+			timeChartSVG(TimeChart{Title: "records by label, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "% of records", Stacked: series}))...)
+	}
 	return out
 }

@@ -283,6 +283,7 @@ func labelsSection(r *Report) section {
 		s.blocks = append(s.blocks, p(line))
 	}
 	s.blocks = append(s.blocks, table{grid: labelsGrid(r)})
+	s.blocks = append(s.blocks, labelCharts(r)...)
 	if len(lb.RuleHits) > 0 {
 		s.blocks = append(s.blocks, table{grid: ruleHitsGrid(lb)})
 	}

@@ -23,6 +23,14 @@ type flowTally struct {
 	durations                      []int64           // ns, one per row: sorted by sortDurations, for the median
 	durBins, sizeBins              [decades]uint64   // flows by decade of duration (from 1 µs) and of bytes (from 1 B)
 	zeroDuration                   uint64            // flows whose first and last packets have one time
+	unrecorded                     []unrecordedFlow  // flows with packets the sampling did not record
+}
+
+// unrecordedFlow is a flow's packets the sampling did not record, and
+// the flow's life.
+type unrecordedFlow struct {
+	first, last int64 // ns
+	packets     uint64
 }
 
 // decades is how many powers of ten the histograms span: durations from
@@ -105,6 +113,9 @@ func (a *aggregator) addFlows(b *batch, run int32, t *flowTally) {
 		}
 		cur = reason[i]
 		n++
+		if pk > r {
+			t.unrecorded = append(t.unrecorded, unrecordedFlow{first[i], last[i], pk - r})
+		}
 		d := durationNs(first[i], last[i])
 		t.durations = append(t.durations, d)
 		if d == 0 {
@@ -299,6 +310,44 @@ func histogramOf(bins [decades]uint64, exp int) []HistogramBin {
 	}
 	for i := lo; lo >= 0 && i <= hi; i++ {
 		out = append(out, HistogramBin{Lo: math.Pow(10, float64(i+exp)), Hi: math.Pow(10, float64(i+exp+1)), Flows: bins[i]})
+	}
+	return out
+}
+
+// unrecordedSeries spreads each flow's unrecorded packets evenly over its
+// life on a timeline of buckets of w seconds from second base: an estimate
+// of when the packets the sampling refused were (flows/ holds a flow's
+// totals, not its packets' times). Each flow costs O(1): a difference
+// array takes the whole buckets.
+func unrecordedSeries(flows []unrecordedFlow, base, w int64, buckets int) []uint64 {
+	if len(flows) == 0 || buckets == 0 {
+		return nil
+	}
+	acc := make([]float64, buckets+1) // direct amounts
+	diff := make([]float64, buckets+1) // per-bucket rates over whole buckets
+	pos := func(ns int64) float64 { return (float64(ns)/1e9 - float64(base)) / float64(w) }
+	clamp := func(x float64) float64 { return math.Min(math.Max(x, 0), float64(buckets)-1e-9) }
+	for _, f := range flows {
+		a, b := clamp(pos(f.first)), clamp(pos(max(f.last, f.first)))
+		n := float64(f.packets)
+		ia, ib := int(a), int(b)
+		if ia == ib || b-a < 1e-12 {
+			acc[ia] += n
+			continue
+		}
+		rate := n / (b - a)
+		acc[ia] += rate * (float64(ia+1) - a)
+		acc[ib] += rate * (b - float64(ib))
+		if ia+1 < ib {
+			diff[ia+1] += rate
+			diff[ib] -= rate
+		}
+	}
+	out := make([]uint64, buckets)
+	run := 0.0
+	for i := range out {
+		run += diff[i]
+		out[i] = uint64(math.Round(acc[i] + run))
 	}
 	return out
 }

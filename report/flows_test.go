@@ -320,3 +320,30 @@ func TestFlowHistogramBins(t *testing.T) {
 		t.Errorf("no flows: %#v, want an empty list", got)
 	}
 }
+
+// TestUnrecordedSeries: a flow's unrecorded packets land in the buckets of
+// its life in proportion to the time it spent in each, and none is lost.
+func TestUnrecordedSeries(t *testing.T) {
+	const base = 1000 // second 1000
+	at := func(sec float64) int64 { return int64((base + sec) * 1e9) }
+	for _, tc := range []struct {
+		name  string
+		flows []unrecordedFlow
+		w     int64
+		want  []uint64
+	}{
+		{"one instant", []unrecordedFlow{{at(1.5), at(1.5), 7}}, 1, []uint64{0, 7, 0, 0}},
+		{"half and half", []unrecordedFlow{{at(0.5), at(1.5), 10}}, 1, []uint64{5, 5, 0, 0}},
+		{"over whole buckets", []unrecordedFlow{{at(0), at(4), 40}}, 1, []uint64{10, 10, 10, 10}},
+		{"two-second buckets", []unrecordedFlow{{at(0), at(4), 40}, {at(7), at(7), 3}}, 2, []uint64{20, 20, 0, 3}},
+		{"two flows add up", []unrecordedFlow{{at(0), at(1), 4}, {at(0.25), at(0.75), 2}}, 1, []uint64{6, 0, 0, 0}},
+	} {
+		got := unrecordedSeries(tc.flows, base, tc.w, 4)
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if got := unrecordedSeries(nil, base, 1, 4); got != nil {
+		t.Errorf("no flows: %v", got)
+	}
+}

@@ -75,6 +75,20 @@ type Timeline struct {
 	// ByProtocol: the packets and bytes on the wire those rows stand for,
 	// per bucket, for each protocol (TCP, UDP, ICMP, ICMPv6) that has any.
 	ByProtocol []TimeSeries `json:"by_protocol"`
+	// ByLabel: the rows per bucket for each label (by name; "(none)" for
+	// rows without one), when the run's rows carry labels.
+	ByLabel []LabelSeries `json:"by_label"`
+	// NotRecordedInFlows: the packets of the run's flows that the
+	// sampling did not record, per bucket — each flow's spread evenly
+	// over its life, an estimate (flows/ has a flow's totals, not its
+	// packets' times); empty without flows/.
+	NotRecordedInFlows []uint64 `json:"not_recorded_in_flows"`
+}
+
+// LabelSeries is one label's rows over a run's timeline.
+type LabelSeries struct {
+	Label   string   `json:"label"`
+	Records []uint64 `json:"records"`
 }
 
 // TimeSeries is one protocol's traffic over a run's timeline.

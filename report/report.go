@@ -197,7 +197,7 @@ func Build(o Options) (*Report, error) {
 	all := make([]Run, len(runs))
 	order := make([]int, len(runs)) // indices into runs, in the order of rep.Runs
 	for i, r := range runs {
-		all[i] = runOf(r, &tallies[i], rowsRead[i])
+		all[i] = runOf(r, &tallies[i], &flowTallies[i], rowsRead[i], names.names)
 		all[i].Flows = runFlows[i]
 		order[i] = i
 	}
@@ -268,7 +268,7 @@ func decodeParallel(pf *parquetFile, g int, cols []colSpec, b *batch, in *intern
 	return nil
 }
 
-func runOf(r *run, t *runTally, rows int64) Run {
+func runOf(r *run, t *runTally, ft *flowTally, rows int64, names []string) Run {
 	out := Run{RunID: r.id, Dataset: r.dataset, PacketFiles: len(r.packets), SessionFiles: len(r.sessions), FlowFiles: len(r.flows), RowsRead: rows,
 		Interfaces: []string{}, AttachModes: []string{}}
 	if m := r.manifest; m != nil {
@@ -312,13 +312,20 @@ func runOf(r *run, t *runTally, rows int64) Run {
 			d := round3(l.Sub(f).Seconds())
 			out.FileStart, out.FileEnd, out.FileDurationSec = &f, &l, &d
 		}
-		out.Timeline = timelineOf(t)
+		out.Timeline = timelineOf(t, names)
+		out.Timeline.NotRecordedInFlows = unrecordedSeries(ft.unrecorded, t.base, out.Timeline.BucketSeconds, len(out.Timeline.Records))
 	}
 	if out.Timeline.Records == nil {
 		out.Timeline.Records = []uint64{}
 	}
 	if out.Timeline.ByProtocol == nil {
 		out.Timeline.ByProtocol = []TimeSeries{}
+	}
+	if out.Timeline.ByLabel == nil {
+		out.Timeline.ByLabel = []LabelSeries{}
+	}
+	if out.Timeline.NotRecordedInFlows == nil {
+		out.Timeline.NotRecordedInFlows = []uint64{}
 	}
 	return out
 }
@@ -328,7 +335,7 @@ const maxBuckets = 3600
 
 // timelineOf turns a run's seconds into its timeline: at most maxBuckets
 // buckets of whole seconds each.
-func timelineOf(t *runTally) Timeline {
+func timelineOf(t *runTally, names []string) Timeline {
 	n := int64(len(t.secs))
 	w := max((n+maxBuckets-1)/maxBuckets, 1)
 	start := time.Unix(t.base, 0).UTC()
@@ -348,7 +355,31 @@ func timelineOf(t *runTally) Timeline {
 	for i := range t.secs {
 		tl.Records[int64(i)/w] += t.secs[i].rows
 	}
+	tl.ByLabel = labelSeriesOf(t, w, len(tl.Records), names)
 	return tl
+}
+
+// labelSeriesOf is a run's rows per label and bucket (w seconds), labels
+// by name.
+func labelSeriesOf(t *runTally, w int64, buckets int, names []string) []LabelSeries {
+	by := map[string][]uint64{}
+	for k, n := range t.labels {
+		name := labelText(names[k.label])
+		s := by[name]
+		if s == nil {
+			s = make([]uint64, buckets)
+			by[name] = s
+		}
+		if i := (k.sec - t.base) / w; i >= 0 && i < int64(buckets) {
+			s[i] += n
+		}
+	}
+	out := make([]LabelSeries, 0, len(by))
+	for name, s := range by {
+		out = append(out, LabelSeries{Label: name, Records: s})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Label < out[j].Label })
+	return out
 }
 
 func accountingOf(runs []*run, rowsRead []int64) Accounting {
