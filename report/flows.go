@@ -323,7 +323,7 @@ func unrecordedSeries(flows []unrecordedFlow, base, w int64, buckets int) []uint
 	if len(flows) == 0 || buckets == 0 {
 		return nil
 	}
-	acc := make([]float64, buckets+1) // direct amounts
+	acc := make([]float64, buckets+1)  // direct amounts
 	diff := make([]float64, buckets+1) // per-bucket rates over whole buckets
 	pos := func(ns int64) float64 { return (float64(ns)/1e9 - float64(base)) / float64(w) }
 	clamp := func(x float64) float64 { return math.Min(math.Max(x, 0), float64(buckets)-1e-9) }

@@ -270,12 +270,12 @@ type TCPDest struct {
 
 // Indicator is one attack signature that fired, with its evidence.
 type Indicator struct {
-	Kind      string      `json:"kind"`   // syn_flood, udp_flood, icmp_flood, port_scan, many_to_one, amplification
-	Target    string      `json:"target"` // the address (and port) concerned
-	Summary   string      `json:"summary"`
-	Evidence  []Fact      `json:"evidence"`
-	Threshold string      `json:"threshold"` // the rule that fired, with the values used
-	Score     float64     `json:"score"`     // how far above the threshold (≥ 1)
+	Kind      string  `json:"kind"`   // syn_flood, udp_flood, icmp_flood, port_scan, many_to_one, amplification
+	Target    string  `json:"target"` // the address (and port) concerned
+	Summary   string  `json:"summary"`
+	Evidence  []Fact  `json:"evidence"`
+	Threshold string  `json:"threshold"` // the rule that fired, with the values used
+	Score     float64 `json:"score"`     // how far above the threshold (≥ 1)
 	// EvidenceFirst and EvidenceLast: when the rows about its target
 	// were, the first and the last (to it; from it for a port scan).
 	EvidenceFirst *time.Time  `json:"evidence_first"`
