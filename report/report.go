@@ -25,7 +25,9 @@ type Options struct {
 // Build finds the runs under o.Dirs, reads them and computes the report.
 // Problems (unreadable files, manifests that disagree with their files)
 // are in Report.Problems; the error is for a report that cannot be made at
-// all (nothing found, an unknown --run).
+// all (nothing found, an unknown --run). The stages: select the runs,
+// read and aggregate their tables, check the reads against the manifests,
+// assemble.
 func Build(o Options) (*Report, error) {
 	if o.Top <= 0 {
 		o.Top = 10
@@ -33,52 +35,85 @@ func Build(o Options) (*Report, error) {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
+	runs, problems, warnings, err := selectRuns(o)
+	if err != nil {
+		return nil, err
+	}
+	rd := readRuns(runs, o)
+	problems = append(problems, rd.problems...)
+	problems = append(problems, rd.checkFlows(runs)...)
+	rep := rd.assemble(runs, o)
+	rep.Warnings = warnings
+	if rep.Warnings == nil {
+		rep.Warnings = []string{}
+	}
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Path < problems[j].Path })
+	rep.Problems = problems
+	if rep.Problems == nil {
+		rep.Problems = []Problem{}
+	}
+	return rep, nil
+}
+
+// selectRuns finds the runs of o.Dirs, or the one --run names.
+func selectRuns(o Options) ([]*run, []Problem, []string, error) {
 	runs, problems, warnings := find(o.Dirs)
 	if len(runs) == 0 {
 		if len(problems) == 0 {
 			problems = append(problems, Problem{strings.Join(o.Dirs, ", "), "no tacap runs found"})
 		}
-		return nil, problemsError(problems)
+		return nil, nil, nil, problemsError(problems)
 	}
-	if o.RunID != "" {
-		var sel []*run
+	if o.RunID == "" {
+		return runs, problems, warnings, nil
+	}
+	var sel []*run
+	for _, r := range runs {
+		if r.id == o.RunID {
+			sel = []*run{r}
+			break
+		}
+		if strings.HasPrefix(r.id, o.RunID) {
+			sel = append(sel, r)
+		}
+	}
+	switch {
+	case len(sel) == 0:
+		ids := make([]string, 0, len(runs))
 		for _, r := range runs {
-			if r.id == o.RunID {
-				sel = []*run{r}
-				break
-			}
-			if strings.HasPrefix(r.id, o.RunID) {
-				sel = append(sel, r)
-			}
+			ids = append(ids, r.id)
 		}
-		switch {
-		case len(sel) == 0:
-			ids := make([]string, 0, len(runs))
-			for _, r := range runs {
-				ids = append(ids, r.id)
-			}
-			return nil, fmt.Errorf("no run %q under %s (runs found: %s)", o.RunID, strings.Join(o.Dirs, ", "), listOrNone(ids))
-		case len(sel) > 1:
-			return nil, fmt.Errorf("--run %q matches %d runs — give more of the run ID", o.RunID, len(sel))
-		}
-		// Problems of other runs do not concern this report.
-		runs, problems, warnings = sel, filterProblems(problems, sel[0]), filterWarnings(warnings, sel[0].id)
+		return nil, nil, nil, fmt.Errorf("no run %q under %s (runs found: %s)", o.RunID, strings.Join(o.Dirs, ", "), listOrNone(ids))
+	case len(sel) > 1:
+		return nil, nil, nil, fmt.Errorf("--run %q matches %d runs — give more of the run ID", o.RunID, len(sel))
 	}
+	// Problems of other runs do not concern this report.
+	return sel, filterProblems(problems, sel[0]), filterWarnings(warnings, sel[0].id), nil
+}
 
-	names := newInterner()
-	agg := newAggregator(names, o.Top, runs)
-	tallies := make([]runTally, len(runs))
-	rowsRead := make([]int64, len(runs))
-	flowTallies := make([]flowTally, len(runs))
+// readout is what reading the runs' tables gave: the aggregation, per run
+// tallies, and the problems met.
+type readout struct {
+	names       *interner
+	agg         *aggregator
+	tallies     []runTally
+	rowsRead    []int64
+	flowTallies []flowTally
+	flowsUnread []bool // a flows/ part of the run was not read in full, or disagrees with its listing
+	problems    []Problem
+}
 
-	type unit struct {
-		run   int
-		file  dataFile
-		table string // dataset.PacketsTable ...
-	}
+// unit is one file to read.
+type unit struct {
+	run   int
+	file  dataFile
+	table string // dataset.PacketsTable ...
+}
+
+// unitsOf lists every packets file, then every sessions file, then every
+// flows file: the decoding buffers are shaped for one table at a time.
+func unitsOf(runs []*run) []unit {
 	var units []unit
-	// All packets files, then all sessions files, then all flows files:
-	// the decoding buffers are shaped for one table at a time.
 	for _, table := range []string{dataset.PacketsTable, dataset.SessionsTable, dataset.FlowsTable} {
 		for i, r := range runs {
 			files := r.packets
@@ -93,111 +128,128 @@ func Build(o Options) (*Report, error) {
 			}
 		}
 	}
+	return units
+}
 
-	// Decode one row group ahead of the aggregation: the producer decodes
-	// the columns of a row group in parallel and hands the batch over;
-	// two batches circulate so memory stays at two row groups. Only the
-	// producer appends to readProblems and flowsUnread; closing ready
-	// publishes them.
-	type item struct {
-		b *batch
-		u int // index into units
-	}
+// readRuns reads every table of runs into the aggregation. It decodes one
+// row group ahead of the aggregation: the producer decodes the columns of
+// a row group in parallel and hands the batch over; two batches circulate
+// so memory stays at two row groups. Only the producer appends to the
+// read problems and flowsUnread; closing ready publishes them.
+func readRuns(runs []*run, o Options) *readout {
+	rd := &readout{names: newInterner(), tallies: make([]runTally, len(runs)), rowsRead: make([]int64, len(runs)),
+		flowTallies: make([]flowTally, len(runs)), flowsUnread: make([]bool, len(runs))}
+	rd.agg = newAggregator(rd.names, o.Top, runs)
+	units := unitsOf(runs)
 	free := make(chan *batch, 2)
 	free <- nil
 	free <- nil
-	ready := make(chan item, 1)
-	var readProblems []Problem
-	flowsUnread := make([]bool, len(runs)) // a flows/ part of the run was not read in full, or disagrees with its listing
-	go func() {
-		defer close(ready)
-		for ui, u := range units {
-			cols := packetCols
-			switch u.table {
-			case dataset.SessionsTable:
-				cols = sessionCols
-			case dataset.FlowsTable:
-				cols = flowCols
-			}
-			if u.table != dataset.PacketsTable && (ui == 0 || units[ui-1].table == dataset.PacketsTable) {
-				// Sessions and flows come last and need less look-ahead:
-				// one batch circulates from here on, so the packets'
-				// buffers go.
-				<-free
-			}
-			problem := func(reason string) {
-				readProblems = append(readProblems, Problem{u.file.path, reason})
-				if u.table == dataset.FlowsTable {
-					flowsUnread[u.run] = true
-				}
-			}
-			pf, err := openParquet(u.file.path, cols, u.table)
-			if err != nil {
-				problem(err.Error())
-				continue
-			}
-			var rows int64
-			groups := len(pf.pf.RowGroups())
-			for g := 0; g < groups; g++ {
-				b := <-free
-				if b == nil || len(b.i32) != len(cols) {
-					b = newBatch(cols)
-				}
-				if err := decodeParallel(pf, g, cols, b, names, o.Workers); err != nil {
-					problem(err.Error())
-					free <- b
-					break
-				}
-				rows += int64(b.rows)
-				ready <- item{b, ui}
-			}
-			pf.Close()
-			if u.file.rows >= 0 && rows != u.file.rows && rows == pf.pf.NumRows() {
-				problem(fmt.Sprintf("has %d rows but the manifest of run %s says %d", rows, runs[u.run].id, u.file.rows))
-			}
-		}
-	}()
+	ready := make(chan decoded, 1)
+	go rd.produce(units, runs, o.Workers, free, ready)
 	for it := range ready {
 		u := units[it.u]
 		switch u.table {
 		case dataset.SessionsTable:
-			agg.addSessions(it.b, int32(u.run))
+			rd.agg.addSessions(it.b, int32(u.run))
 		case dataset.FlowsTable:
-			agg.addFlows(it.b, int32(u.run), &flowTallies[u.run])
+			rd.agg.addFlows(it.b, int32(u.run), &rd.flowTallies[u.run])
 		default:
-			agg.add(it.b, int32(u.run), &tallies[u.run], len(runs[u.run].sessions) == 0)
-			rowsRead[u.run] += int64(it.b.rows)
+			rd.agg.add(it.b, int32(u.run), &rd.tallies[u.run], len(runs[u.run].sessions) == 0)
+			rd.rowsRead[u.run] += int64(it.b.rows)
 		}
 		free <- it.b
 	}
-	problems = append(problems, readProblems...)
-	agg.finish()
-	for i, r := range runs {
-		flowTallies[i].sortDurations()
-		// The flows read against the manifest's flows.written, unless a
-		// problem already says why they differ (a part unlisted, missing,
-		// unreadable or of another row count than listed).
-		m := r.manifest
-		if m == nil || r.flowsUnlisted || flowsUnread[i] {
+	rd.agg.finish()
+	for i := range runs {
+		rd.flowTallies[i].sortDurations()
+	}
+	return rd
+}
+
+// decoded is a batch of unit u's rows.
+type decoded struct {
+	b *batch
+	u int // index into units
+}
+
+// produce decodes the units' row groups into batches taken from free and
+// sends them to ready, which it closes at the end.
+func (rd *readout) produce(units []unit, runs []*run, workers int, free chan *batch, ready chan<- decoded) {
+	defer close(ready)
+	for ui, u := range units {
+		cols := packetCols
+		switch u.table {
+		case dataset.SessionsTable:
+			cols = sessionCols
+		case dataset.FlowsTable:
+			cols = flowCols
+		}
+		if u.table != dataset.PacketsTable && (ui == 0 || units[ui-1].table == dataset.PacketsTable) {
+			// Sessions and flows come last and need less look-ahead:
+			// one batch circulates from here on, so the packets'
+			// buffers go.
+			<-free
+		}
+		problem := func(reason string) {
+			rd.problems = append(rd.problems, Problem{u.file.path, reason})
+			if u.table == dataset.FlowsTable {
+				rd.flowsUnread[u.run] = true
+			}
+		}
+		pf, err := openParquet(u.file.path, cols, u.table)
+		if err != nil {
+			problem(err.Error())
 			continue
 		}
-		if read := int64(flowTallies[i].rows); read != m.Flows.Written {
+		var rows int64
+		groups := len(pf.pf.RowGroups())
+		for g := 0; g < groups; g++ {
+			b := <-free
+			if b == nil || len(b.i32) != len(cols) {
+				b = newBatch(cols)
+			}
+			if err := decodeParallel(pf, g, cols, b, rd.names, workers); err != nil {
+				problem(err.Error())
+				free <- b
+				break
+			}
+			rows += int64(b.rows)
+			ready <- decoded{b, ui}
+		}
+		pf.Close()
+		if u.file.rows >= 0 && rows != u.file.rows && rows == pf.pf.NumRows() {
+			problem(fmt.Sprintf("has %d rows but the manifest of run %s says %d", rows, runs[u.run].id, u.file.rows))
+		}
+	}
+}
+
+// checkFlows holds the flows read against each manifest's flows.written,
+// unless a problem already says why they differ (a part unlisted,
+// missing, unreadable or of another row count than listed).
+func (rd *readout) checkFlows(runs []*run) []Problem {
+	var problems []Problem
+	for i, r := range runs {
+		m := r.manifest
+		if m == nil || r.flowsUnlisted || rd.flowsUnread[i] {
+			continue
+		}
+		if read := int64(rd.flowTallies[i].rows); read != m.Flows.Written {
 			problems = append(problems, Problem{filepath.Join(r.dataset, dataset.RunsDir, r.id+".json"),
 				fmt.Sprintf("flows.written is %d but its flows/ parts hold %d rows", m.Flows.Written, read)})
 		}
 	}
+	return problems
+}
 
-	rep := &Report{
-		Schema:     SchemaVersion,
-		Inputs:     o.Dirs,
-		Thresholds: o.Thresholds,
-		Warnings:   warnings,
-	}
-	flows, runFlows := agg.flowsReport(flowTallies, runs)
+// assemble computes the report's sections from what was read.
+func (rd *readout) assemble(runs []*run, o Options) *Report {
+	agg := rd.agg
+	rep := &Report{Schema: SchemaVersion, Inputs: o.Dirs, Thresholds: o.Thresholds}
+	flows, runFlows := agg.flowsReport(rd.flowTallies, runs)
 	all := make([]Run, len(runs))
 	order := make([]int, len(runs)) // indices into runs, in the order of rep.Runs
 	for i, r := range runs {
-		all[i] = runOf(r, &tallies[i], &flowTallies[i], rowsRead[i], names.names)
+		all[i] = runOf(r, &rd.tallies[i], &rd.flowTallies[i], rd.rowsRead[i], rd.names.names)
 		all[i].Flows = runFlows[i]
 		order[i] = i
 	}
@@ -211,7 +263,7 @@ func Build(o Options) (*Report, error) {
 	for _, i := range order {
 		rep.Runs = append(rep.Runs, all[i])
 	}
-	rep.Accounting = accountingOf(runs, rowsRead)
+	rep.Accounting = accountingOf(runs, rd.rowsRead)
 	rep.Traffic = agg.trafficReport()
 	rep.Flows = flows
 	rep.Top = agg.topReport(o.Top, runs)
@@ -225,15 +277,7 @@ func Build(o Options) (*Report, error) {
 		rep.Indicators = []Indicator{}
 	}
 	rep.Labels = agg.labelsReport(runs, order, rep)
-	if rep.Warnings == nil {
-		rep.Warnings = []string{}
-	}
-	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Path < problems[j].Path })
-	rep.Problems = problems
-	if rep.Problems == nil {
-		rep.Problems = []Problem{}
-	}
-	return rep, nil
+	return rep
 }
 
 // decodeParallel decodes row group g's columns on up to workers goroutines.
