@@ -34,10 +34,7 @@ func trafficCharts(r *Report) []block {
 		if tl.Start == nil || len(tl.ByProtocol) == 0 {
 			continue
 		}
-		// At most chartBuckets bars: the page stays small for long runs.
-		merge := (int64(len(tl.Records)) + chartBuckets - 1) / chartBuckets
-		secs := max(tl.BucketSeconds, 1) * max(merge, 1)
-		bucket := time.Duration(secs) * time.Second
+		merge, secs, bucket := chartGrid(tl)
 		var pk, by []Series
 		for _, ts := range tl.ByProtocol {
 			pk = append(pk, Series{Name: ts.Protocol, Values: perSecond(mergeBuckets(ts.Packets, merge), float64(secs))})
@@ -54,10 +51,7 @@ func trafficCharts(r *Report) []block {
 				marks = append(marks, TimeMark{At: *in.EvidenceFirst, Until: *in.EvidenceLast, Label: in.Kind + " " + in.Target})
 			}
 		}
-		suffix := ""
-		if len(r.Runs) > 1 {
-			suffix = "-" + run.RunID
-		}
+		suffix := runSuffix(r, run)
 		out = append(out, figure("traffic-packets"+suffix, fmt.Sprintf("%s: packets per second on the wire, by protocol (what the recorded rows stand for); bands: when the rows about each attack indicator's target were", run.RunID),
 			timeChartSVG(TimeChart{Title: "packets per second, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "packets/s", Stacked: pk, Overlay: overlay, Marks: marks}))...)
 		out = append(out, figure("traffic-bytes"+suffix, fmt.Sprintf("%s: bytes per second on the wire, by protocol", run.RunID),
@@ -68,6 +62,23 @@ func trafficCharts(r *Report) []block {
 
 // chartBuckets bounds the bars of a time chart.
 const chartBuckets = 240
+
+// chartGrid is how a run's timeline is drawn: merge of its buckets to a
+// bar (at most chartBuckets bars: the page stays small for long runs),
+// and a bar's seconds and duration.
+func chartGrid(tl Timeline) (merge, secs int64, bucket time.Duration) {
+	merge = max((int64(len(tl.Records))+chartBuckets-1)/chartBuckets, 1)
+	secs = max(tl.BucketSeconds, 1) * merge
+	return merge, secs, time.Duration(secs) * time.Second
+}
+
+// runSuffix tells a run's charts apart when the report has several runs.
+func runSuffix(r *Report, run Run) string {
+	if len(r.Runs) > 1 {
+		return "-" + run.RunID
+	}
+	return ""
+}
 
 // mergeBuckets adds up every w consecutive counts.
 func mergeBuckets(counts []uint64, w int64) []uint64 {
@@ -169,7 +180,7 @@ func labelCharts(r *Report) []block {
 		if tl.Start == nil || len(tl.ByLabel) == 0 {
 			continue
 		}
-		merge := (int64(len(tl.Records)) + chartBuckets - 1) / chartBuckets
+		merge, _, bucket := chartGrid(tl)
 		total := mergeBuckets(tl.Records, merge)
 		var series []Series
 		for _, ls := range tl.ByLabel {
@@ -182,12 +193,7 @@ func labelCharts(r *Report) []block {
 			}
 			series = append(series, Series{Name: ls.Label, Values: v})
 		}
-		suffix := ""
-		if len(r.Runs) > 1 {
-			suffix = "-" + run.RunID
-		}
-		bucket := time.Duration(max(tl.BucketSeconds, 1)*max(merge, 1)) * time.Second
-		out = append(out, figure("labels"+suffix, fmt.Sprintf("%s: share of the records per label over time", run.RunID),
+		out = append(out, figure("labels"+runSuffix(r, run), fmt.Sprintf("%s: share of the records per label over time", run.RunID),
 			timeChartSVG(TimeChart{Title: "records by label, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "% of records", Stacked: series}))...)
 	}
 	return out

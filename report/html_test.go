@@ -17,14 +17,7 @@ import (
 // second or millisecond in UTC, and a layout that fits a narrow window
 // (tables scroll inside their own box).
 func TestHTMLPage(t *testing.T) {
-	dir := t.TempDir()
-	goldenFlowsDataset(t, dir)
-	r := build(t, dir)
-	var b bytes.Buffer
-	if err := WriteHTML(&b, r); err != nil {
-		t.Fatal(err)
-	}
-	page := b.String()
+	_, page := flowsPage(t)
 	for _, want := range []string{
 		`<h2>Summary</h2>`,
 		`<li>recorded 283 of 323 packets seen (87.6 %); not recorded: not_ip 12, session_table_full 20, buffer_full 8</li>`,
@@ -107,14 +100,7 @@ func TestHTMLFitsWindow(t *testing.T) {
 // browser test finds by id, fetches nothing, and keeps the text formats
 // free of them.
 func TestHTMLCharts(t *testing.T) {
-	dir := t.TempDir()
-	goldenFlowsDataset(t, dir)
-	r := build(t, dir)
-	var b bytes.Buffer
-	if err := WriteHTML(&b, r); err != nil {
-		t.Fatal(err)
-	}
-	page := b.String()
+	r, page := flowsPage(t)
 	for _, id := range []string{"accounting", "traffic-packets-", "traffic-bytes-", "top-sources", "top-destinations", "top-ports",
 		"tcp-flags", "syn-synack", "flow-durations", "flow-sizes"} {
 		if !strings.Contains(page, `<figure class="chart" id="chart-`+id) {
@@ -135,4 +121,17 @@ func TestHTMLCharts(t *testing.T) {
 	if strings.Contains(text.String(), "<svg") || strings.Contains(text.String(), "chart-") {
 		t.Errorf("Markdown carries a chart")
 	}
+}
+
+// flowsPage is the report of the golden dataset with flows/, and its page.
+func flowsPage(t *testing.T) (*Report, string) {
+	t.Helper()
+	dir := t.TempDir()
+	goldenFlowsDataset(t, dir)
+	r := build(t, dir)
+	var b bytes.Buffer
+	if err := WriteHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	return r, b.String()
 }

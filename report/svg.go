@@ -1065,35 +1065,31 @@ func groupDigits(digits string) string {
 
 // shortNum is v to three significant digits with k, M, G, T or P.
 func shortNum(v float64) string {
-	v = finite(v)
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	for _, suffix := range []string{"", "k", "M", "G", "T"} {
-		if v < 999.5 {
-			return sign + sigText(v) + suffix
-		}
-		v /= 1000
-	}
-	return sign + sigText(v) + "P"
+	return scaledText(v, 1000, []string{"", "k", "M", "G", "T", "P"})
 }
 
 // bytesShort is a number of bytes to three significant digits in B, KiB,
 // MiB ...
 func bytesShort(v float64) string {
+	return scaledText(v, 1024, []string{" B", " KiB", " MiB", " GiB", " TiB", " PiB"})
+}
+
+// scaledText is v to three significant digits in the first unit of units
+// (each step times base) that keeps it below base; the last unit takes
+// what is bigger still.
+func scaledText(v, base float64, units []string) string {
 	v = finite(v)
 	sign := ""
 	if v < 0 {
 		sign, v = "-", -v
 	}
-	for _, suffix := range []string{" B", " KiB", " MiB", " GiB", " TiB"} {
-		if v < 1023.5 {
-			return sign + sigText(v) + suffix
+	for _, u := range units[:len(units)-1] {
+		if v < base-0.5 {
+			return sign + sigText(v) + u
 		}
-		v /= 1024
+		v /= base
 	}
-	return sign + sigText(v) + " PiB"
+	return sign + sigText(v) + units[len(units)-1]
 }
 
 // sigText is v >= 0 to three significant digits (at least the whole

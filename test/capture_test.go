@@ -535,17 +535,21 @@ func TestAttachModes(t *testing.T) {
 }
 
 // udpBurst sends n datagrams from l.a's address and port to l.b, port 9.
-func udpBurst(t *testing.T, l *lab, port, n int) {
+func udpBurst(t *testing.T, l *lab, port, n int) { sendUDP(t, l, port, n, 9) }
+
+// sendUDP sends n datagrams from the lab's a side, source port sport, to
+// b's port dport.
+func sendUDP(t *testing.T, l *lab, sport, n, dport int) {
 	t.Helper()
 	err := l.a.Do(func() error {
 		// Unconnected: the port-unreachable replies must not stop the sender.
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(l.v4a), Port: port})
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(l.v4a), Port: sport})
 		if err != nil {
 			return err
 		}
 		defer c.Close()
 		for i := 0; i < n; i++ {
-			if _, err := c.WriteToUDP([]byte("burst"), &net.UDPAddr{IP: net.ParseIP(l.v4b), Port: 9}); err != nil {
+			if _, err := c.WriteToUDP([]byte("other"), &net.UDPAddr{IP: net.ParseIP(l.v4b), Port: dport}); err != nil {
 				return err
 			}
 		}

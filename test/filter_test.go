@@ -190,25 +190,3 @@ func TestFilterLive(t *testing.T) {
 		}
 	}
 }
-
-// sendUDP sends n datagrams from the lab's a side, source port sport, to
-// b's port dport.
-func sendUDP(t *testing.T, l *lab, sport, n, dport int) {
-	t.Helper()
-	err := l.a.Do(func() error {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(l.v4a), Port: sport})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		for i := 0; i < n; i++ {
-			if _, err := c.WriteToUDP([]byte("other"), &net.UDPAddr{IP: net.ParseIP(l.v4b), Port: dport}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
