@@ -46,6 +46,9 @@ var filterOracle = []string{
 	"ip[2:2] * 2 < 200", "ip[9] ^ 6 = 0", "tcp[13] << 1 > 4", "ip[2:2] >> (ip[0] & 0xf) > 10",
 	"ip[2:2] / (ip[8] - 64) > 0", "ip[2:2] % 7 = 3", "ip[8] - 1 < 63", "ip[2:2] + tcp[0] = 5", "ip[12:4] = ip[16:4]",
 	"udp and (ip[6:2] & 0x1fff) = 0 and udp[0:2] = 53", "ip6[8:4] = 0xfe800000", "ip6[24:4] & 0xff000000 = 0xff000000",
+	"src net 192.168.0.0/16 or 10.0.0.0/8", "port http or domain", "udp port domain", "port https", "portrange 1-100 or 400-500",
+	"ip[2:2] % 7 - 1 = 2", "ip[8] + ip[9] ^ 6 = 70", "host $SRC4 and (port 80) or $DST4", "ether proto 0x8100",
+	"vlan and ether proto 0x8100",
 }
 
 type oracleCapture struct {

@@ -24,6 +24,7 @@ type (
 	relExpr struct {
 		op   string
 		l, r arith
+		pos  int // where it starts in the expression, for errors
 	}
 )
 

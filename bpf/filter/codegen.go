@@ -38,7 +38,16 @@ type gen struct {
 	items  []item
 	labels int
 	reject label
+	at     int // the position of the comparison being compiled, for errors
 }
+
+// posError is a compile error at a position of the expression.
+type posError struct {
+	pos int
+	msg string
+}
+
+func (e *posError) Error() string { return e.msg }
 
 func (g *gen) newLabel() label { g.labels++; return label(g.labels - 1) }
 func (g *gen) mark(l label)    { g.items = append(g.items, item{to: -1, label: l}) }
@@ -88,7 +97,13 @@ func generate(e expr, l Layout) (asm.Instructions, error) {
 	g.mark(g.reject)
 	g.emit(asm.Mov.Imm32(asm.R0, 0))
 	g.mark(end)
-	return g.assemble()
+	insns, err := g.assemble()
+	if err == nil && len(insns) > MaxInstructions {
+		err = &posError{0, fmt.Sprintf("the filter compiles to %d eBPF instructions, more than the %d tacap allows: the kernel's "+
+			"verifier checks it on every path of the program that reaches it (test a network that covers the hosts, or fewer alternatives)",
+			len(insns), MaxInstructions)}
+	}
+	return insns, err
 }
 
 // cond emits code that jumps to t when e holds and to f when it does not.
@@ -126,6 +141,7 @@ func (g *gen) cond(e expr, t, f label) error {
 		g.jump(jumpOps[e.op], rTmp, e.val, nil, t)
 		g.jump(asm.Ja, 0, 0, nil, f)
 	case relExpr:
+		g.at = e.pos
 		if err := g.arith(e.l, 0); err != nil {
 			return err
 		}
@@ -176,8 +192,8 @@ func sizeOf(n int) asm.Size {
 // arith evaluates a into pool[depth].
 func (g *gen) arith(a arith, depth int) error {
 	if depth >= len(pool) {
-		return fmt.Errorf("the arithmetic nests too deeply: at most %d values may wait for another's result "+
-			"(write the constant side of an operation on the right, or split the test)", len(pool))
+		return &posError{g.at, fmt.Sprintf("the arithmetic nests too deeply: a comparison may hold at most %d values "+
+			"while it computes another (write the constant side of an operation on the right, or split the test)", len(pool)-1)}
 	}
 	dst := pool[depth]
 	switch a := a.(type) {

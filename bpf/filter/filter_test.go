@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -47,7 +48,13 @@ func TestSameProgram(t *testing.T) {
 		{"tcp[13:1] = 2", "tcp[13] == 2"},
 		{"icmp[icmptype] = icmp-echo", "icmp[0] = 8"},
 		{"!tcp || udp && !icmp", "not tcp or udp and not icmp"},
-		{"port http", "port 80"},
+		{"port http", "tcp port 80"}, // a service's own protocols, as /etc/services has them
+		{"src net 10.0.0.0/8 or 192.168.0.0/16", "src net 10.0.0.0/8 or src net 192.168.0.0/16"},
+		{"portrange 1-10 or 20-30", "portrange 1-10 or portrange 20-30"},
+		{"host 198.18.0.1 and (port 80) or 198.18.0.2", "host 198.18.0.1 and (port 80) or host 198.18.0.2"}, // ( keeps what came before
+		{"ip[0] + ip[1] ^ ip[2] = 0", "ip[0] + (ip[1] ^ ip[2]) = 0"},                                        // ^ and %: the operand before, all after
+		{"ip[0] % ip[1] - ip[2] = 0", "ip[0] % (ip[1] - ip[2]) = 0"},
+		{"ip[0] * ip[1] % ip[2] = 1", "ip[0] * (ip[1] % ip[2]) = 1"},
 		{"port 0x16", "port 22"},
 		{"port 026", "port 22"}, // octal, as libpcap
 		{"ip proto \\tcp", "ip proto 6"},
@@ -108,6 +115,9 @@ func TestErrors(t *testing.T) {
 		{"net 10.0.0.0 mask 255.0.255.0", 19, "not a contiguous mask"},
 		{"tcp[13:3] = 1", 8, "1, 2 or 4 bytes"},
 		{"ip[1000] = 1", 1, "first 256 bytes"},
+		{"ip[250] = 1", 1, "first 256 bytes"}, // the IP header is 14 bytes in at least
+		{"udp port ssh", 10, "not a udp service"},
+		{"tcp and ip[0] = ip[1] + (ip[2] + ip[3])", 9, "nests too deeply"},
 		{"1 / 0 = 1", 3, "division by zero"},
 		{"ip[0] << 32 = 1", 7, "more than 31 bits"},
 		{"vlan 5000", 6, "at most 4095"},
@@ -216,4 +226,20 @@ func FuzzCompile(f *testing.F) {
 			t.Fatalf("%q: %d instructions, %d bytes", s, len(p.Insns), p.BytesNeeded)
 		}
 	})
+}
+
+// TestTooLong: a filter the verifier would take too long over is refused
+// when it is compiled, with the count.
+func TestTooLong(t *testing.T) {
+	var ports []string
+	for i := 1; i <= 200; i++ {
+		ports = append(ports, fmt.Sprintf("port %d", i))
+	}
+	err := Check(strings.Join(ports, " or "))
+	if err == nil || !strings.Contains(err.Error(), "eBPF instructions, more than the 2048") {
+		t.Fatalf("200 ports: %v", err)
+	}
+	if err := Check(strings.Join(ports[:20], " or ")); err != nil {
+		t.Fatalf("20 ports: %v", err)
+	}
 }

@@ -5,16 +5,27 @@ package filter
 // /etc/services and /etc/protocols; these are the Debian values of the
 // common ones. A number always works.
 
-// portNames are service names for port and portrange.
-var portNames = map[string]uint16{
-	"ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "domain": 53,
-	"bootps": 67, "bootpc": 68, "tftp": 69, "http": 80, "www": 80, "kerberos": 88,
-	"pop3": 110, "sunrpc": 111, "ntp": 123, "netbios-ns": 137, "netbios-dgm": 138,
-	"netbios-ssn": 139, "imap": 143, "imap2": 143, "snmp": 161, "snmp-trap": 162,
-	"bgp": 179, "ldap": 389, "https": 443, "microsoft-ds": 445, "isakmp": 500,
-	"syslog": 514, "submission": 587, "ldaps": 636, "imaps": 993, "pop3s": 995,
-	"openvpn": 1194, "ms-sql-s": 1433, "mysql": 3306, "ms-wbt-server": 3389,
-	"sip": 5060, "postgresql": 5432, "http-alt": 8080, "memcache": 11211,
+// service is a port name's number and the protocols it is a service of
+// (tcpdump's "port http" tests TCP only, as /etc/services has it).
+type service struct {
+	port     uint16
+	tcp, udp bool
+}
+
+// portNames are service names for port and portrange: Debian 12's
+// /etc/services for these names.
+var portNames = map[string]service{
+	"ftp-data": {20, true, false}, "ftp": {21, true, false}, "ssh": {22, true, false}, "telnet": {23, true, false},
+	"smtp": {25, true, false}, "domain": {53, true, true}, "bootps": {67, false, true}, "bootpc": {68, false, true},
+	"tftp": {69, false, true}, "http": {80, true, false}, "www": {80, true, false}, "kerberos": {88, true, true},
+	"pop3": {110, true, false}, "sunrpc": {111, true, true}, "ntp": {123, false, true}, "netbios-ns": {137, false, true},
+	"netbios-dgm": {138, false, true}, "netbios-ssn": {139, true, false}, "imap": {143, true, false},
+	"imap2": {143, true, false}, "snmp": {161, true, true}, "snmp-trap": {162, true, true}, "bgp": {179, true, false},
+	"ldap": {389, true, true}, "https": {443, true, true}, "microsoft-ds": {445, true, false}, "isakmp": {500, false, true},
+	"syslog": {514, false, true}, "submission": {587, true, false}, "ldaps": {636, true, true}, "imaps": {993, true, false},
+	"pop3s": {995, true, false}, "openvpn": {1194, true, true}, "ms-sql-s": {1433, true, false}, "mysql": {3306, true, false},
+	"ms-wbt-server": {3389, true, false}, "sip": {5060, true, true}, "postgresql": {5432, true, false},
+	"http-alt": {8080, true, false}, "webcache": {8080, true, false},
 }
 
 // protoNames are IP protocol names for "proto" (ip proto \tcp).

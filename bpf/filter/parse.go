@@ -219,7 +219,15 @@ func (p *parser) bareID() bool {
 		return false
 	}
 	nt := p.peekAt(1)
-	return !(nt.kind == tokOp && arithOrRelOp[nt.text])
+	switch {
+	case nt.kind != tokOp:
+		return true
+	case nt.text == "/": // a network's prefix length
+		return true
+	case nt.text == "-" && p.last.typ == "portrange":
+		return true
+	}
+	return !arithOrRelOp[nt.text]
 }
 
 func (p *parser) inherited() expr {
@@ -242,11 +250,14 @@ func (p *parser) parseTerm() expr {
 	}
 	if p.is("(") {
 		p.next()
+		before := p.last
 		e := p.exprList(p.parseTerm)
 		p.expect(")")
+		p.last = before // as libpcap: a parenthesis keeps the qualifiers from before it
 		return e
 	}
-	return p.primitive()
+	e := p.primitive()
+	return e
 }
 
 // startsArith says whether the next tokens may begin a byte test or
@@ -286,6 +297,7 @@ func init() {
 
 // relation: arith relop arith.
 func (p *parser) relation() expr {
+	at := p.peek().pos
 	l := p.arith(0)
 	t := p.peek()
 	switch t.text {
@@ -299,11 +311,15 @@ func (p *parser) relation() expr {
 	if op == "=" {
 		op = "=="
 	}
-	return guardLoads(relExpr{op, l, r}, p)
+	p.last = nil // a bare value cannot follow a comparison
+	return guardLoads(relExpr{op: op, l: l, r: r, pos: at}, p)
 }
 
 // Arithmetic operators by precedence, lowest first (libpcap's grammar).
-var arithLevels = [][]string{{"|", "^"}, {"&"}, {"<<", ">>"}, {"+", "-"}, {"*", "/", "%"}}
+// '^' and '%' have none in libpcap's grammar, so its parser always
+// shifts: each takes the operand right before it and all that follows
+// (a + b ^ c - d is a + (b ^ (c - d))); unary does that.
+var arithLevels = [][]string{{"|"}, {"&"}, {"<<", ">>"}, {"+", "-"}, {"*", "/"}}
 
 func (p *parser) arith(level int) arith {
 	if level == len(arithLevels) {
@@ -375,6 +391,16 @@ func evalOp(op string, l, r uint32) uint32 {
 }
 
 func (p *parser) unary() arith {
+	x := p.operand()
+	if t := p.peek(); t.kind == tokOp && (t.text == "^" || t.text == "%") {
+		p.next()
+		return p.fold(t, binArith{t.text, x, p.arith(0)})
+	}
+	return x
+}
+
+// operand is a number, len, a byte test, a negation or a parenthesis.
+func (p *parser) operand() arith {
 	t := p.peek()
 	switch {
 	case t.text == "-" && t.kind == tokOp:
@@ -430,8 +456,9 @@ func (p *parser) load(proto string) arith {
 	p.expect("]")
 	raw := loadArith{base: rawBaseOf(proto), idx: idx, size: size}
 	if n, ok := idx.(numArith); ok {
-		if int(n)+size > BytesMax {
-			p.failFatal(at, "a byte test reads the frame's first %d bytes, and %s[%d:%d] is beyond them", BytesMax, proto, n, size)
+		if least := minBase[raw.base]; least+int64(n)+int64(size) > BytesMax {
+			p.failFatal(at, "a byte test reads the frame's first %d bytes, and %s[%d:%d] starts %d bytes or more into the frame, beyond them",
+				BytesMax, proto, n, size, least+int64(n))
 		}
 		if f, ok := parsedLoad(proto, uint32(n), size); ok {
 			return withGuard{fieldArith: f, raw: raw, guard: p.loadGuard(proto)}
@@ -456,6 +483,10 @@ type (
 		guard expr
 	}
 )
+
+// minBase is the least offset into the frame of each base: an untagged
+// frame, an IPv4 header without options.
+var minBase = map[rawBase]int64{baseLink: 0, baseL3: 14, baseL4: 34, baseL3Plus40: 54}
 
 func rawBaseOf(proto string) rawBase {
 	switch proto {
@@ -666,8 +697,10 @@ func (p *parser) primitive() expr {
 	t := p.peek()
 	switch t.text {
 	case "vlan":
+		p.last = nil
 		return p.vlanPrim()
 	case "less", "greater":
+		p.last = nil
 		p.next()
 		n := p.number(p.wordToken("a length"))
 		if t.text == "less" {
@@ -704,6 +737,7 @@ func (p *parser) primitive() expr {
 		case p.is("broadcast", "multicast"):
 			return p.cast(q.proto, p.next())
 		case !p.is("src", "dst", "host", "net", "port", "portrange"):
+			p.last = nil
 			return p.protoAbbrev(t)
 		}
 	}
@@ -793,13 +827,17 @@ func (p *parser) protoQualified(proto string, at token) expr {
 		case "arp", "rarp":
 			return constExpr(false)
 		}
-		switch p.number(t) {
+		switch n := p.number(t); n {
 		case 0x0800:
 			return p.ipv4()
 		case 0x86dd:
 			return p.ipv6()
+		default: // e.g. 0x8100: the EtherType field itself, behind the tags stepped over
+			if n > 0xffff {
+				p.fail(t.pos, "an EtherType is at most 0xffff")
+			}
+			return relExpr{op: "==", l: loadArith{base: baseLink, idx: numArith(12 + 4*p.vlan), size: 2}, r: numArith(n), pos: t.pos}
 		}
-		return constExpr(false) // tacap records IP packets only
 	}
 	p.fail(at.pos, "\"%s proto\" is not something tacap can test", proto)
 	return nil
@@ -823,10 +861,10 @@ func (p *parser) cast(proto string, t token) expr {
 
 func (p *parser) etherCast(kind string) expr {
 	if kind == "multicast" {
-		return relExpr{"!=", binArith{"&", loadArith{base: baseLink, idx: numArith(0), size: 1}, numArith(1)}, numArith(0)}
+		return relExpr{op: "!=", l: binArith{"&", loadArith{base: baseLink, idx: numArith(0), size: 1}, numArith(1)}, r: numArith(0)}
 	}
-	return and(relExpr{"==", loadArith{base: baseLink, idx: numArith(0), size: 4}, numArith(0xffffffff)},
-		relExpr{"==", loadArith{base: baseLink, idx: numArith(4), size: 2}, numArith(0xffff)})
+	return and(relExpr{op: "==", l: loadArith{base: baseLink, idx: numArith(0), size: 4}, r: numArith(0xffffffff)},
+		relExpr{op: "==", l: loadArith{base: baseLink, idx: numArith(4), size: 2}, r: numArith(0xffff)})
 }
 
 func (p *parser) vlanPrim() expr {
@@ -1027,8 +1065,8 @@ func (p *parser) etherHost(dir string, hw net.HardwareAddr) expr {
 	at := func(off uint32) expr {
 		hi := uint32(hw[0])<<24 | uint32(hw[1])<<16 | uint32(hw[2])<<8 | uint32(hw[3])
 		lo := uint32(hw[4])<<8 | uint32(hw[5])
-		return and(relExpr{"==", loadArith{base: baseLink, idx: numArith(off), size: 4}, numArith(hi)},
-			relExpr{"==", loadArith{base: baseLink, idx: numArith(off + 4), size: 2}, numArith(lo)})
+		return and(relExpr{op: "==", l: loadArith{base: baseLink, idx: numArith(off), size: 4}, r: numArith(hi)},
+			relExpr{op: "==", l: loadArith{base: baseLink, idx: numArith(off + 4), size: 2}, r: numArith(lo)})
 	}
 	return p.dirCombine(dir, at(6), at(0))
 }
@@ -1052,6 +1090,9 @@ func (p *parser) port(q quals, t token, isRange bool) expr {
 	default:
 		p.fail(t.pos, "%s before port does not go with a port (use tcp, udp or none)", q.proto)
 	}
+	if s, named := portNames[t.text]; named && !isRange {
+		protos = p.serviceProtos(t, q, s, protos)
+	}
 	one := func(id fieldID) expr {
 		if lo == hi {
 			return test(id, "==", uint32(lo))
@@ -1068,8 +1109,8 @@ func (p *parser) port(q quals, t token, isRange bool) expr {
 }
 
 func (p *parser) portNumber(t token) uint16 {
-	if n, ok := portNames[t.text]; ok {
-		return n
+	if s, ok := portNames[t.text]; ok {
+		return s.port
 	}
 	if !isNumber(t.text) {
 		p.fail(t.pos, "%q is not a port number or a service name tacap knows (docs/filters.md lists them)", t.text)
@@ -1079,4 +1120,19 @@ func (p *parser) portNumber(t token) uint16 {
 		p.fail(t.pos, "a port is at most 65535")
 	}
 	return uint16(n)
+}
+
+// serviceProtos narrows a port test by name to the service's protocols,
+// as tcpdump does ("port http" is TCP only; "udp port ssh" an error).
+func (p *parser) serviceProtos(t token, q quals, s service, protos []uint8) []uint8 {
+	var out []uint8
+	for _, n := range protos {
+		if n == 6 && s.tcp || n == 17 && s.udp {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		p.failFatal(t.pos, "port %q is not a %s service (give the number)", t.text, q.proto)
+	}
+	return out
 }
