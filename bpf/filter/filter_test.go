@@ -117,6 +117,7 @@ func TestErrors(t *testing.T) {
 		{"ip[1000] = 1", 1, "first 256 bytes"},
 		{"ip[250] = 1", 1, "first 256 bytes"}, // the IP header is 14 bytes in at least
 		{"udp port ssh", 10, "not a udp service"},
+		{"port 53 and ip proto 6 or 17", 27, "not a whole IP address"}, // no port 17: the qualifiers end at ip proto
 		{"tcp and ip[0] = ip[1] + (ip[2] + ip[3])", 9, "nests too deeply"},
 		{"1 / 0 = 1", 3, "division by zero"},
 		{"ip[0] << 32 = 1", 7, "more than 31 bits"},

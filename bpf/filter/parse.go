@@ -270,7 +270,8 @@ func (p *parser) startsArith() bool {
 	case t.text == "len":
 		return true
 	case isNumber(t.text):
-		return true
+		nt := p.peekAt(1) // a number alone is a (bad) value, not a comparison
+		return nt.kind == tokOp && arithOrRelOp[nt.text]
 	}
 	if _, isConst := constants[t.text]; isConst {
 		return true
@@ -695,12 +696,13 @@ var protoQuals = map[string]bool{"ether": true, "link": true, "ip": true, "ip6":
 
 func (p *parser) primitive() expr {
 	t := p.peek()
+	// A primitive without a value leaves no qualifiers for a bare value
+	// after it (libpcap resets them); one with a value sets them in id.
+	p.last = nil
 	switch t.text {
 	case "vlan":
-		p.last = nil
 		return p.vlanPrim()
 	case "less", "greater":
-		p.last = nil
 		p.next()
 		n := p.number(p.wordToken("a length"))
 		if t.text == "less" {
@@ -737,7 +739,6 @@ func (p *parser) primitive() expr {
 		case p.is("broadcast", "multicast"):
 			return p.cast(q.proto, p.next())
 		case !p.is("src", "dst", "host", "net", "port", "portrange"):
-			p.last = nil
 			return p.protoAbbrev(t)
 		}
 	}
