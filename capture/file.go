@@ -235,6 +235,13 @@ func (s *fileSource) replay(ctx context.Context, r *run) (string, error) {
 			s.info.ShortFrames++
 			continue
 		}
+		if sec := floorSec(fr.TimeNs); !r.reasons.started || sec != r.reasons.sec {
+			// The counters of the second that ends: run what is queued first.
+			if err := s.rep.FlushReplay(); err != nil {
+				return dataset.StopError, err
+			}
+			r.secondIs(sec)
+		}
 		if err := s.rep.QueueReplay(bpf.ReplayFrame{Data: fr.Data, TimeNs: uint64(fr.TimeNs), Direction: fr.Direction,
 			WireLen: fr.WireLen, LenDelta: fr.LenDelta, Ifindex: s.ifindex(fr.Iface)}); err != nil {
 			return dataset.StopError, err
@@ -384,4 +391,13 @@ func onOneCPU(fn func()) (int, error) {
 	defer func() { _ = unix.SchedSetaffinity(0, &saved) }() // runs before the unlock
 	fn()
 	return cpu, nil
+}
+
+// floorSec is the second a time (ns since the epoch) falls in.
+func floorSec(ns int64) int64 {
+	sec := ns / 1e9
+	if ns < 0 && ns%1e9 != 0 {
+		sec--
+	}
+	return sec
 }

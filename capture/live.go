@@ -128,6 +128,7 @@ func (s *liveSource) feed(ctx context.Context, r *run) (string, error) {
 		if err != nil {
 			return dataset.StopError, err
 		}
+		r.secondIs(time.Now().Unix())
 		if n >= busy {
 			sleep = r.cfg.PollInterval
 			if ctx.Err() != nil {

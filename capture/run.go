@@ -182,6 +182,19 @@ type run struct {
 	flows     *flowRows
 	onFlowEnd func(*bpf.FlowEnd) // made once: a drain allocates nothing
 	nextSweep uint64             // program clock
+
+	reasons reasonTimeline // when packets were refused, by reason
+}
+
+// secondIs samples the counters into the reasons' timeline when the run
+// reaches a new second (wall clock live, file time for a capture file).
+func (r *run) secondIs(sec int64) {
+	if r.reasons.started && sec == r.reasons.sec {
+		return
+	}
+	if c, err := r.k.Counters(); err == nil {
+		r.reasons.at(sec, c)
+	}
 }
 
 // A batch goes to the writer when full or when its first row is this old.
@@ -395,6 +408,10 @@ func (r *run) finish(runErr error, whole bool, notes ...error) (*Result, error) 
 	m.End = time.Now().UTC()
 	counters, cerr := r.k.Counters()
 	m.Counters = counters
+	if cerr == nil {
+		r.reasons.add(counters)
+	}
+	m.CountersTimeline = r.reasons.manifest()
 	serr := r.k.WalkSessions(r.conv.sessions.settle)
 	writeErr := r.w.close(r.conv.sessions.rows(m.RunID, r.src.wall, r.conv.labels))
 	m.Files = r.w.files()

@@ -30,6 +30,9 @@ type Manifest struct {
 	Parameters Parameters `json:"parameters"`
 	Clock      Clock      `json:"clock"`
 	Counters   Counters   `json:"counters"`
+	// CountersTimeline is when the packets not recorded were refused, by
+	// reason; nil for runs from before tacap sampled its counters.
+	CountersTimeline *CountersTimeline `json:"counters_timeline,omitempty"`
 	// RowsWritten is the number of rows in the run's packets/ files; it
 	// equals Counters.Recorded unless RecordedNotWritten says otherwise.
 	RowsWritten        int64 `json:"rows_written"`
@@ -200,4 +203,14 @@ type Process struct {
 	UserSeconds   float64 `json:"cpu_user_seconds"`
 	SystemSeconds float64 `json:"cpu_system_seconds"`
 	MaxRSSBytes   int64   `json:"max_rss_bytes"`
+}
+
+// CountersTimeline holds a run's not-recorded packets per time bucket, for
+// each reason (ReasonNames): the counters sampled as the run went (live:
+// each second of the wall clock; a capture file: at each second of file
+// time), each sample's increase put in the bucket of the second it grew in.
+type CountersTimeline struct {
+	Start         time.Time           `json:"start"`          // the first bucket's first second, UTC
+	BucketSeconds int64               `json:"bucket_seconds"` // 1, doubled as often as a run needs to stay within 3 600 buckets
+	Reasons       map[string][]uint64 `json:"reasons"`        // by reason: packets per bucket
 }

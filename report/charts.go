@@ -41,7 +41,10 @@ func trafficCharts(r *Report) []block {
 			by = append(by, Series{Name: ts.Protocol, Values: perSecond(mergeBuckets(ts.Bytes, merge), float64(secs))})
 		}
 		var overlay []Series
-		if len(tl.NotRecordedInFlows) > 0 {
+		for _, rs := range tl.NotRecordedByReason {
+			overlay = append(overlay, Series{Name: "not recorded: " + rs.Reason, Values: perSecond(mergeBuckets(rs.Packets, merge), float64(secs))})
+		}
+		if len(overlay) == 0 && len(tl.NotRecordedInFlows) > 0 { // runs from before the counters timeline
 			overlay = []Series{{Name: "not recorded (from flows/, spread over each flow's life)",
 				Values: perSecond(mergeBuckets(tl.NotRecordedInFlows, merge), float64(secs))}}
 		}
@@ -52,7 +55,7 @@ func trafficCharts(r *Report) []block {
 			}
 		}
 		suffix := runSuffix(r, run)
-		out = append(out, figure("traffic-packets"+suffix, fmt.Sprintf("%s: packets per second on the wire, by protocol (what the recorded rows stand for); bands: when the rows about each attack indicator's target were", run.RunID),
+		out = append(out, figure("traffic-packets"+suffix, fmt.Sprintf("%s: packets per second on the wire, by protocol (what the recorded rows stand for); lines: the packets not recorded, by reason; bands: when the rows about each attack indicator's target were", run.RunID),
 			timeChartSVG(TimeChart{Title: "packets per second, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "packets/s", Stacked: pk, Overlay: overlay, Marks: marks}))...)
 		out = append(out, figure("traffic-bytes"+suffix, fmt.Sprintf("%s: bytes per second on the wire, by protocol", run.RunID),
 			timeChartSVG(TimeChart{Title: "bytes per second, " + run.RunID, Start: *tl.Start, Bucket: bucket, Unit: "bytes/s", Stacked: by, Marks: marks}))...)

@@ -347,3 +347,17 @@ func TestUnrecordedSeries(t *testing.T) {
 		t.Errorf("no flows: %v", got)
 	}
 }
+
+// TestReasonSeries: the manifest's counters timeline lands on the run's
+// buckets, what lies outside the run's rows in the nearest bucket, and
+// reasons without packets are left out.
+func TestReasonSeries(t *testing.T) {
+	ct := &dataset.CountersTimeline{Start: time.Unix(98, 0), BucketSeconds: 2, Reasons: map[string][]uint64{
+		"session_quota": {1, 2, 3, 4}, "filtered": {0, 0, 0, 0}, "buffer_full": {0, 5, 0, 0}}}
+	// The run's timeline: buckets of 2 s from second 100, three of them.
+	got := reasonSeriesOf(ct, 100, 2, 3)
+	want := []ReasonSeries{{"session_quota", []uint64{3, 3, 4}}, {"buffer_full", []uint64{5, 0, 0}}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

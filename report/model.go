@@ -83,6 +83,16 @@ type Timeline struct {
 	// over its life, an estimate (flows/ has a flow's totals, not its
 	// packets' times); empty without flows/.
 	NotRecordedInFlows []uint64 `json:"not_recorded_in_flows"`
+	// NotRecordedByReason: the packets not recorded per bucket, for each
+	// reason with any, from the manifest's counters timeline (runs from
+	// before it: empty).
+	NotRecordedByReason []ReasonSeries `json:"not_recorded_by_reason"`
+}
+
+// ReasonSeries is one not-recorded reason over a run's timeline.
+type ReasonSeries struct {
+	Reason  string   `json:"reason"`
+	Packets []uint64 `json:"packets"`
 }
 
 // LabelSeries is one label's rows over a run's timeline.

@@ -358,6 +358,9 @@ func runOf(r *run, t *runTally, ft *flowTally, rows int64, names []string) Run {
 		}
 		out.Timeline = timelineOf(t, names)
 		out.Timeline.NotRecordedInFlows = unrecordedSeries(ft.unrecorded, t.base, out.Timeline.BucketSeconds, len(out.Timeline.Records))
+		if m := r.manifest; m != nil && m.CountersTimeline != nil {
+			out.Timeline.NotRecordedByReason = reasonSeriesOf(m.CountersTimeline, t.base, out.Timeline.BucketSeconds, len(out.Timeline.Records))
+		}
 	}
 	if out.Timeline.Records == nil {
 		out.Timeline.Records = []uint64{}
@@ -370,6 +373,9 @@ func runOf(r *run, t *runTally, ft *flowTally, rows int64, names []string) Run {
 	}
 	if out.Timeline.NotRecordedInFlows == nil {
 		out.Timeline.NotRecordedInFlows = []uint64{}
+	}
+	if out.Timeline.NotRecordedByReason == nil {
+		out.Timeline.NotRecordedByReason = []ReasonSeries{}
 	}
 	return out
 }
@@ -681,4 +687,30 @@ func ProblemsError(r *Report) error {
 		return nil
 	}
 	return problemsError(r.Problems)
+}
+
+// reasonSeriesOf puts a manifest's counters timeline on a run's timeline
+// (buckets of w seconds from second base), for each reason with any
+// packet; a manifest bucket outside the run's span of rows counts in the
+// nearest bucket.
+func reasonSeriesOf(ct *dataset.CountersTimeline, base, w int64, buckets int) []ReasonSeries {
+	var out []ReasonSeries
+	if buckets == 0 || w <= 0 {
+		return nil
+	}
+	for _, name := range dataset.ReasonNames() {
+		src := ct.Reasons[name]
+		series := make([]uint64, buckets)
+		var total uint64
+		for j, n := range src {
+			sec := ct.Start.Unix() + int64(j)*max(ct.BucketSeconds, 1)
+			i := min(max((sec-base)/w, 0), int64(buckets-1))
+			series[i] += n
+			total += n
+		}
+		if total > 0 {
+			out = append(out, ReasonSeries{Reason: name, Packets: series})
+		}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tacap/tacap/dataset"
 	"github.com/tacap/tacap/test/frames"
 	"github.com/tacap/tacap/test/pqcheck"
 	"github.com/tacap/tacap/test/testenv"
@@ -90,6 +91,7 @@ func TestFilterCapture(t *testing.T) {
 			if c.Recorded != uint64(want) || c.Filtered != 6 || c.NotIP != 6 {
 				t.Fatalf("counters %+v: want %d recorded (tcpdump's count), 6 filtered (TCP), 6 not_ip (ARP)", c, want)
 			}
+			checkCountersTimeline(t, m)
 			for _, r := range readRows(t, ds, m) {
 				if r.f.Protocol != 17 || (r.f.SrcPort != 53 && r.f.DstPort != 53) {
 					t.Errorf("row %+v is not DNS", r.f)
@@ -184,9 +186,30 @@ func TestFilterLive(t *testing.T) {
 	if c.Recorded != 50 || c.Filtered < 15 {
 		t.Fatalf("counters %+v: want 50 recorded (the burst to port 9) and at least 15 filtered (5 SYNs, 10 to port 7)", c)
 	}
+	checkCountersTimeline(t, m)
 	for _, r := range readRows(t, ds, m) {
 		if r.f.Protocol != 17 || r.f.DstPort != 9 || r.f.Src.String() != l.v4a {
 			t.Errorf("row %+v is not the burst to port 9", r.f)
+		}
+	}
+}
+
+// checkCountersTimeline: the manifest's counters timeline adds up to its
+// counters, reason by reason.
+func checkCountersTimeline(t *testing.T, m dataset.Manifest) {
+	t.Helper()
+	ct := m.CountersTimeline
+	if ct == nil {
+		t.Error("the manifest has no counters_timeline")
+		return
+	}
+	for _, rs := range m.Counters.Reasons() {
+		var sum uint64
+		for _, n := range ct.Reasons[rs.Name] {
+			sum += n
+		}
+		if sum != rs.Count {
+			t.Errorf("counters_timeline %s adds up to %d, the counter is %d", rs.Name, sum, rs.Count)
 		}
 	}
 }
