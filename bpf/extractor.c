@@ -471,14 +471,11 @@ static __always_inline bool is_l4(__u8 proto)
 	       proto == IPPROTO_ICMPV6;
 }
 
-/*
- * parse fills r from the frame, or returns the reason it cannot be recorded.
- * Returns COUNTER_RECORDED when r is complete.
- */
 /* Set by Load when there is a --filter (and when it reads raw bytes). */
 volatile const __u8 FILTER = 0;
 volatile const __u16 FILTER_BYTES = 0; /* how many of the frame's first bytes it reads */
 
+/* filter_tag notes a VLAN tag for the filter. */
 static __always_inline void filter_tag(struct filter_ctx *fc, __u16 id, bool in_frame)
 {
 	__u32 k = fc->tags;
@@ -488,6 +485,11 @@ static __always_inline void filter_tag(struct filter_ctx *fc, __u16 id, bool in_
 	fc->inline_tags += in_frame;
 }
 
+/*
+ * parse fills r from the frame, or returns the reason it cannot be recorded.
+ * Returns COUNTER_RECORDED when r is complete. With a filter it also notes
+ * in fc what the filter reads besides r.
+ */
 static __always_inline enum counter parse(struct pkt *p, struct record *r, __u32 meta_tag,
 					  struct filter_ctx *fc)
 {
@@ -550,10 +552,8 @@ static __always_inline enum counter parse(struct pkt *p, struct record *r, __u32
 		first_frag = (frag & 0x1fff) == 0;
 		l4_off = l3_off + ihl;
 		ip_end = l3_off + tot_len;
-		if (FILTER) {
+		if (FILTER)
 			fc->l3_off = l3_off;
-			fc->l4_off = l4_off;
-		}
 	} else if (proto == ETH_P_IPV6) {
 		struct ipv6hdr *ip6 = hdr(p, struct ipv6hdr, l3_off, &buf);
 		if (!ip6)
@@ -1139,10 +1139,12 @@ out:
 }
 
 /*
- * The --filter. Load replaces this body with the program bpf/filter
- * compiled from the expression; it runs only when FILTER is set, so this
- * placeholder never does. A global function: verified once on its own,
- * and its signature (the registers the generated code reads) is fixed.
+ * The --filter's place. Load puts the program bpf/filter compiled from the
+ * expression in place of each call to this function (the code reads r in
+ * R1 and fc in R2, where the call passes them, and leaves its verdict in
+ * R0) and drops the function. Without a filter FILTER is 0 and the call is
+ * never made. noinline and global, so the call and its argument registers
+ * stay in the object for Load to find.
  */
 __attribute__((noinline)) int tacap_filter(const struct record *r, const struct filter_ctx *fc)
 {
