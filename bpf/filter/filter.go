@@ -53,17 +53,43 @@ type Layout struct {
 
 // field returns the base register and place of a field.
 func (l Layout) field(id fieldID) (asm.Register, Field, error) {
-	rec := map[fieldID]Field{fIPVersion: l.IPVersion, fProtocol: l.Protocol, fSrcAddr: l.SrcAddr,
-		fDstAddr: l.DstAddr, fSrcPort: l.SrcPort, fDstPort: l.DstPort, fFragOff: l.FragOff,
-		fTCPFlags: l.TCPFlags, fICMPType: l.ICMPType, fICMPCode: l.ICMPCode, fTTL: l.TTL,
-		fDirection: l.Direction}
-	if f, ok := rec[id]; ok {
-		return rRec, f, nil
-	}
-	ctx := map[fieldID]Field{fFrameLen: l.FrameLen, fTags: l.Tags, fInlineTags: l.InlineTags,
-		fTagID: l.TagIDs, fNextHeader0: l.NextHeader0, fNextHeader1: l.NextHeader1}
-	if f, ok := ctx[id]; ok {
-		return rCtx, f, nil
+	switch id {
+	case fIPVersion:
+		return rRec, l.IPVersion, nil
+	case fProtocol:
+		return rRec, l.Protocol, nil
+	case fSrcAddr:
+		return rRec, l.SrcAddr, nil
+	case fDstAddr:
+		return rRec, l.DstAddr, nil
+	case fSrcPort:
+		return rRec, l.SrcPort, nil
+	case fDstPort:
+		return rRec, l.DstPort, nil
+	case fFragOff:
+		return rRec, l.FragOff, nil
+	case fTCPFlags:
+		return rRec, l.TCPFlags, nil
+	case fICMPType:
+		return rRec, l.ICMPType, nil
+	case fICMPCode:
+		return rRec, l.ICMPCode, nil
+	case fTTL:
+		return rRec, l.TTL, nil
+	case fDirection:
+		return rRec, l.Direction, nil
+	case fFrameLen:
+		return rCtx, l.FrameLen, nil
+	case fTags:
+		return rCtx, l.Tags, nil
+	case fInlineTags:
+		return rCtx, l.InlineTags, nil
+	case fTagID:
+		return rCtx, l.TagIDs, nil
+	case fNextHeader0:
+		return rCtx, l.NextHeader0, nil
+	case fNextHeader1:
+		return rCtx, l.NextHeader1, nil
 	}
 	return 0, Field{}, fmt.Errorf("internal: field %d has no place", id)
 }

@@ -524,22 +524,7 @@ var transportProtos = map[string]uint8{"tcp": 6, "udp": 17, "icmp": 1, "sctp": 1
 // parsedLoad maps a byte test at a constant offset to the field the
 // kernel program already parsed from those bytes, when there is one.
 func parsedLoad(proto string, off uint32, size int) (fieldArith, bool) {
-	type at struct {
-		proto string
-		off   uint32
-		size  int
-	}
-	f, ok := map[at]fieldArith{
-		{"tcp", 13, 1}: {f: field{id: fTCPFlags}}, {"tcp", 0, 2}: {f: field{id: fSrcPort}},
-		{"tcp", 2, 2}: {f: field{id: fDstPort}}, {"udp", 0, 2}: {f: field{id: fSrcPort}},
-		{"udp", 2, 2}: {f: field{id: fDstPort}}, {"icmp", 0, 1}: {f: field{id: fICMPType}},
-		{"icmp", 1, 1}: {f: field{id: fICMPCode}}, {"icmp6", 0, 1}: {f: field{id: fICMPType}},
-		{"icmp6", 1, 1}: {f: field{id: fICMPCode}}, {"ip", 8, 1}: {f: field{id: fTTL}},
-		{"ip", 9, 1}: {f: field{id: fProtocol}}, {"ip", 6, 2}: {f: field{id: fFragOff}},
-		{"ip6", 6, 1}: {f: field{id: fNextHeader0}}, {"ip6", 7, 1}: {f: field{id: fTTL}},
-		{"ip", 12, 4}: {f: field{id: fSrcAddr}, swap: true}, {"ip", 16, 4}: {f: field{id: fDstAddr}, swap: true},
-	}[at{proto, off, size}]
-	if ok {
+	if f, ok := parsedLoads[loadAt{proto, off, size}]; ok {
 		return f, true
 	}
 	if proto == "ip6" && size == 4 && off >= 8 && off < 40 && off%4 == 0 {
@@ -550,6 +535,25 @@ func parsedLoad(proto string, off uint32, size int) (fieldArith, bool) {
 		return fieldArith{f: field{id: id, idx: int((off - 8) % 16 / 4)}, swap: true}, true
 	}
 	return fieldArith{}, false
+}
+
+// loadAt is a byte test at a constant offset.
+type loadAt struct {
+	proto string
+	off   uint32
+	size  int
+}
+
+// parsedLoads are the byte tests a parsed field answers.
+var parsedLoads = map[loadAt]fieldArith{
+	{"tcp", 13, 1}: {f: field{id: fTCPFlags}}, {"tcp", 0, 2}: {f: field{id: fSrcPort}},
+	{"tcp", 2, 2}: {f: field{id: fDstPort}}, {"udp", 0, 2}: {f: field{id: fSrcPort}},
+	{"udp", 2, 2}: {f: field{id: fDstPort}}, {"icmp", 0, 1}: {f: field{id: fICMPType}},
+	{"icmp", 1, 1}: {f: field{id: fICMPCode}}, {"icmp6", 0, 1}: {f: field{id: fICMPType}},
+	{"icmp6", 1, 1}: {f: field{id: fICMPCode}}, {"ip", 8, 1}: {f: field{id: fTTL}},
+	{"ip", 9, 1}: {f: field{id: fProtocol}}, {"ip", 6, 2}: {f: field{id: fFragOff}},
+	{"ip6", 6, 1}: {f: field{id: fNextHeader0}}, {"ip6", 7, 1}: {f: field{id: fTTL}},
+	{"ip", 12, 4}: {f: field{id: fSrcAddr}, swap: true}, {"ip", 16, 4}: {f: field{id: fDstAddr}, swap: true},
 }
 
 // guardLoads moves the guards of a relation's loads in front of it and
