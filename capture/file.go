@@ -235,7 +235,7 @@ func (s *fileSource) replay(ctx context.Context, r *run) (string, error) {
 			s.info.ShortFrames++
 			continue
 		}
-		if sec := floorSec(fr.TimeNs); !r.reasons.started || sec != r.reasons.sec {
+		if sec := floorSec(fr.TimeNs); !r.reasons.in(sec) {
 			// The counters of the second that ends: run what is queued first.
 			if err := s.rep.FlushReplay(); err != nil {
 				return dataset.StopError, err

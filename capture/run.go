@@ -189,7 +189,7 @@ type run struct {
 // secondIs samples the counters into the reasons' timeline when the run
 // reaches a new second (wall clock live, file time for a capture file).
 func (r *run) secondIs(sec int64) {
-	if r.reasons.started && sec == r.reasons.sec {
+	if r.reasons.in(sec) {
 		return
 	}
 	if c, err := r.k.Counters(); err == nil {

@@ -22,6 +22,9 @@ type reasonTimeline struct {
 	buckets [][]uint64 // per bucket, per reason (dataset.ReasonNames order)
 }
 
+// in says whether the timeline is at second sec.
+func (t *reasonTimeline) in(sec int64) bool { return t.started && sec == t.sec }
+
 // at moves the timeline to second sec, taking the counters c as they stand
 // when it leaves the second it was in.
 func (t *reasonTimeline) at(sec int64, c dataset.Counters) {
