@@ -29,30 +29,30 @@ func figure(id, caption string, svg template.HTML) []block {
 // protocol.
 func trafficCharts(r *Report) []block {
 	var out []block
+	var marks []TimeMark // the same on every run's charts (each clips them to its time)
+	for _, in := range r.Indicators {
+		if in.EvidenceFirst != nil && in.EvidenceLast != nil {
+			marks = append(marks, TimeMark{At: *in.EvidenceFirst, Until: *in.EvidenceLast, Label: in.Kind + " " + in.Target})
+		}
+	}
 	for _, run := range r.Runs {
 		tl := run.Timeline
 		if tl.Start == nil || len(tl.ByProtocol) == 0 {
 			continue
 		}
 		merge, secs, bucket := chartGrid(tl)
+		rate := func(counts []uint64) []float64 { return perSecond(mergeBuckets(counts, merge), float64(secs)) }
 		var pk, by []Series
 		for _, ts := range tl.ByProtocol {
-			pk = append(pk, Series{Name: ts.Protocol, Values: perSecond(mergeBuckets(ts.Packets, merge), float64(secs))})
-			by = append(by, Series{Name: ts.Protocol, Values: perSecond(mergeBuckets(ts.Bytes, merge), float64(secs))})
+			pk = append(pk, Series{Name: ts.Protocol, Values: rate(ts.Packets)})
+			by = append(by, Series{Name: ts.Protocol, Values: rate(ts.Bytes)})
 		}
 		var overlay []Series
 		for _, rs := range tl.NotRecordedByReason {
-			overlay = append(overlay, Series{Name: "not recorded: " + rs.Reason, Values: perSecond(mergeBuckets(rs.Packets, merge), float64(secs))})
+			overlay = append(overlay, Series{Name: "not recorded: " + rs.Reason, Values: rate(rs.Packets)})
 		}
 		if len(overlay) == 0 && len(tl.NotRecordedInFlows) > 0 { // runs from before the counters timeline
-			overlay = []Series{{Name: "not recorded (from flows/, spread over each flow's life)",
-				Values: perSecond(mergeBuckets(tl.NotRecordedInFlows, merge), float64(secs))}}
-		}
-		var marks []TimeMark
-		for _, in := range r.Indicators {
-			if in.EvidenceFirst != nil && in.EvidenceLast != nil {
-				marks = append(marks, TimeMark{At: *in.EvidenceFirst, Until: *in.EvidenceLast, Label: in.Kind + " " + in.Target})
-			}
+			overlay = []Series{{Name: "not recorded (from flows/, spread over each flow's life)", Values: rate(tl.NotRecordedInFlows)}}
 		}
 		suffix := runSuffix(r, run)
 		out = append(out, figure("traffic-packets"+suffix, fmt.Sprintf("%s: packets per second on the wire, by protocol (what the recorded rows stand for); lines: the packets not recorded, by reason; bands: when the rows about each attack indicator's target were", run.RunID),

@@ -392,13 +392,13 @@ func timelineOf(t *runTally, names []string) Timeline {
 	tl := Timeline{Start: &start, BucketSeconds: w, Records: make([]uint64, (n+w-1)/w)}
 	for c, name := range timeClasses {
 		ts := TimeSeries{Protocol: name, Packets: make([]uint64, len(tl.Records)), Bytes: make([]uint64, len(tl.Records))}
-		any := false
+		seen := false
 		for i := range t.secs {
 			ts.Packets[int64(i)/w] += t.secs[i].packets[c]
 			ts.Bytes[int64(i)/w] += t.secs[i].bytes[c]
-			any = any || t.secs[i].packets[c] > 0
+			seen = seen || t.secs[i].packets[c] > 0
 		}
-		if any {
+		if seen {
 			tl.ByProtocol = append(tl.ByProtocol, ts)
 		}
 	}
