@@ -102,6 +102,9 @@ struct config {
 	__u8 _pad[5];
 	__u64 flow_idle_ns;      /* --flow-idle-timeout */
 	__u64 flow_active_ns;    /* --flow-active-timeout */
+	__u64 flow_seed;         /* the flow table's hash seed, random for each load */
+	__u32 flow_mask;         /* the flow table's slots less one (a power of two less one) */
+	__u32 flows_max;         /* --flows: flows the table holds at most */
 };
 
 volatile const struct config CONFIG = {
@@ -147,6 +150,7 @@ struct record {
 	__u8 _pad;
 };
 
+/* Aligned so that the flow table hashes and compares it a word at a time. */
 struct session_key {
 	__u8 addr_a[16];
 	__u8 addr_b[16];
@@ -155,7 +159,7 @@ struct session_key {
 	__u8 protocol;
 	__u8 ip_version;
 	__u16 _pad;
-};
+} __attribute__((aligned(8)));
 
 struct session {
 	__u64 first_ns;         /* first packet seen: identifies this instance */
@@ -214,16 +218,24 @@ struct flow_stats {
 	struct flow_dir bwd;
 };
 
-/* A flow table entry: its statistics behind one lock, so that packets of
- * one flow on several CPUs never tear an update. The lock is a word taken
- * with an atomic compare-and-exchange and released with an atomic and (both
- * fully ordered), not bpf_spin_lock: the two helper calls of that cost more
- * than the whole rest of the flow's update (BENCHMARKS.md). The programs run
- * in softirq or with bottom halves disabled, so a holder is never interrupted
- * by another holder on its CPU, and holds it for a few dozen instructions. */
+/* A slot of the flow table: a flow's key and statistics behind one lock,
+ * so that packets of one flow on several CPUs never tear an update. The
+ * lock is a word taken with an atomic compare-and-exchange and released
+ * with an atomic and (both fully ordered), not bpf_spin_lock: the two
+ * helper calls of that cost more than the whole rest of the flow's update
+ * (BENCHMARKS.md). The programs run in softirq or with bottom halves
+ * disabled, so a holder is never interrupted by another holder on its CPU,
+ * and holds it for a few dozen instructions. */
+enum slot_state {
+	SLOT_EMPTY = 0,   /* ends every probe sequence that reaches it */
+	SLOT_USED = 1,    /* holds the flow of key */
+	SLOT_REMOVED = 2, /* free, but probing goes on past it (left by a removal that could not shift) */
+};
+
 struct flow {
 	__u32 lock;
-	__u32 _pad;
+	__u32 state;       /* enum slot_state: changed under the table's and the slot's lock */
+	struct session_key key;
 	struct flow_stats st;
 };
 
@@ -235,15 +247,12 @@ struct flow_end {
 	struct flow_stats st;
 };
 
-/* Per-CPU scratch space for the flow path, too big for the stack: a new
- * flow is built here and inserted (from lock_space on it has struct flow's
- * layout), and a flow ended under the lock is copied here before it goes to
- * the ring. */
+/* Per-CPU: the packet's flow as the flow path works on it, off the stack. */
 struct flow_scratch {
-	__u32 lock_space;
-	__u32 _pad;
-	struct flow_stats fresh;
-	struct flow_stats ended;
+	struct session_key key; /* the packet's flow key (flow_key) */
+	__u64 now;              /* its time */
+	__u32 how;              /* FROM_A, RECORDED */
+	__u32 home;             /* the key's hash: its first slot */
 };
 
 /* Sampling state shared by all CPUs (the prototype's globals). */
@@ -254,6 +263,10 @@ struct state {
 	__u64 last_flow_id;
 	__u32 tracked;
 	__u32 paused;
+	/* The flow table's structure (which slot holds which flow) changes
+	 * only under this lock; flows_live counts its flows. */
+	__u32 flow_table_lock;
+	__u32 flows_live;
 };
 
 struct state STATE;
@@ -290,9 +303,11 @@ struct filter_ctx {
 	__u8 bytes[FILTER_BYTES_MAX]; /* the frame's first bytes, when the filter reads bytes */
 };
 
-/* Per-CPU: the counters, the flow path's scratch space and the filter's context. */
+/* Per-CPU: the counters, the packet's record as it is built, the flow
+ * path's scratch space and the filter's context. */
 struct cpu_state {
 	struct counters cnt;
+	struct record rec;
 	struct flow_scratch scratch;
 	struct filter_ctx filter;
 };
@@ -304,18 +319,23 @@ struct {
 	__type(value, struct cpu_state);
 } stats SEC(".maps");
 
-/* Not LRU: a flow is never evicted silently. A packet whose flow finds no
- * room is counted (COUNTER_FLOW_TABLE_FULL); tacap_expire, run by user
- * space, removes the flows that went idle. */
+/*
+ * The flow table: an array of slots, open addressing with linear probing
+ * from the slot the key hashes to, at most FLOW_PROBES slots. An array,
+ * not a BPF hash map: its lookup is a few instructions the verifier
+ * inlines, not a helper that hashes the key, walks a bucket and compares,
+ * which cost a tracked packet more than the rest of its flow's update
+ * (BENCHMARKS.md). User space makes it twice as large as --flows, so that
+ * probes stay short. Not LRU: a flow is never evicted silently. A packet
+ * whose flow finds no room is counted (COUNTER_FLOW_TABLE_FULL);
+ * tacap_expire, run by user space, removes the flows that went idle.
+ */
+#define FLOW_PROBES 256
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	/* Not preallocated: a removed entry's memory is freed only after every
-	 * program that may hold a pointer to it has returned (RCU), so a
-	 * packet that locks an entry the sweeper just removed finds it marked
-	 * removed instead of finding another flow in reused memory. */
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct session_key);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
 	__type(value, struct flow);
 } flows SEC(".maps");
 
@@ -332,6 +352,7 @@ const struct replay_meta *unused_replay_meta __attribute__((unused));
 const struct flow_end *unused_flow_end __attribute__((unused));
 const struct filter_ctx *unused_filter_ctx __attribute__((unused));
 const enum flow_end_reason *unused_flow_end_reason __attribute__((unused));
+const enum slot_state *unused_slot_state __attribute__((unused));
 
 struct ethhdr {
 	__u8 dst[6];
@@ -945,16 +966,10 @@ static __always_inline void dir_add(struct flow_dir *d, const struct record *r, 
 	d->len_sq_hi += d->len_sq_lo < sq;
 }
 
-/*
- * flow_add counts one packet into st (under the flow's lock). It and
- * flow_start are global functions: the verifier checks each once, not at
- * every call site of every entry point, which keeps loading fast.
- */
-__attribute__((noinline)) int flow_add(struct flow_stats *st, const struct record *r, __u64 now, int from_a,
+/* add_packet counts one packet into st (under the flow's lock). */
+static __always_inline void add_packet(struct flow_stats *st, const struct record *r, __u64 now, int from_a,
 				       int recorded)
 {
-	if (!st || !r)
-		return 0;
 	bool tcp = r->protocol == IPPROTO_TCP && has_l4(r);
 	__u64 before = st->fwd.packets + st->bwd.packets;
 
@@ -974,11 +989,25 @@ __attribute__((noinline)) int flow_add(struct flow_stats *st, const struct recor
 			st->fin_rst = 1;
 	}
 	st->recorded += recorded;
+}
+
+/*
+ * flow_add is add_packet as a global function, and so is flow_start: the
+ * verifier checks each once, not at every call site of every entry point,
+ * which keeps loading fast. Only the most common path, a packet of the
+ * flow in its key's first slot, has add_packet inline.
+ */
+__attribute__((noinline)) int flow_add(struct flow_stats *st, const struct record *r, __u64 now, int from_a,
+				       int recorded)
+{
+	if (!st || !r)
+		return 0;
+	add_packet(st, r, now, from_a, recorded);
 	return 0;
 }
 
-/* flow_start makes st a new flow whose first packet is r (how: FROM_A,
- * RECORDED). Its source is the packet's sender, or its receiver when the
+/* flow_start makes st a new flow, still empty, whose first packet is r
+ * (how: FROM_A, RECORDED). Its source is the packet's sender, or its receiver when the
  * packet is a SYN-ACK (the SYN was missed). */
 #define FROM_A 1
 #define RECORDED 2
@@ -986,7 +1015,7 @@ __attribute__((noinline)) int flow_add(struct flow_stats *st, const struct recor
 __attribute__((noinline)) int flow_start(struct flow_stats *st, __u64 id, const struct record *r, __u64 now,
 					 int how)
 {
-	int from_a = how & FROM_A, recorded = !!(how & RECORDED);
+	int from_a = how & FROM_A;
 
 	if (!st || !r)
 		return 0;
@@ -1002,7 +1031,16 @@ __attribute__((noinline)) int flow_start(struct flow_stats *st, __u64 id, const 
 	st->first_ns = now;
 	st->last_ns = now;
 	st->fwd_is_a = syn_ack ? !from_a : !!from_a;
-	return flow_add(st, r, now, from_a, recorded);
+	return 0;
+}
+
+/* flow_begin makes st a new flow of packet r: a call less deep than
+ * flow_start calling flow_add, which keeps the stack of the deepest call
+ * chain within the verifier's 512 bytes. */
+static __always_inline void flow_begin(struct flow_stats *st, __u64 id, const struct record *r, __u64 now, int how)
+{
+	flow_start(st, id, r, now, how);
+	flow_add(st, r, now, how & FROM_A, !!(how & RECORDED));
 }
 
 /* flow_end_reason says whether packet r, arriving at now, ends flow st
@@ -1019,8 +1057,8 @@ static __always_inline __u32 flow_end_reason(const struct flow_stats *st, const 
 	return FLOW_END_NONE;
 }
 
-/* Taking a flow's lock: one attempt inline, then (contended: another CPU
- * is updating the same flow) up to 1 << 20 more in a bpf_loop. */
+/* Locks: one attempt inline, then (contended: another CPU holds it) up to
+ * 1 << 20 more in a bpf_loop. */
 struct lock_try {
 	__u32 *lock;
 	bool got;
@@ -1034,18 +1072,18 @@ static long try_lock(__u64 index, void *data)
 	return t->got;
 }
 
-static __always_inline bool lock_flow(struct flow *f)
+static __always_inline bool lock_word(__u32 *lock)
 {
-	if (__sync_val_compare_and_swap(&f->lock, 0, 1) == 0)
+	if (__sync_val_compare_and_swap(lock, 0, 1) == 0)
 		return true;
-	struct lock_try t = { .lock = &f->lock };
+	struct lock_try t = { .lock = lock };
 	bpf_loop(1 << 20, try_lock, &t, 0);
 	return t.got;
 }
 
-static __always_inline void unlock_flow(struct flow *f)
+static __always_inline void unlock_word(__u32 *lock)
 {
-	__sync_fetch_and_and(&f->lock, 0);
+	__sync_fetch_and_and(lock, 0);
 }
 
 static __always_inline __u64 next_flow_id(void)
@@ -1053,89 +1091,217 @@ static __always_inline __u64 next_flow_id(void)
 	return __sync_fetch_and_add(&STATE.last_flow_id, 1) + 1;
 }
 
-/*
- * flow_in counts packet r into flow entry f under its lock and returns the
- * flow's id. A packet that ends the flow starts the next one in the same
- * entry, and the ended flow goes to user space through the flow_ends ring.
- * It returns 0 when f is an entry tacap_expire has just removed (the caller
- * then starts the flow anew), and sets *timeout when f's lock could not be
- * taken.
- */
-static __always_inline __u64 flow_in(struct cpu_state *cs, struct flow *f, const struct session_key *fk,
-				     bool from_a, const struct record *r, __u64 now, bool recorded, bool *timeout)
+/* flow_hash is the key's first slot: a multiply-xor hash of its five words
+ * under the load's random seed, so that packets are not aimed at one probe
+ * sequence by anyone who does not know it. Not a keyed cryptographic hash:
+ * the most a flood crafted against it could do is make probe sequences
+ * long and flows find no room, counted as flow_table_full. */
+static __always_inline __u32 flow_hash(const struct session_key *k)
 {
+	const __u64 *w = (const __u64 *)k;
+	const __u64 m = 0x9e3779b97f4a7c15ULL;
+	__u64 h = CONFIG.flow_seed;
+
+	h = (h ^ w[0]) * m;
+	h = (h ^ w[1]) * m;
+	h = (h ^ w[2]) * m;
+	h = (h ^ w[3]) * m;
+	h = (h ^ w[4]) * m;
+	return h >> 32 ^ h;
+}
+
+static __always_inline bool key_eq(const struct session_key *a, const struct session_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
+static __always_inline struct flow *flow_slot(__u32 at)
+{
+	__u32 i = at & CONFIG.flow_mask;
+	return bpf_map_lookup_elem(&flows, &i);
+}
+
+/* FLOW_TIMEOUT: the flow's lock, or the table's, stayed taken. */
+#define FLOW_TIMEOUT (~0ULL)
+
+/*
+ * count_in counts the packet of cs->scratch into the flow in slot f, under
+ * the slot's lock, and returns the flow's id. A packet that ends the flow
+ * starts the next one in the same slot, and the ended flow goes to user
+ * space through the flow_ends ring. It returns 0 when f does not hold the
+ * packet's flow (any more: tacap_expire removed or moved it), FLOW_TIMEOUT
+ * when the slot's lock could not be taken.
+ */
+static __always_inline __u64 count_in(struct cpu_state *cs, struct flow *f, const struct record *r)
+{
+	struct flow_scratch *a = &cs->scratch;
+	struct flow_end *e = NULL;
 	__u32 reason;
 	__u64 id;
 
-	if (!lock_flow(f)) {
-		*timeout = true;
+	if (!lock_word(&f->lock))
+		return FLOW_TIMEOUT;
+	if (f->state != SLOT_USED || !key_eq(&f->key, &a->key)) {
+		unlock_word(&f->lock);
 		return 0;
 	}
-	if (f->st.id == 0) { /* removed */
-		unlock_flow(f);
-		return 0;
-	}
-	reason = flow_end_reason(&f->st, r, now);
-	if (reason) {
-		cs->scratch.ended = f->st;
-		id = next_flow_id();
-		flow_start(&f->st, id, r, now, (from_a ? FROM_A : 0) | (recorded ? RECORDED : 0));
-	} else {
-		flow_add(&f->st, r, now, from_a, recorded);
+	reason = flow_end_reason(&f->st, r, a->now);
+	if (!reason) {
+		add_packet(&f->st, r, a->now, a->how & FROM_A, !!(a->how & RECORDED));
 		id = f->st.id;
+		unlock_word(&f->lock);
+		return id;
 	}
-	unlock_flow(f);
-
-	if (reason) {
-		cs->cnt.n[COUNTER_FLOWS_STARTED]++;
-		struct flow_end *e = bpf_ringbuf_reserve(&flow_ends, sizeof(*e), 0);
-		if (!e) {
-			cs->cnt.n[COUNTER_FLOWS_LOST]++;
-			return id;
-		}
-		e->key = *fk;
+	/* The ended flow goes straight from the slot into the ring. */
+	e = bpf_ringbuf_reserve(&flow_ends, sizeof(*e), 0);
+	if (e) {
+		e->key = f->key;
 		e->reason = reason;
 		e->_pad = 0;
-		e->st = cs->scratch.ended;
-		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+		e->st = f->st;
 	}
+	id = next_flow_id();
+	flow_begin(&f->st, id, r, a->now, a->how);
+	unlock_word(&f->lock);
+	cs->cnt.n[COUNTER_FLOWS_STARTED]++;
+	if (e)
+		bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	else
+		cs->cnt.n[COUNTER_FLOWS_LOST]++;
+	return id;
+}
+
+/* flow_in is count_in as a global function, for the paths that are not
+ * the most common one: the verifier checks it once. */
+__attribute__((noinline)) __u64 flow_in(struct cpu_state *cs, struct flow *f, const struct record *r)
+{
+	if (!cs || !f || !r)
+		return 0;
+	return count_in(cs, f, r);
+}
+
+/* A walk along a key's probe sequence. */
+struct probe {
+	const struct session_key *key;
+	__u32 home;
+	__u32 from;  /* the first slot to look at, counted from home */
+	__u32 found; /* valid when has_found: the slot that holds key */
+	__u32 free;  /* valid when has_free: the first empty or removed slot */
+	bool has_found;
+	bool has_free;
+};
+
+static long probe_one(__u64 i, void *data)
+{
+	struct probe *p = data;
+	__u32 at = p->home + p->from + (__u32)i;
+	struct flow *f = flow_slot(at);
+
+	if (!f)
+		return 1;
+	if (f->state == SLOT_USED) {
+		if (!key_eq(&f->key, p->key))
+			return 0;
+		p->found = at;
+		p->has_found = true;
+		return 1;
+	}
+	if (!p->has_free) {
+		p->free = at;
+		p->has_free = true;
+	}
+	/* An empty slot ends every probe sequence that reaches it. */
+	return f->state == SLOT_EMPTY;
+}
+
+/*
+ * flow_place counts the packet of cs->scratch into its flow when its
+ * flow's slot is not the first of its probe sequence, or starts its flow
+ * in a free slot, and returns the flow's id, 0 when the table has no room,
+ * FLOW_TIMEOUT when a lock stayed taken. Without locks it looks along the
+ * probe sequence; then, under the table's lock, it looks again, and only
+ * then claims a slot, so that two CPUs never start one flow twice.
+ */
+__attribute__((noinline)) __u64 flow_place(struct cpu_state *cs, const struct record *r)
+{
+	struct flow *f;
+	__u64 id;
+
+	if (!cs || !r)
+		return 0;
+	struct flow_scratch *a = &cs->scratch;
+	struct probe p = { .key = &a->key, .home = a->home, .from = 1 };
+
+	bpf_loop(FLOW_PROBES - 1, probe_one, &p, 0);
+	if (p.has_found) {
+		f = flow_slot(p.found);
+		if (f) {
+			id = flow_in(cs, f, r);
+			if (id)
+				return id;
+		}
+	}
+
+	if (!lock_word(&STATE.flow_table_lock))
+		return FLOW_TIMEOUT;
+	p.from = 0;
+	p.has_found = p.has_free = false;
+	bpf_loop(FLOW_PROBES, probe_one, &p, 0);
+	if (p.has_found) {
+		/* Under the table's lock no one can remove it. */
+		f = flow_slot(p.found);
+		id = f ? flow_in(cs, f, r) : 0;
+		goto out;
+	}
+	id = 0;
+	if (!p.has_free || STATE.flows_live >= CONFIG.flows_max)
+		goto out;
+	f = flow_slot(p.free);
+	if (!f)
+		goto out;
+	if (!lock_word(&f->lock)) { /* a packet of the slot's old flow looking */
+		id = FLOW_TIMEOUT;
+		goto out;
+	}
+	id = next_flow_id();
+	f->key = a->key;
+	flow_begin(&f->st, id, r, a->now, a->how);
+	f->state = SLOT_USED;
+	unlock_word(&f->lock);
+	STATE.flows_live++;
+	cs->cnt.n[COUNTER_FLOWS_STARTED]++;
+out:
+	unlock_word(&STATE.flow_table_lock);
 	return id;
 }
 
 /*
- * flow_track counts packet r into its flow and returns the flow's id, or 0
- * when it is in no flow (counted: the table had no room, or its lock stayed
- * taken).
+ * flow_track counts the packet r, whose flow key handle put in
+ * cs->scratch.key, into its flow and returns the flow's id, or 0 when it
+ * is in no flow (counted: the table had no room, or a lock stayed taken).
+ * The flow is most often in the first slot its key hashes to: looked at
+ * here, without a call.
  */
-static __always_inline __u64 flow_track(struct cpu_state *cs, const struct session_key *fk, bool from_a,
-					const struct record *r, __u64 now, bool recorded)
+static __always_inline __u64 flow_track(struct cpu_state *cs, bool from_a, const struct record *r, __u64 now,
+					bool recorded)
 {
-	struct flow *f = bpf_map_lookup_elem(&flows, fk);
-	bool timeout = false;
-	__u64 id;
+	struct flow_scratch *a = &cs->scratch;
+	__u64 id = 0;
 
-	if (f) {
-		id = flow_in(cs, f, fk, from_a, r, now, recorded, &timeout);
-		if (id || timeout)
-			goto out;
-	}
-	id = next_flow_id();
-	cs->scratch.lock_space = 0;
-	flow_start(&cs->scratch.fresh, id, r, now, (from_a ? FROM_A : 0) | (recorded ? RECORDED : 0));
-	/* scratch from lock_space on has struct flow's layout. */
-	if (bpf_map_update_elem(&flows, fk, &cs->scratch, BPF_NOEXIST) == 0) {
-		cs->cnt.n[COUNTER_FLOWS_STARTED]++;
-		return id;
-	}
-	/* Another CPU inserted it meanwhile, or the table is full. */
-	id = 0;
-	f = bpf_map_lookup_elem(&flows, fk);
-	if (f)
-		id = flow_in(cs, f, fk, from_a, r, now, recorded, &timeout);
-out:
+	a->now = now;
+	a->how = (from_a ? FROM_A : 0) | (recorded ? RECORDED : 0);
+	a->home = flow_hash(&a->key);
+	struct flow *f = flow_slot(a->home);
+	if (f && f->state == SLOT_USED && key_eq(&f->key, &a->key))
+		id = count_in(cs, f, r);
 	if (!id)
-		cs->cnt.n[timeout ? COUNTER_FLOW_LOCK_TIMEOUT : COUNTER_FLOW_TABLE_FULL]++;
-	return id;
+		id = flow_place(cs, r);
+	if (id && id != FLOW_TIMEOUT)
+		return id;
+	cs->cnt.n[id ? COUNTER_FLOW_LOCK_TIMEOUT : COUNTER_FLOW_TABLE_FULL]++;
+	return 0;
 }
 
 /*
@@ -1180,29 +1346,32 @@ static __always_inline void handle(struct pkt *p, __u8 direction, __u32 ifindex,
 		return;
 	cs->cnt.n[COUNTER_SEEN]++;
 
-	struct record r = {};
-	enum counter verdict = parse(p, &r, meta_tag, &cs->filter);
-	r.direction = direction;
+	/* The record is built in per-CPU memory: on the stack it would leave
+	 * the flow path's calls too little of the verifier's 512 bytes. */
+	struct record *r = &cs->rec;
+	__builtin_memset(r, 0, sizeof(*r));
+	enum counter verdict = parse(p, r, meta_tag, &cs->filter);
+	r->direction = direction;
 	if (FILTER && verdict == COUNTER_RECORDED) {
 		cs->filter.frame_len = p->frame_len + p->len_delta;
 		if (FILTER_BYTES)
 			filter_bytes(p, &cs->filter);
-		if (!tacap_filter(&r, &cs->filter))
+		if (!tacap_filter(r, &cs->filter))
 			verdict = COUNTER_FILTERED;
 	}
 	if (verdict == COUNTER_RECORDED) {
-		r.ifindex = ifindex;
-		r.gso_segs = gso_segs > 1 ? gso_segs : 1;
+		r->ifindex = ifindex;
+		r->gso_segs = gso_segs > 1 ? gso_segs : 1;
 		/* Every packet is timed precisely: its flow's gaps need it. */
 		struct clock clk = { .tstamp = tstamp };
 		__u64 now = precise_now(&clk);
-		struct session_key fk, sk;
-		bool from_a = flow_key(&fk, &r);
+		struct session_key sk;
+		bool from_a = flow_key(&cs->scratch.key, r);
 		struct record *slot = NULL;
 
-		session_key(&sk, &fk, from_a);
-		verdict = sample(&r, &clk, &sk, &slot);
-		__u64 id = flow_track(cs, &fk, from_a, &r, now, slot != NULL);
+		session_key(&sk, &cs->scratch.key, from_a);
+		verdict = sample(r, &clk, &sk, &slot);
+		__u64 id = flow_track(cs, from_a, r, now, slot != NULL);
 		if (slot) {
 			slot->flow_id = id;
 			bpf_ringbuf_submit(slot, BPF_RB_NO_WAKEUP);
@@ -1270,46 +1439,172 @@ int tacap_xdp(struct xdp_md *ctx)
  * The sweeper: user space runs tacap_expire (BPF_PROG_TEST_RUN) to take
  * every flow whose last packet came before EXPIRE_BEFORE out of the table,
  * each sent through the flow_ends ring as ended idle. A flow a packet is
- * updating at that moment is not idle and is passed over; an entry is
- * marked removed under its lock before it is deleted, so a packet that
- * finds it afterwards starts the flow anew instead of counting into it.
+ * updating at that moment is not idle and is passed over; a flow leaves
+ * its slot under the slot's lock, so a packet that found it just before
+ * sees it gone and starts the flow anew instead of counting into it.
  */
 __u64 EXPIRE_BEFORE;
+__u32 EXPIRE_FROM; /* the first slot the run looks at */
+__u32 EXPIRE_NEXT; /* where the next run goes on: the table's size when the sweep is done */
 __u32 EXPIRED;     /* flows the last run removed */
-__u32 EXPIRE_FULL; /* the last run stopped early: the flow ring was full */
 
-static long expire_one(void *map, struct session_key *key, struct flow *f, void *ctx)
+/* A removal's backward shift along the slots after the one removed. */
+struct shift {
+	__u32 hole;  /* the slot being emptied, held locked */
+	__u32 step;  /* how far after it the shift looks */
+	bool stuck;  /* a slot's lock stayed taken: the hole stays, removed */
+};
+
+static long shift_one(__u64 i, void *data)
 {
-	if (__sync_val_compare_and_swap(&f->lock, 0, 1) != 0)
-		return 0; /* a packet is counting into it: not idle */
-	if (f->st.id == 0 || (__s64)(f->st.last_ns - EXPIRE_BEFORE) >= 0) {
-		unlock_flow(f);
+	struct shift *s = data;
+	__u32 d = ++s->step;
+
+	if (d >= FLOW_PROBES)
+		return 1; /* no flow this far from the hole has its first slot before it */
+	__u32 j = (s->hole + d) & CONFIG.flow_mask;
+	struct flow *g = flow_slot(j);
+	if (!g || g->state == SLOT_EMPTY)
+		return 1;
+	if (g->state != SLOT_USED)
 		return 0;
+	/* A flow whose first slot is after the hole stays where it is. */
+	if (((j - flow_hash(&g->key)) & CONFIG.flow_mask) < d)
+		return 0;
+	struct flow *h = flow_slot(s->hole);
+	if (!h)
+		return 1;
+	if (!lock_word(&g->lock)) {
+		s->stuck = true;
+		return 1;
 	}
-	struct flow_end *e = bpf_ringbuf_reserve(&flow_ends, sizeof(*e), 0);
-	if (!e) {
-		unlock_flow(f);
-		EXPIRE_FULL = 1;
-		return 1; /* user space reads the ring and runs again */
-	}
-	e->key = *key;
-	e->reason = FLOW_END_IDLE;
-	e->_pad = 0;
-	e->st = f->st;
-	f->st.id = 0;
-	bpf_map_delete_elem(&flows, key);
-	unlock_flow(f); /* the memory stays valid until this program returns */
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-	EXPIRED++;
+	h->key = g->key;
+	h->st = g->st;
+	h->state = SLOT_USED;
+	unlock_word(&h->lock);
+	s->hole = j;
+	s->step = 0;
 	return 0;
 }
 
+/*
+ * remove_flow takes the flow in slot at, whose lock the caller holds, out
+ * of the table, under the table's lock, and lets go of the slot's lock.
+ * Deletion by backward shift: each later flow of the run of full slots
+ * that may fill the hole without leaving its probe sequence moves into it,
+ * and the last hole becomes empty, so that no removed slots pile up and
+ * probe sequences stay as short as at the start. A flow being moved is
+ * locked, and the table's lock keeps inserts out: a packet that misses
+ * its flow meanwhile looks again under that lock and finds it.
+ */
+static __always_inline void remove_flow(__u32 at)
+{
+	struct shift s = { .hole = at & CONFIG.flow_mask };
+
+	STATE.flows_live--;
+	bpf_loop(1 << 16, shift_one, &s, 0);
+	struct flow *h = flow_slot(s.hole);
+	if (!h)
+		return; /* never: the hole is a slot */
+	h->st.id = 0;
+	h->state = s.stuck ? SLOT_REMOVED : SLOT_EMPTY;
+	unlock_word(&h->lock);
+}
+
+/* What expire_slot did with a slot. */
+enum expired {
+	EXPIRE_PASS,   /* the slot holds no idle flow: the sweep goes on after it */
+	EXPIRE_TAKEN,  /* it took the flow out: another may have moved into the slot */
+	EXPIRE_STOP,   /* the ring is full: user space reads it and runs again */
+};
+
+static __always_inline enum expired expire_slot(__u32 at)
+{
+	struct flow *f = flow_slot(at);
+
+	/* A first look without locks passes over most slots. */
+	if (!f || f->state != SLOT_USED || (__s64)(f->st.last_ns - EXPIRE_BEFORE) >= 0)
+		return EXPIRE_PASS;
+	if (!lock_word(&STATE.flow_table_lock))
+		return EXPIRE_PASS;
+	if (__sync_val_compare_and_swap(&f->lock, 0, 1) != 0) {
+		unlock_word(&STATE.flow_table_lock);
+		return EXPIRE_PASS; /* a packet is counting into it: not idle */
+	}
+	if (f->state != SLOT_USED || (__s64)(f->st.last_ns - EXPIRE_BEFORE) >= 0) {
+		unlock_word(&f->lock);
+		unlock_word(&STATE.flow_table_lock);
+		return EXPIRE_PASS;
+	}
+	struct flow_end *e = bpf_ringbuf_reserve(&flow_ends, sizeof(*e), 0);
+	if (!e) {
+		unlock_word(&f->lock);
+		unlock_word(&STATE.flow_table_lock);
+		return EXPIRE_STOP;
+	}
+	e->key = f->key;
+	e->reason = FLOW_END_IDLE;
+	e->_pad = 0;
+	e->st = f->st;
+	remove_flow(at);
+	unlock_word(&STATE.flow_table_lock);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	EXPIRED++;
+	return EXPIRE_TAKEN;
+}
+
+struct sweep {
+	__u32 at;
+	__u32 end;
+};
+
+static long sweep_one(__u64 i, void *data)
+{
+	struct sweep *w = data;
+
+	if (w->at >= w->end)
+		return 1;
+	switch (expire_slot(w->at)) {
+	case EXPIRE_PASS:
+		w->at++;
+		return 0;
+	case EXPIRE_TAKEN:
+		return 0; /* the flow moved into the slot is looked at too */
+	default:
+		return 1;
+	}
+}
+
+/* One run looks at the slots from EXPIRE_FROM on, as many as one bpf_loop
+ * allows, and leaves in EXPIRE_NEXT where the next run goes on. */
 SEC("xdp")
 int tacap_expire(struct xdp_md *ctx)
 {
+	struct sweep w = { .at = EXPIRE_FROM, .end = CONFIG.flow_mask + 1 };
+
 	EXPIRED = 0;
-	EXPIRE_FULL = 0;
-	bpf_for_each_map_elem(&flows, expire_one, NULL, 0);
+	bpf_loop(1 << 23, sweep_one, &w, 0);
+	EXPIRE_NEXT = w.at;
+	return XDP_PASS;
+}
+
+static long clear_slot(__u64 i, void *data)
+{
+	struct flow *f = flow_slot(i);
+
+	if (f && f->state != SLOT_EMPTY) {
+		f->state = SLOT_EMPTY;
+		f->st.id = 0;
+	}
+	return 0;
+}
+
+/* tacap_clear_flows empties the flow table, for tests and benchmarks that
+ * reuse one load (Objects.Reset): never run while packets arrive. */
+SEC("xdp")
+int tacap_clear_flows(struct xdp_md *ctx)
+{
+	bpf_loop(CONFIG.flow_mask + 1, clear_slot, NULL, 0);
 	return XDP_PASS;
 }
 

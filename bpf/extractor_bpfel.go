@@ -26,6 +26,9 @@ type extractorConfig struct {
 	Pad             [5]uint8
 	FlowIdleNs      uint64
 	FlowActiveNs    uint64
+	FlowSeed        uint64
+	FlowMask        uint32
+	FlowsMax        uint32
 }
 
 type extractorCounter uint32
@@ -56,6 +59,7 @@ type extractorCounters struct {
 type extractorCpuState struct {
 	_       structs.HostLayout
 	Cnt     extractorCounters
+	Rec     extractorRecord
 	Scratch extractorFlowScratch
 	Filter  extractorFilterCtx
 }
@@ -83,10 +87,11 @@ type extractorFilterCtx struct {
 }
 
 type extractorFlow struct {
-	_    structs.HostLayout
-	Lock uint32
-	Pad  uint32
-	St   extractorFlowStats
+	_     structs.HostLayout
+	Lock  uint32
+	State uint32
+	Key   extractorSessionKey
+	St    extractorFlowStats
 }
 
 type extractorFlowDir struct {
@@ -127,11 +132,11 @@ const (
 )
 
 type extractorFlowScratch struct {
-	_         structs.HostLayout
-	LockSpace uint32
-	Pad       uint32
-	Fresh     extractorFlowStats
-	Ended     extractorFlowStats
+	_    structs.HostLayout
+	Key  extractorSessionKey
+	Now  uint64
+	How  uint32
+	Home uint32
 }
 
 type extractorFlowStats struct {
@@ -220,14 +225,24 @@ type extractorSessionKey struct {
 	Pad       uint16
 }
 
+type extractorSlotState uint32
+
+const (
+	extractorSlotStateSLOT_EMPTY   extractorSlotState = 0
+	extractorSlotStateSLOT_USED    extractorSlotState = 1
+	extractorSlotStateSLOT_REMOVED extractorSlotState = 2
+)
+
 type extractorState struct {
-	_            structs.HostLayout
-	LastAcceptNs uint64
-	PausedAtNs   uint64
-	BenchSalt    uint64
-	LastFlowId   uint64
-	Tracked      uint32
-	Paused       uint32
+	_             structs.HostLayout
+	LastAcceptNs  uint64
+	PausedAtNs    uint64
+	BenchSalt     uint64
+	LastFlowId    uint64
+	Tracked       uint32
+	Paused        uint32
+	FlowTableLock uint32
+	FlowsLive     uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -239,6 +254,7 @@ const (
 	extractorMapRecords             = "records"
 	extractorMapSessions            = "sessions"
 	extractorMapStats               = "stats"
+	extractorProgTacapClearFlows    = "tacap_clear_flows"
 	extractorProgTacapExpire        = "tacap_expire"
 	extractorProgTacapReplayBatch   = "tacap_replay_batch"
 	extractorProgTacapTcEgress      = "tacap_tc_egress"
@@ -247,7 +263,8 @@ const (
 	extractorVarCONFIG              = "CONFIG"
 	extractorVarEXPIRED             = "EXPIRED"
 	extractorVarEXPIRE_BEFORE       = "EXPIRE_BEFORE"
-	extractorVarEXPIRE_FULL         = "EXPIRE_FULL"
+	extractorVarEXPIRE_FROM         = "EXPIRE_FROM"
+	extractorVarEXPIRE_NEXT         = "EXPIRE_NEXT"
 	extractorVarFILTER              = "FILTER"
 	extractorVarFILTER_BYTES        = "FILTER_BYTES"
 	extractorVarREPLAY_DONE         = "REPLAY_DONE"
@@ -259,6 +276,7 @@ const (
 	extractorVarUnusedFlowEndReason = "unused_flow_end_reason"
 	extractorVarUnusedRecord        = "unused_record"
 	extractorVarUnusedReplayMeta    = "unused_replay_meta"
+	extractorVarUnusedSlotState     = "unused_slot_state"
 )
 
 // loadExtractor returns the embedded CollectionSpec for extractor.
@@ -303,6 +321,7 @@ type extractorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type extractorProgramSpecs struct {
+	TacapClearFlows  *ebpf.ProgramSpec `ebpf:"tacap_clear_flows"`
 	TacapExpire      *ebpf.ProgramSpec `ebpf:"tacap_expire"`
 	TacapReplayBatch *ebpf.ProgramSpec `ebpf:"tacap_replay_batch"`
 	TacapTcEgress    *ebpf.ProgramSpec `ebpf:"tacap_tc_egress"`
@@ -328,7 +347,8 @@ type extractorVariableSpecs struct {
 	CONFIG              *ebpf.VariableSpec `ebpf:"CONFIG"`
 	EXPIRED             *ebpf.VariableSpec `ebpf:"EXPIRED"`
 	EXPIRE_BEFORE       *ebpf.VariableSpec `ebpf:"EXPIRE_BEFORE"`
-	EXPIRE_FULL         *ebpf.VariableSpec `ebpf:"EXPIRE_FULL"`
+	EXPIRE_FROM         *ebpf.VariableSpec `ebpf:"EXPIRE_FROM"`
+	EXPIRE_NEXT         *ebpf.VariableSpec `ebpf:"EXPIRE_NEXT"`
 	FILTER              *ebpf.VariableSpec `ebpf:"FILTER"`
 	FILTER_BYTES        *ebpf.VariableSpec `ebpf:"FILTER_BYTES"`
 	REPLAY_DONE         *ebpf.VariableSpec `ebpf:"REPLAY_DONE"`
@@ -340,6 +360,7 @@ type extractorVariableSpecs struct {
 	UnusedFlowEndReason *ebpf.VariableSpec `ebpf:"unused_flow_end_reason"`
 	UnusedRecord        *ebpf.VariableSpec `ebpf:"unused_record"`
 	UnusedReplayMeta    *ebpf.VariableSpec `ebpf:"unused_replay_meta"`
+	UnusedSlotState     *ebpf.VariableSpec `ebpf:"unused_slot_state"`
 }
 
 // extractorObjects contains all objects after they have been loaded into the kernel.
@@ -386,7 +407,8 @@ type extractorVariables struct {
 	CONFIG              *ebpf.Variable `ebpf:"CONFIG"`
 	EXPIRED             *ebpf.Variable `ebpf:"EXPIRED"`
 	EXPIRE_BEFORE       *ebpf.Variable `ebpf:"EXPIRE_BEFORE"`
-	EXPIRE_FULL         *ebpf.Variable `ebpf:"EXPIRE_FULL"`
+	EXPIRE_FROM         *ebpf.Variable `ebpf:"EXPIRE_FROM"`
+	EXPIRE_NEXT         *ebpf.Variable `ebpf:"EXPIRE_NEXT"`
 	FILTER              *ebpf.Variable `ebpf:"FILTER"`
 	FILTER_BYTES        *ebpf.Variable `ebpf:"FILTER_BYTES"`
 	REPLAY_DONE         *ebpf.Variable `ebpf:"REPLAY_DONE"`
@@ -398,12 +420,14 @@ type extractorVariables struct {
 	UnusedFlowEndReason *ebpf.Variable `ebpf:"unused_flow_end_reason"`
 	UnusedRecord        *ebpf.Variable `ebpf:"unused_record"`
 	UnusedReplayMeta    *ebpf.Variable `ebpf:"unused_replay_meta"`
+	UnusedSlotState     *ebpf.Variable `ebpf:"unused_slot_state"`
 }
 
 // extractorPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadExtractorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type extractorPrograms struct {
+	TacapClearFlows  *ebpf.Program `ebpf:"tacap_clear_flows"`
 	TacapExpire      *ebpf.Program `ebpf:"tacap_expire"`
 	TacapReplayBatch *ebpf.Program `ebpf:"tacap_replay_batch"`
 	TacapTcEgress    *ebpf.Program `ebpf:"tacap_tc_egress"`
@@ -413,6 +437,7 @@ type extractorPrograms struct {
 
 func (p *extractorPrograms) Close() error {
 	return _ExtractorClose(
+		p.TacapClearFlows,
 		p.TacapExpire,
 		p.TacapReplayBatch,
 		p.TacapTcEgress,

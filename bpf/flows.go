@@ -35,10 +35,11 @@ const flowBatch = 4096
 
 // ExpireFlows runs the sweeper (tacap_expire, through BPF_PROG_TEST_RUN):
 // every flow whose last packet came before idleBefore (the program's clock)
-// leaves the table through FlowRing, as ended idle. The program marks and
-// deletes each under the flow's own lock, so a packet racing it starts a
-// new flow and is never lost. drain is called after each run to empty
-// FlowRing; when the ring filled up mid-sweep the sweeper runs again.
+// leaves the table through FlowRing, as ended idle. The program takes each
+// out under the flow's own lock, so a packet racing it starts a new flow
+// and is never lost. drain is called after each run to empty FlowRing; a
+// run goes on where the last stopped, when the ring filled up or the table
+// is larger than one run looks at.
 func (o *Objects) ExpireFlows(idleBefore uint64, drain func()) (removed int, err error) {
 	if o.TacapExpire == nil {
 		return 0, errors.New("the flow sweeper is not loaded")
@@ -46,37 +47,42 @@ func (o *Objects) ExpireFlows(idleBefore uint64, drain func()) (removed int, err
 	if err := o.EXPIRE_BEFORE.Set(idleBefore); err != nil {
 		return 0, fmt.Errorf("set the sweeper's time: %w", err)
 	}
-	for runs := 0; ; runs++ {
+	slots := o.Flows.MaxEntries()
+	for at, runs := uint32(0), 0; at < slots; runs++ {
+		if runs == 1000 {
+			return removed, errors.New("the flow ring stays full while sweeping")
+		}
+		if err := o.EXPIRE_FROM.Set(at); err != nil {
+			return removed, fmt.Errorf("set the sweeper's start: %w", err)
+		}
 		if _, err := o.TacapExpire.Run(&ebpf.RunOptions{Data: o.sweepFrame[:]}); err != nil {
 			return removed, fmt.Errorf("run the flow sweeper: %w", err)
 		}
-		var n, full uint32
-		if err := errors.Join(o.EXPIRED.Get(&n), o.EXPIRE_FULL.Get(&full)); err != nil {
+		var n, next uint32
+		if err := errors.Join(o.EXPIRED.Get(&n), o.EXPIRE_NEXT.Get(&next)); err != nil {
 			return removed, fmt.Errorf("read the sweeper's result: %w", err)
 		}
 		removed += int(n)
 		drain()
-		if full == 0 {
-			return removed, nil
-		}
-		if runs == 1000 {
-			return removed, errors.New("the flow ring stays full while sweeping")
-		}
+		at = next
 	}
+	return removed, nil
 }
 
-// WalkFlows hands every flow in the table to fn. st is valid only during
-// the call. An entry a packet is updating at that moment may be read half
-// updated: it is meant for the end of a run, when no packet reaches the
-// program any more.
+// WalkFlows hands every flow in the table to fn. key and st are valid only
+// during the call. A slot a packet is updating at that moment may be read
+// half updated: it is meant for the end of a run, when no packet reaches
+// the program any more.
 func (o *Objects) WalkFlows(fn func(key *SessionKey, st *FlowStats)) error {
-	keys := make([]SessionKey, flowBatch)
+	keys := make([]uint32, flowBatch)
 	vals := make([]extractorFlow, flowBatch)
 	var cursor ebpf.MapBatchCursor
 	for {
 		n, err := o.Flows.BatchLookup(&cursor, keys, vals, nil)
-		for i := 0; i < n; i++ {
-			fn(&keys[i], &vals[i].St)
+		for i := range vals[:n] {
+			if vals[i].State == slotUsed {
+				fn(&vals[i].Key, &vals[i].St)
+			}
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return nil
@@ -86,3 +92,6 @@ func (o *Objects) WalkFlows(fn func(key *SessionKey, st *FlowStats)) error {
 		}
 	}
 }
+
+// slotUsed is a flow table slot that holds a flow (extractor.c, enum slot_state).
+const slotUsed = 1

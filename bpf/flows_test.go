@@ -513,3 +513,206 @@ func TestSweepRacesPackets(t *testing.T) {
 	}
 	t.Logf("%d sweeps, %d flows", sweeps, len(ids))
 }
+
+// TestFlowTableChurn holds the open-addressing flow table to a model of
+// it: flows start while it has room, take every later packet of their key,
+// and leave when the sweeper finds them idle. A table of 8 flows in 16
+// slots under a random hash seed makes probe sequences collide, removed
+// slots sit in them and are cleared again, load after load.
+func TestFlowTableChurn(t *testing.T) {
+	const flowsMax, keys, rounds = 8, 24, 400
+	opts := bpf.DefaultOptions()
+	opts.Flows, opts.FlowIdleTimeout, opts.FlowActiveTimeout = flowsMax, time.Hour, time.Hour
+	o := load(t, opts)
+	if err := o.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	frame := make([][]byte, keys)
+	for i := range frame {
+		frame[i] = frames.Build(eth(), ip4(), frames.UDP{SrcPort: uint16(3000 + i), DstPort: 53})
+	}
+	type mflow struct{ packets, last uint64 }
+	model := map[uint16]*mflow{} // open flows by source port
+	var got, want []uint64       // packets of each flow that came out, by port*1e6+packets
+	tableFull := uint64(0)
+	ids := map[uint64]bool{}
+	takeEnd := func(e *bpf.FlowEnd) {
+		if ids[e.St.Id] {
+			t.Errorf("flow %d came out twice", e.St.Id)
+		}
+		ids[e.St.Id] = true
+		got = append(got, uint64(e.Key.PortA)*1e6+e.St.Packets())
+	}
+	rng := uint64(12345)
+	next := func(n uint64) uint64 { rng = rng*6364136223846793005 + 1442695040888963407; return (rng >> 33) % n }
+	now := uint64(1_000_000)
+	for round := 0; round < rounds; round++ {
+		for i := 0; i < 6; i++ {
+			k := next(keys)
+			now += 1000
+			port := uint16(3000 + k)
+			if err := o.Replay(bpf.ReplayFrame{Data: frame[k], TimeNs: now, Direction: bpf.DirectionIngress}); err != nil {
+				t.Fatal(err)
+			}
+			switch f := model[port]; {
+			case f != nil:
+				f.packets++
+				f.last = now
+			case len(model) < flowsMax:
+				model[port] = &mflow{1, now}
+			default:
+				tableFull++
+			}
+		}
+		o.Ring.Drain(1<<20, func(*bpf.Record) {})
+		before := now - next(8000)
+		if _, err := o.ExpireFlows(before, func() { o.FlowRing.DrainFlowEnds(1<<20, takeEnd) }); err != nil {
+			t.Fatal(err)
+		}
+		for port, f := range model {
+			if f.last < before {
+				want = append(want, uint64(port)*1e6+f.packets)
+				delete(model, port)
+			}
+		}
+	}
+	if err := o.WalkFlows(func(k *bpf.SessionKey, st *bpf.FlowStats) {
+		takeEnd(&bpf.FlowEnd{Key: *k, St: *st})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for port, f := range model {
+		want = append(want, uint64(port)*1e6+f.packets)
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
+	sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
+	if len(got) != len(want) {
+		t.Fatalf("%d flows came out, the model has %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("flow %d: port %d with %d packets, the model says port %d with %d",
+				i, got[i]/1e6, got[i]%1e6, want[i]/1e6, want[i]%1e6)
+		}
+	}
+	for id := uint64(1); id <= uint64(len(want)); id++ {
+		if !ids[id] {
+			t.Fatalf("no flow has id %d: ids are not 1 … %d", id, len(want))
+		}
+	}
+	if c := counters(t, o); c.FlowTableFull != tableFull || c.FlowsStarted != uint64(len(want)) {
+		t.Fatalf("flow_table_full %d, flows_started %d; the model: %d, %d", c.FlowTableFull, c.FlowsStarted, tableFull, len(want))
+	}
+	t.Logf("%d flows, %d packets in no flow", len(want), tableFull)
+}
+
+// TestFlowInsertRace: both CPUs send the first packets of the same new
+// flows at once; each flow starts once and holds both CPUs' packets.
+func TestFlowInsertRace(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs")
+	}
+	const flows, each = 3000, 4
+	o := load(t, bpf.DefaultOptions())
+	if err := o.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	built := make([][]byte, flows)
+	for i := range built {
+		built[i] = frames.Build(eth(), frames.IPv4{Src: v4a, Dst: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), TTL: 64},
+			frames.UDP{SrcPort: 5000, DstPort: 53})
+	}
+	// Both CPUs meet before each flow's first packet: their inserts race.
+	var arrived [flows]atomic.Int32
+	errs := make(chan error, 2)
+	for cpu := 0; cpu < 2; cpu++ {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var set unix.CPUSet
+			set.Set(cpu)
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				errs <- err
+				return
+			}
+			for i := 0; i < flows; i++ {
+				for arrived[i].Add(1); arrived[i].Load() < 2; {
+				}
+				for j := 0; j < each/2; j++ {
+					if err := o.Replay(bpf.ReplayFrame{Data: built[i], TimeNs: uint64(1000 + i), Direction: bpf.DirectionIngress}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := map[bpf.SessionKey]uint64{}
+	if err := o.WalkFlows(func(k *bpf.SessionKey, st *bpf.FlowStats) {
+		if _, dup := keys[*k]; dup {
+			t.Errorf("flow %v is in the table twice", *k)
+		}
+		keys[*k] = st.Packets()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := counters(t, o)
+	if len(keys) != flows || c.FlowsStarted != flows || c.FlowTableFull+c.FlowLockTimeout != 0 {
+		t.Fatalf("%d flows in the table, %d started, counters %+v; want %d", len(keys), c.FlowsStarted, c, flows)
+	}
+	for k, n := range keys {
+		if n != each {
+			t.Fatalf("flow %v holds %d packets, want %d", k, n, each)
+		}
+	}
+}
+
+// TestExpireFlowsRingFull: a sweep that removes more flows than the flow
+// ring holds goes on where it stopped after each drain, and every flow
+// comes out exactly once.
+func TestExpireFlowsRingFull(t *testing.T) {
+	const flows = 25000 // the ring holds about 10 000
+	opts := bpf.DefaultOptions()
+	opts.Flows = flows
+	o := load(t, opts)
+	if err := o.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < flows; i++ {
+		frame := frames.Build(eth(), frames.IPv4{Src: v4a, Dst: netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)}), TTL: 64},
+			frames.UDP{SrcPort: 7, DstPort: 53})
+		if err := o.Replay(bpf.ReplayFrame{Data: frame, TimeNs: uint64(1000 + i), Direction: bpf.DirectionIngress}); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 0 {
+			o.Ring.Drain(1<<20, func(*bpf.Record) {})
+		}
+	}
+	ids := map[uint64]bool{}
+	drains := 0
+	removed, err := o.ExpireFlows(1<<40, func() {
+		drains++
+		o.FlowRing.DrainFlowEnds(1<<20, func(e *bpf.FlowEnd) {
+			if ids[e.St.Id] {
+				t.Errorf("flow %d came out twice", e.St.Id)
+			}
+			ids[e.St.Id] = true
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := 0
+	if err := o.WalkFlows(func(*bpf.SessionKey, *bpf.FlowStats) { left++ }); err != nil {
+		t.Fatal(err)
+	}
+	if removed != flows || len(ids) != flows || left != 0 || drains < 3 {
+		t.Fatalf("removed %d, %d came out in %d drains, %d left; want %d in at least 3 drains, none left", removed, len(ids), drains, left, flows)
+	}
+}

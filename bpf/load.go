@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -142,8 +143,8 @@ func (o Options) validate() error {
 		return errors.New("buffer-packets must be at least 1")
 	case o.SessionAcceptRestart < 0, o.SessionPacketRestart < 0, o.BufferRestart < 0:
 		return errors.New("restart times must not be negative")
-	case o.Flows == 0:
-		return errors.New("flows must be at least 1")
+	case o.Flows == 0 || o.Flows > MaxFlows:
+		return fmt.Errorf("flows must be between 1 and %d", MaxFlows)
 	case o.FlowIdleTimeout <= 0, o.FlowActiveTimeout <= 0:
 		return errors.New("flow timeouts must be positive")
 	}
@@ -202,7 +203,11 @@ func load(spec *ebpf.CollectionSpec, opts Options) (*Objects, error) {
 	spec.Maps[extractorMapRecords].MaxEntries = ringBytes
 	// An older object (scripts/bench: old against new) may have no flows.
 	if m, ok := spec.Maps[extractorMapFlows]; ok {
-		m.MaxEntries = opts.Flows
+		m.MaxEntries = FlowSlots(opts.Flows)
+	}
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("seed the flow table's hash: %w", err)
 	}
 
 	cfg := extractorConfig{
@@ -216,6 +221,9 @@ func load(spec *ebpf.CollectionSpec, opts Options) (*Objects, error) {
 		BenchUniqueKeys: boolByte(opts.BenchUniqueKeys),
 		FlowIdleNs:      uint64(opts.FlowIdleTimeout),
 		FlowActiveNs:    uint64(opts.FlowActiveTimeout),
+		FlowSeed:        binary.LittleEndian.Uint64(seed[:]),
+		FlowMask:        FlowSlots(opts.Flows) - 1,
+		FlowsMax:        opts.Flows,
 	}
 	if err := setConfig(spec.Variables[extractorVarCONFIG], cfg); err != nil {
 		return nil, fmt.Errorf("set program constants: %w", err)
@@ -246,8 +254,9 @@ func load(spec *ebpf.CollectionSpec, opts Options) (*Objects, error) {
 	o := &Objects{Options: opts, coll: coll}
 	o.Records, o.Sessions, o.Stats = coll.Maps[extractorMapRecords], coll.Maps[extractorMapSessions], coll.Maps[extractorMapStats]
 	o.Flows, o.FlowEnds = coll.Maps[extractorMapFlows], coll.Maps[extractorMapFlowEnds]
-	o.TacapExpire = coll.Programs[extractorProgTacapExpire]
-	o.EXPIRE_BEFORE, o.EXPIRED, o.EXPIRE_FULL = coll.Variables[extractorVarEXPIRE_BEFORE], coll.Variables[extractorVarEXPIRED], coll.Variables[extractorVarEXPIRE_FULL]
+	o.TacapExpire, o.TacapClearFlows = coll.Programs[extractorProgTacapExpire], coll.Programs[extractorProgTacapClearFlows]
+	o.EXPIRE_BEFORE, o.EXPIRED = coll.Variables[extractorVarEXPIRE_BEFORE], coll.Variables[extractorVarEXPIRED]
+	o.EXPIRE_FROM, o.EXPIRE_NEXT = coll.Variables[extractorVarEXPIRE_FROM], coll.Variables[extractorVarEXPIRE_NEXT]
 	o.TacapTcIngress, o.TacapTcEgress = coll.Programs[extractorProgTacapTcIngress], coll.Programs[extractorProgTacapTcEgress]
 	o.TacapXdp, o.TacapReplayBatch = coll.Programs[extractorProgTacapXdp], coll.Programs[extractorProgTacapReplayBatch]
 	o.CONFIG, o.STATE, o.REPLAY_DONE = coll.Variables[extractorVarCONFIG], coll.Variables[extractorVarSTATE], coll.Variables[extractorVarREPLAY_DONE]
@@ -280,20 +289,34 @@ func setConfig(v *ebpf.VariableSpec, cfg extractorConfig) error {
 }
 
 // MemoryBytes is what the kernel maps of a load with opts take: the
-// session table (preallocated), the flow table when full (its entries are
-// allocated as flows start) and both rings.
+// session table and the flow table (both preallocated) and both rings.
 func MemoryBytes(opts Options) uint64 {
 	ringBytes, _ := RingBytes(opts.BufferPackets)
 	return uint64(ringBytes) + FlowRingBytes + uint64(opts.Sessions)*sessionEntryBytes +
-		uint64(opts.Flows)*flowEntryBytes
+		uint64(FlowSlots(opts.Flows))*uint64(unsafeSizeofFlow)
 }
 
-// sessionEntryBytes and flowEntryBytes approximate one preallocated hash
-// entry: key, value and the kernel's htab_elem bookkeeping.
-const (
-	sessionEntryBytes = uint64(unsafeSizeofSessionKey + unsafeSizeofSession + 64)
-	flowEntryBytes    = uint64(unsafeSizeofSessionKey + unsafeSizeofFlow + 64)
-)
+// sessionEntryBytes approximates one preallocated hash entry: key, value
+// and the kernel's htab_elem bookkeeping.
+const sessionEntryBytes = uint64(unsafeSizeofSessionKey + unsafeSizeofSession + 64)
+
+// FlowSlots is the size of the flow table for flows flows: the power of
+// two at least twice as large, so that the probe sequences of its open
+// addressing stay short (extractor.c, "The flow table").
+func FlowSlots(flows uint32) uint32 {
+	n := uint32(2)
+	for n < 2*flows && n < MaxFlowSlots {
+		n <<= 1
+	}
+	return n
+}
+
+// MaxFlowSlots bounds the flow table: 8 Mi slots take 3 GiB of kernel
+// memory.
+const MaxFlowSlots = 1 << 23
+
+// MaxFlows is the largest flows option: half of MaxFlowSlots.
+const MaxFlows = MaxFlowSlots / 2
 
 // Close releases the ring mapping and every kernel object.
 func (o *Objects) Close() error {
@@ -353,10 +376,8 @@ func (o *Objects) Reset() error {
 	if err := clearTable(o.Sessions, make([]Session, resetBatch)); err != nil {
 		return fmt.Errorf("clear sessions: %w", err)
 	}
-	if o.Flows != nil {
-		if err := clearTable(o.Flows, make([]extractorFlow, resetBatch)); err != nil {
-			return fmt.Errorf("clear flows: %w", err)
-		}
+	if err := o.clearFlows(); err != nil {
+		return fmt.Errorf("clear flows: %w", err)
 	}
 	if err := o.STATE.Set(extractorState{}); err != nil {
 		return fmt.Errorf("reset sampling state: %w", err)
@@ -385,6 +406,19 @@ func clearTable[V any](m *ebpf.Map, values []V) error {
 			return err
 		}
 	}
+}
+
+// clearFlows empties the flow table: the program's tacap_clear_flows, or,
+// for an older object (scripts/bench: old against new), its hash table.
+func (o *Objects) clearFlows() error {
+	switch {
+	case o.TacapClearFlows != nil:
+		_, err := o.TacapClearFlows.Run(&ebpf.RunOptions{Data: o.sweepFrame[:]})
+		return err
+	case o.Flows != nil && o.Flows.Type() == ebpf.Hash:
+		return clearTable(o.Flows, make([]extractorFlow, resetBatch))
+	}
+	return nil
 }
 
 // SamplingState is the program's shared sampling state, for tests.

@@ -63,6 +63,8 @@ func checkAgainstOracle(t testing.TB, o *bpf.Objects, f bpf.ReplayFrame) (oracle
 func loadNoQuota(t testing.TB) *bpf.Objects {
 	opts := bpf.DefaultOptions()
 	opts.PacketsPerSession = 0
+	// One frame per Reset: a small flow table empties fast.
+	opts.Flows = 64
 	return load(t, opts)
 }
 

@@ -94,8 +94,8 @@ type FlowTable struct {
 	ActiveTimeout time.Duration
 }
 
-// maxFlows bounds --flows: 16 M flows take about 7 GiB of kernel memory.
-const maxFlows = 1 << 24
+// maxFlows bounds --flows: 4 M flows take a table of 4 GiB of kernel memory.
+const maxFlows = bpf.MaxFlows
 
 // apply checks the flow options and sets them in o.
 func (f FlowTable) apply(o *bpf.Options) error {

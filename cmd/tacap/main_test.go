@@ -44,7 +44,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"capture", "-i", "eth0", "--rotate-rows", "0"}, 2, "must be positive"},
 		{[]string{"capture", "-i", "eth0", "--flows", "0"}, 2, "--flows must be at least 1"},
 		{[]string{"capture", "--pcap", "x.pcap", "--flow-idle-timeout", "0s"}, 2, "must be positive durations"},
-		{[]string{"capture", "-i", "eth0", "--flows", "99999999"}, 2, "--flows must be between 1 and 16777216"},
+		{[]string{"capture", "-i", "eth0", "--flows", "99999999"}, 2, "--flows must be between 1 and 4194304"},
 		{[]string{"capture", "-i", "tacap-no-such-if0"}, 1, "no such interface"},
 		{[]string{"capture", "-i", "eth0", "--pcap", "x.pcap"}, 2, "exclude each other"},
 		{[]string{"capture", "--pcap", "x.pcap", "--direction", "ingress"}, 2, "applies to live capture"},
