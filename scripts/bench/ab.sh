@@ -19,6 +19,9 @@ src=bpf/extractor.c
 sed 's#"headers/#"'"$PWD"'/bpf/headers/#' $src | compile baseline
 # no-clock: both clock helpers replaced by a constant.
 sed 's#"headers/#"'"$PWD"'/bpf/headers/#; s/bpf_ktime_get_ns()/1/; s/bpf_ktime_get_coarse_ns()/1/' $src | compile no-clock
+# coarse-clock: the precise clock replaced by the coarse one (what the quota-limited
+# path paid before every packet needed its precise time for its flow's gaps).
+sed 's#"headers/#"'"$PWD"'/bpf/headers/#; s/bpf_ktime_get_ns()/bpf_ktime_get_coarse_ns()/' $src | compile coarse-clock
 # no-lookup: the session lookup replaced by a one-slot array (inlined by the verifier).
 sed 's#"headers/#"'"$PWD"'/bpf/headers/#' $src | perl -0pe '
 	s/(struct \{\n\t__uint\(type, BPF_MAP_TYPE_RINGBUF\);)/struct {\n\t__uint(type, BPF_MAP_TYPE_ARRAY);\n\t__uint(max_entries, 1);\n\t__type(key, __u32);\n\t__type(value, struct session);\n} one_session SEC(".maps");\n\n$1/;
@@ -35,11 +38,11 @@ sed 's#"headers/#"'"$PWD"'/bpf/headers/#' $src | perl -0pe '
 # no-flow-stats: add_packet counts nothing.
 sed 's#"headers/#"'"$PWD"'/bpf/headers/#' $src | perl -0pe '
 	s/(static __always_inline void add_packet\([^{]*\{\n)/$1\treturn;\n/' | compile no-flow-stats
-for v in no-lookup stage no-flow no-flow-stats; do
+for v in coarse-clock no-lookup stage no-flow no-flow-stats; do
 	cmp -s "$work/baseline.o" "$work/$v.o" && { echo "ab.sh: variant $v did not change the program (extractor.c moved on?)" >&2; exit 1; }
 done
 go build -o "$work/abrun" ./scripts/bench/abrun
 cd "$work"
 for path in tracked quota-limited new-session; do
-	./abrun -path $path -rounds "$rounds" baseline.o no-clock.o no-lookup.o stage.o no-flow.o no-flow-stats.o
+	./abrun -path $path -rounds "$rounds" baseline.o no-clock.o coarse-clock.o no-lookup.o stage.o no-flow.o no-flow-stats.o
 done
