@@ -41,9 +41,10 @@ type PartConfig struct {
 	RowGroupRows int64
 	// Metadata is asked for each part's key-value metadata when it closes.
 	Metadata func() map[string]string
-	// NoBounds lists columns whose pages need no min/max statistics
-	// (dictionary strings nobody filters by range: computing them is a
-	// large share of the encoding time).
+	// NoBounds lists columns whose pages need no min/max statistics,
+	// neither in the column index nor in the page headers (dictionary
+	// strings nobody filters by range: computing them, a string compare
+	// per value, is a large share of the encoding time).
 	NoBounds []string
 	// Create makes a part's hidden file (given its absolute path),
 	// failing if it exists (nil: opened below Root with O_EXCL). Tests give
@@ -59,8 +60,9 @@ var PacketNoBounds = []string{"iface", "direction", "src_ip", "dst_ip", "run_id"
 var FlowNoBounds = []string{"run_id", "src_ip", "dst_ip", "end_reason", "label", "attack", "label_rule"}
 
 // WriterOptions are how every tacap part is encoded: zstd at its fastest
-// level, row groups of at most rowGroupRows rows, no page bounds for the
-// columns noBounds names.
+// level, row groups of at most rowGroupRows rows, no page bounds or page
+// statistics for the columns noBounds names (parquet-go computes each
+// from the page's values separately: skipping one leaves the other).
 func WriterOptions(rowGroupRows int64, noBounds []string) []parquet.WriterOption {
 	opts := []parquet.WriterOption{
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
@@ -68,7 +70,7 @@ func WriterOptions(rowGroupRows int64, noBounds []string) []parquet.WriterOption
 		parquet.CreatedBy("tacap", "", ""),
 	}
 	for _, c := range noBounds {
-		opts = append(opts, parquet.SkipPageBounds(c))
+		opts = append(opts, parquet.SkipPageBounds(c), parquet.SkipPageStatistics(c))
 	}
 	return opts
 }

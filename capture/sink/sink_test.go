@@ -1,11 +1,16 @@
 package sink_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/tacap/tacap/capture/sink"
 	"github.com/tacap/tacap/dataset"
@@ -185,4 +190,57 @@ func mustRoot(t *testing.T, dir string) *sink.Root {
 	}
 	t.Cleanup(func() { r.Close() })
 	return r
+}
+
+// TestNoBoundsColumnsCarryNoPageStatistics: the columns a part config lists
+// in NoBounds get no min/max in their data page headers (computing them is
+// a string compare per value), the others keep theirs. Read from the file's
+// own page headers.
+func TestNoBoundsColumnsCarryNoPageStatistics(t *testing.T) {
+	dir := t.TempDir()
+	p := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: dir, Table: "packets", Host: "h1", RunID: "RUN",
+		NoBounds: sink.PacketNoBounds, Metadata: func() map[string]string { return nil }})
+	if err := p.Write("2026-11-26", rows(1000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, p.Files()[0].Path)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	skip := map[string]bool{}
+	for _, c := range sink.PacketNoBounds {
+		skip[c] = true
+	}
+	checked := 0
+	for _, cc := range pf.Metadata().RowGroups[0].Columns {
+		name := strings.Join(cc.MetaData.PathInSchema, ".")
+		r := (&thrift.CompactProtocol{}).NewReaderFromBytes(raw[cc.MetaData.DataPageOffset:])
+		var h format.PageHeader
+		if err := thrift.NewDecoder(r).Decode(&h); err != nil {
+			t.Fatalf("%s: page header: %v", name, err)
+		}
+		st := h.DataPageHeader.V.Statistics
+		if h.DataPageHeaderV2.Valid {
+			st = h.DataPageHeaderV2.V.Statistics
+		}
+		has := st.MinValue != nil || st.MaxValue != nil
+		switch {
+		case skip[name] && has:
+			t.Errorf("%s: page statistics %q … %q, want none", name, st.MinValue, st.MaxValue)
+		case !skip[name] && (name == "ip_len" || name == "src_port") && !has:
+			t.Errorf("%s: no page statistics, want min and max", name)
+		}
+		checked++
+	}
+	if checked != len(packetFields) {
+		t.Fatalf("read %d column chunks, want %d", checked, len(packetFields))
+	}
 }

@@ -3,7 +3,8 @@
 # with XDP live frames (scripts/bench/flood). Receiver packets/s with
 # nothing attached and with tacap recording everything (quotas off,
 # ingress, TCX), rounds alternating; tacap's records are compared with the
-# packets the receiver got. Root.
+# packets the receiver got. Root. With TACAP_CPU_PROFILE=DIR each tacap run
+# also writes a Go CPU profile, DIR/flood-ROUND.pprof (go tool pprof).
 #   scripts/bench/flood.sh [rounds] [frames per run] [buffer-packets]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,8 +30,11 @@ for round in $(seq "$rounds"); do
 		rm -rf "$work/ds" "$work/ready"
 		cap=
 		if [ "$mode" = tacap ]; then
+			profile=()
+			[ -n "${TACAP_CPU_PROFILE:-}" ] && mkdir -p "$TACAP_CPU_PROFILE" &&
+				profile=(--cpu-profile "$TACAP_CPU_PROFILE/flood-$round.pprof")
 			ip netns exec "$b" "$work/tacap" capture -i veth0 --direction ingress -o "$work/ds" -q --no-csv \
-				--packets-per-session 0 --buffer-packets "$buffer" --ready-file "$work/ready" >/dev/null 2>&1 &
+				--packets-per-session 0 --buffer-packets "$buffer" --ready-file "$work/ready" "${profile[@]}" >/dev/null 2>&1 &
 			cap=$!
 			for _ in $(seq 200); do [ -f "$work/ready" ] && break; sleep 0.05; done
 		fi
