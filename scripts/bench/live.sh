@@ -4,6 +4,8 @@
 # tacap with default quotas, and tcpdump -w (full snaplen). Modes alternate
 # within each round; the script prints every run, then medians and the
 # ratio to "nothing" of the same round. Root; needs iperf3 and tcpdump.
+# With TACAP_CPU_PROFILE=DIR each tacap run also writes a Go CPU profile,
+# DIR/live-ROUND-STREAMS-MODE.pprof (go tool pprof).
 #   scripts/bench/live.sh [rounds] [seconds per run]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,6 +31,8 @@ run() { # round streams mode
 	case $mode in
 	tacap-all | tacap-default)
 		[ "$mode" = tacap-all ] && extra="--packets-per-session 0"
+		[ -n "${TACAP_CPU_PROFILE:-}" ] && mkdir -p "$TACAP_CPU_PROFILE" &&
+			extra="$extra --cpu-profile $TACAP_CPU_PROFILE/live-$round-$streams-$mode.pprof"
 		ip netns exec "$b" "$work/tacap" capture -i veth0 -o "$work/ds" -q --no-csv --ready-file "$work/ready" $extra >/dev/null 2>&1 &
 		cap=$!
 		for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.05; done
