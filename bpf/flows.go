@@ -80,7 +80,7 @@ func (o *Objects) WalkFlows(fn func(key *SessionKey, st *FlowStats)) error {
 	for {
 		n, err := o.Flows.BatchLookup(&cursor, keys, vals, nil)
 		for i := range vals[:n] {
-			if vals[i].State == slotUsed {
+			if vals[i].State == uint32(extractorSlotStateSLOT_USED) {
 				fn(&vals[i].Key, &vals[i].St)
 			}
 		}
@@ -92,6 +92,3 @@ func (o *Objects) WalkFlows(fn func(key *SessionKey, st *FlowStats)) error {
 		}
 	}
 }
-
-// slotUsed is a flow table slot that holds a flow (extractor.c, enum slot_state).
-const slotUsed = 1

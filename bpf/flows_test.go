@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/tacap/tacap/bpf"
 	"github.com/tacap/tacap/test/frames"
 )
@@ -442,11 +440,8 @@ func TestSweepRacesPackets(t *testing.T) {
 	const packets = 20000
 	done := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		var set unix.CPUSet
-		set.Set(1)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
+		if err := pinThread(1); err != nil {
 			done <- err
 			return
 		}
@@ -619,19 +614,15 @@ func TestFlowInsertRace(t *testing.T) {
 	}
 	built := make([][]byte, flows)
 	for i := range built {
-		built[i] = frames.Build(eth(), frames.IPv4{Src: v4a, Dst: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), TTL: 64},
-			frames.UDP{SrcPort: 5000, DstPort: 53})
+		built[i] = udpToHost(18, i, 5000)
 	}
 	// Both CPUs meet before each flow's first packet: their inserts race.
 	var arrived [flows]atomic.Int32
 	errs := make(chan error, 2)
 	for cpu := 0; cpu < 2; cpu++ {
 		go func() {
-			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			var set unix.CPUSet
-			set.Set(cpu)
-			if err := unix.SchedSetaffinity(0, &set); err != nil {
+			if err := pinThread(cpu); err != nil {
 				errs <- err
 				return
 			}
@@ -685,8 +676,7 @@ func TestExpireFlowsRingFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < flows; i++ {
-		frame := frames.Build(eth(), frames.IPv4{Src: v4a, Dst: netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)}), TTL: 64},
-			frames.UDP{SrcPort: 7, DstPort: 53})
+		frame := udpToHost(19, i, 7)
 		if err := o.Replay(bpf.ReplayFrame{Data: frame, TimeNs: uint64(1000 + i), Direction: bpf.DirectionIngress}); err != nil {
 			t.Fatal(err)
 		}
@@ -715,4 +705,11 @@ func TestExpireFlowsRingFull(t *testing.T) {
 	if removed != flows || len(ids) != flows || left != 0 || drains < 3 {
 		t.Fatalf("removed %d, %d came out in %d drains, %d left; want %d in at least 3 drains, none left", removed, len(ids), drains, left, flows)
 	}
+}
+
+// udpToHost is a UDP frame from v4a:sport to port 53 of host i of
+// 198.NET.0.0/16 (NET 18 or 19): one flow per host.
+func udpToHost(net byte, i int, sport uint16) []byte {
+	return frames.Build(eth(), frames.IPv4{Src: v4a, Dst: netip.AddrFrom4([4]byte{198, net, byte(i >> 8), byte(i)}), TTL: 64},
+		frames.UDP{SrcPort: sport, DstPort: 53})
 }

@@ -1,6 +1,7 @@
 package bpf_test
 
 import (
+	"fmt"
 	"net/netip"
 	"runtime"
 	"testing"
@@ -38,13 +39,22 @@ func load(t testing.TB, opts bpf.Options) *bpf.Objects {
 }
 
 func pinCPU(t testing.TB) {
-	runtime.LockOSThread()
 	t.Cleanup(runtime.UnlockOSThread)
-	var set unix.CPUSet
-	set.Set(0)
-	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		t.Fatalf("pin to CPU 0: %v", err)
+	if err := pinThread(0); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// pinThread locks the calling goroutine to its thread and the thread to
+// cpu; the caller unlocks the thread when done.
+func pinThread(cpu int) error {
+	runtime.LockOSThread()
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("pin to CPU %d: %w", cpu, err)
+	}
+	return nil
 }
 
 // drain returns every record in the ring.

@@ -201,9 +201,10 @@ func load(spec *ebpf.CollectionSpec, opts Options) (*Objects, error) {
 	ringBytes, _ := RingBytes(opts.BufferPackets)
 	spec.Maps[extractorMapSessions].MaxEntries = opts.Sessions
 	spec.Maps[extractorMapRecords].MaxEntries = ringBytes
+	slots := FlowSlots(opts.Flows)
 	// An older object (scripts/bench: old against new) may have no flows.
 	if m, ok := spec.Maps[extractorMapFlows]; ok {
-		m.MaxEntries = FlowSlots(opts.Flows)
+		m.MaxEntries = slots
 	}
 	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
@@ -222,7 +223,7 @@ func load(spec *ebpf.CollectionSpec, opts Options) (*Objects, error) {
 		FlowIdleNs:      uint64(opts.FlowIdleTimeout),
 		FlowActiveNs:    uint64(opts.FlowActiveTimeout),
 		FlowSeed:        binary.LittleEndian.Uint64(seed[:]),
-		FlowMask:        FlowSlots(opts.Flows) - 1,
+		FlowMask:        slots - 1,
 		FlowsMax:        opts.Flows,
 	}
 	if err := setConfig(spec.Variables[extractorVarCONFIG], cfg); err != nil {

@@ -94,7 +94,7 @@ type FlowTable struct {
 	ActiveTimeout time.Duration
 }
 
-// maxFlows bounds --flows: 4 M flows take a table of 4 GiB of kernel memory.
+// maxFlows bounds --flows: 4 M flows take a table of 3 GiB of kernel memory.
 const maxFlows = bpf.MaxFlows
 
 // apply checks the flow options and sets them in o.
