@@ -92,14 +92,20 @@ func BenchmarkWriter(b *testing.B) {
 	}
 	for _, tc := range []struct {
 		name     string
+		generic  bool
 		noBounds []string
 	}{
-		{"tacap", packetNoBounds},
-		{"with-string-bounds", nil}, // baseline: parquet-go's default statistics on every column
+		{"tacap", false, packetNoBounds}, // the column encoder
+		// baselines: parquet-go's row writer as tacap set it, and with its
+		// default statistics on every column
+		{"parquet-go", true, packetNoBounds},
+		{"parquet-go-string-bounds", true, nil},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
+			var size int64
 			for i := 0; i < b.N; i++ {
-				p := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: b.TempDir(), Table: "packets", Host: "h", RunID: "bench", NoBounds: tc.noBounds})
+				p := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: b.TempDir(), Table: "packets", Host: "h", RunID: "bench",
+					NoBounds: tc.noBounds, GenericPackets: tc.generic})
 				for j := 0; j < len(rows); j += batchRows {
 					if err := p.Write("2026-11-26", rows[j:min(j+batchRows, len(rows))]); err != nil {
 						b.Fatal(err)
@@ -108,8 +114,10 @@ func BenchmarkWriter(b *testing.B) {
 				if err := p.Close(); err != nil {
 					b.Fatal(err)
 				}
+				size = p.Bytes()
 			}
 			b.ReportMetric(float64(b.N*len(rows))/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(size)/float64(len(rows)), "bytes/row")
 		})
 	}
 }

@@ -50,6 +50,9 @@ type PartConfig struct {
 	// failing if it exists (nil: opened below Root with O_EXCL). Tests give
 	// it files that fail.
 	Create func(path string) (Output, error)
+	// GenericPackets writes packets/ with parquet-go's row writer instead
+	// of the column encoder (tests and benchmarks compare the two).
+	GenericPackets bool
 }
 
 // PacketNoBounds are the packets/ columns written without page min/max
@@ -88,6 +91,26 @@ func createNew(root *Root, rel string) (*os.File, error) {
 	return root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
 }
 
+// rowEncoder is what encodes a part's rows: parquet-go's writer, or for
+// packets/ the column encoder (packets.go).
+type rowEncoder[T any] interface {
+	Write(rows []T) (int, error)
+	SetKeyValueMetadata(k, v string)
+	Close() error
+}
+
+func newRowEncoder[T any](f io.Writer, cfg PartConfig) (rowEncoder[T], error) {
+	var zero T
+	if _, ok := any(zero).(dataset.Packet); ok && !cfg.GenericPackets {
+		e, err := newPacketEncoder(f, cfg.RowGroupRows)
+		if err != nil {
+			return nil, err
+		}
+		return any(e).(rowEncoder[T]), nil
+	}
+	return parquet.NewGenericWriter[T](f, WriterOptions(cfg.RowGroupRows, cfg.NoBounds)...), nil
+}
+
 // Parts writes rows of T to rotating Parquet part files:
 // DIR/TABLE/date=YYYY-MM-DD/host=HOST/part-NNNNN-RUNID.parquet.
 type Parts[T any] struct {
@@ -100,7 +123,7 @@ type Parts[T any] struct {
 
 type part[T any] struct {
 	f          Output
-	w          *parquet.GenericWriter[T]
+	w          rowEncoder[T]
 	tmp, final string // relative to the dataset folder
 	rel        string
 	day        string
@@ -196,7 +219,12 @@ func (p *Parts[T]) openPart(day string) error {
 	if err != nil {
 		return fmt.Errorf("create part: %w", err)
 	}
-	w := parquet.NewGenericWriter[T](f, WriterOptions(p.cfg.RowGroupRows, p.cfg.NoBounds)...)
+	w, err := newRowEncoder[T](f, p.cfg)
+	if err != nil {
+		f.Close()
+		p.cfg.Root.Remove(tmp)
+		return fmt.Errorf("create part: %w", err)
+	}
 	p.cur = &part[T]{f: f, w: w, tmp: tmp, final: final, rel: final, day: day, opened: time.Now()}
 	return nil
 }

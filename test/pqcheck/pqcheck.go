@@ -91,6 +91,27 @@ func (f *File) Int64(name string) ([]int64, error) {
 	return out, nil
 }
 
+// NullableInt64 returns an INT64 column and which of its rows are null.
+func (f *File) NullableInt64(name string) ([]int64, []bool, error) {
+	col, err := f.column(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []int64
+	var null []bool
+	for _, chunk := range col.Data().Chunks() {
+		a, ok := chunk.(*array.Int64)
+		if !ok {
+			return nil, nil, fmt.Errorf("column %s is %s, not int64", name, chunk.DataType())
+		}
+		for i := 0; i < a.Len(); i++ {
+			out = append(out, a.Value(i))
+			null = append(null, a.IsNull(i))
+		}
+	}
+	return out, null, nil
+}
+
 // Strings returns a string column.
 func (f *File) Strings(name string) ([]string, error) {
 	col, err := f.column(name)

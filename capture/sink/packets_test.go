@@ -1,0 +1,348 @@
+package sink_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/tacap/tacap/capture/sink"
+	"github.com/tacap/tacap/dataset"
+	"github.com/tacap/tacap/test/pqcheck"
+)
+
+// mixedRows are n rows over every column's range: strings from small and
+// large pools, half of them made afresh for each row (equal text, other
+// memory, as the dictionary must treat as one value), empty strings,
+// flow_id null on a third of the rows and on every row of one stretch
+// longer than a page, negative and extreme numbers.
+func mixedRows(n int, seed uint64) []dataset.Packet {
+	r := rand.New(rand.NewPCG(seed, 1))
+	pick := func(pool []string) string {
+		s := pool[r.IntN(len(pool))]
+		if r.IntN(2) == 0 {
+			return string([]byte(s)) // same text, its own bytes
+		}
+		return s
+	}
+	addrs := make([]string, 3000)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("198.%d.%d.%d", 18+i%2, i/256, i%256)
+	}
+	addrs[7] = "2001:db8::7"
+	labels := []string{"benign", "syn-flood", "udp,flood \"quoted\"", ""}
+	out := make([]dataset.Packet, n)
+	for i := range out {
+		p := &out[i]
+		p.TsNs = 1_700_000_000_000_000_000 + int64(i)*997 + r.Int64N(1000)
+		p.Ts = p.TsNs / 1000
+		p.Iface = pick([]string{"veth0", "eth1", "a,b"})
+		p.Direction = pick([]string{"ingress", "egress", "unknown"})
+		p.VlanID = int32(r.IntN(3) * 100)
+		p.IPVersion = int32(4 + 2*r.IntN(2))
+		p.SrcIP = pick(addrs)
+		p.DstIP = pick(addrs[:5])
+		if r.IntN(50) == 0 {
+			p.SrcIP = "198.18." + strconv.Itoa(r.IntN(256)) + "." + strconv.Itoa(r.IntN(256))
+		}
+		p.Protocol = []int32{1, 6, 17, 58}[r.IntN(4)]
+		p.SrcPort, p.DstPort = int32(r.IntN(65536)), int32(r.IntN(1024))
+		p.IPLen = int32(20 + r.IntN(65516))
+		p.GSOSegs = int32(1 + r.IntN(2))
+		p.IPFlagsFrag = int32(r.IntN(0x10000))
+		p.TTL = int32(r.IntN(256))
+		p.TCPPayloadLen = int32(r.IntN(1500))
+		p.TCPSeq, p.TCPAck = int64(r.Uint32()), int64(r.Uint32())
+		p.TCPFlags, p.TCPWindow = int32(r.IntN(256)), int32(r.IntN(65536))
+		p.UDPPayloadLen = int32(r.IntN(1500))
+		p.ICMPType, p.ICMPCode = int32(r.IntN(256)), int32(r.IntN(16))
+		p.RunID = "RUN"
+		switch i { // the encoder compares signed numbers, whatever the contract's ranges
+		case 1:
+			p.TCPSeq, p.TCPAck, p.SrcPort, p.VlanID = 0, 1<<32-1, 65535, 4095
+		case 2:
+			p.ICMPType, p.TCPWindow, p.TsNs, p.Ts = -7, -1<<31, 1<<63-1, (1<<63-1)/1000
+		}
+		if r.IntN(3) > 0 && (i < 130_000 || i > 210_000) {
+			p.FlowID = 1 + r.Int64N(1<<40)
+		}
+		p.Label = pick(labels)
+		p.Attack = pick([]string{"", "syn-flood"})
+		p.LabelRule = pick([]string{"", "r1", "r-2"})
+	}
+	return out
+}
+
+// writePackets writes rows to one part (row groups of groupRows) with the
+// column encoder, or parquet-go's writer when generic, and returns its
+// path.
+func writePackets(t *testing.T, rows []dataset.Packet, groupRows int64, generic bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	p := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: dir, Table: "packets", Host: "h1", RunID: "RUN",
+		RowGroupRows: groupRows, NoBounds: sink.PacketNoBounds, GenericPackets: generic,
+		Metadata: func() map[string]string { return map[string]string{"tacap.run_id": "RUN"} }})
+	for i := 0; i < len(rows); i += 8192 {
+		if err := p.Write("2026-12-02", rows[i:min(i+8192, len(rows))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Files()) != 1 {
+		t.Fatalf("%d parts, want 1", len(p.Files()))
+	}
+	return filepath.Join(dir, p.Files()[0].Path)
+}
+
+func openMeta(t *testing.T, path string) *format.FileMetaData {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pf.Metadata()
+}
+
+// TestPacketEncoder holds the column encoder to its input, read back by
+// arrow-go and by parquet-go, to the schema parquet-go writes for the same
+// rows, and to row-group statistics the test computes from the input.
+func TestPacketEncoder(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		rows      int
+		groupRows int64
+	}{
+		{"one-row", 1, 1 << 20},
+		{"partial-page", 1000, 1 << 20},
+		{"pages-and-groups", 300_000, 100_000},
+		{"group-not-page-aligned", 150_001, 70_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := mixedRows(tc.rows, uint64(tc.rows))
+			path := writePackets(t, in, tc.groupRows, false)
+			ref := writePackets(t, in, tc.groupRows, true)
+
+			checkWithArrow(t, path, in)
+			got, err := parquet.ReadFile[dataset.Packet](path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, in) {
+				t.Fatalf("parquet-go reads back other rows than were written")
+			}
+			md, refMd := openMeta(t, path), openMeta(t, ref)
+			if !reflect.DeepEqual(md.Schema, refMd.Schema) || !reflect.DeepEqual(md.ColumnOrders, refMd.ColumnOrders) {
+				t.Fatalf("schema differs from parquet-go's:\n%+v\n%+v", md.Schema, refMd.Schema)
+			}
+			if md.NumRows != int64(len(in)) || len(md.RowGroups) != len(refMd.RowGroups) {
+				t.Fatalf("%d rows in %d row groups, want %d in %d", md.NumRows, len(md.RowGroups), len(in), len(refMd.RowGroups))
+			}
+			checkStatistics(t, md, in)
+			kv := map[string]string{}
+			for _, e := range md.KeyValueMetadata {
+				kv[e.Key] = e.Value
+			}
+			if kv["tacap.run_id"] != "RUN" || kv["tacap.part.rows"] != strconv.Itoa(len(in)) {
+				t.Errorf("key-value metadata %v", kv)
+			}
+			size, refSize := fileSize(t, path), fileSize(t, ref)
+			t.Logf("%d rows: %d bytes (%.2f a row), parquet-go's writer %d (%.2f)", len(in), size,
+				float64(size)/float64(len(in)), refSize, float64(refSize)/float64(len(in)))
+			if len(in) > 1000 && float64(size) > 1.02*float64(refSize) {
+				t.Errorf("file is %d bytes, parquet-go's %d: more than 2 %% larger", size, refSize)
+			}
+		})
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// checkWithArrow reads path with arrow-go and compares every column.
+func checkWithArrow(t *testing.T, path string, in []dataset.Packet) {
+	t.Helper()
+	pf, err := pqcheck.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Table.Release()
+	if !slices.Equal(pf.Fields(), packetFields) {
+		t.Fatalf("arrow-go sees %v", pf.Fields())
+	}
+	ints := func(p *dataset.Packet) []int64 {
+		return []int64{p.Ts, p.TsNs, int64(p.VlanID), int64(p.IPVersion), int64(p.Protocol), int64(p.SrcPort), int64(p.DstPort),
+			int64(p.IPLen), int64(p.GSOSegs), int64(p.IPFlagsFrag), int64(p.TTL), int64(p.TCPPayloadLen), p.TCPSeq, p.TCPAck,
+			int64(p.TCPFlags), int64(p.TCPWindow), int64(p.UDPPayloadLen), int64(p.ICMPType), int64(p.ICMPCode)}
+	}
+	intNames := []string{"ts", "ts_ns", "vlan_id", "ip_version", "protocol", "src_port", "dst_port", "ip_len", "gso_segs",
+		"ip_flags_frag", "ttl", "tcp_payload_len", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "udp_payload_len", "icmp_type", "icmp_code"}
+	for c, name := range intNames {
+		col, err := pf.Int64(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range in {
+			if want := ints(&in[i])[c]; col[i] != want {
+				t.Fatalf("arrow-go: row %d %s = %d, want %d", i, name, col[i], want)
+			}
+		}
+	}
+	strs := func(p *dataset.Packet) []string {
+		return []string{p.Iface, p.Direction, p.SrcIP, p.DstIP, p.RunID, p.Label, p.Attack, p.LabelRule}
+	}
+	for c, name := range []string{"iface", "direction", "src_ip", "dst_ip", "run_id", "label", "attack", "label_rule"} {
+		col, err := pf.Strings(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range in {
+			if want := strs(&in[i])[c]; col[i] != want {
+				t.Fatalf("arrow-go: row %d %s = %q, want %q", i, name, col[i], want)
+			}
+		}
+	}
+	flow, null, err := pf.NullableInt64("flow_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range in {
+		if null[i] != (in[i].FlowID == 0) || (!null[i] && flow[i] != in[i].FlowID) {
+			t.Fatalf("arrow-go: row %d flow_id %d (null %v), want %d", i, flow[i], null[i], in[i].FlowID)
+		}
+	}
+}
+
+// checkStatistics compares each column chunk's min, max and null count
+// with the test's own, from the rows of its row group.
+func checkStatistics(t *testing.T, md *format.FileMetaData, in []dataset.Packet) {
+	t.Helper()
+	first := 0
+	for g, rg := range md.RowGroups {
+		group := in[first : first+int(rg.NumRows)]
+		first += int(rg.NumRows)
+		for _, cc := range rg.Columns {
+			name := cc.MetaData.PathInSchema[0]
+			lo, hi, nulls := columnBounds(t, name, group)
+			st := cc.MetaData.Statistics
+			if !bytes.Equal(st.MinValue, lo) || !bytes.Equal(st.MaxValue, hi) || st.NullCount != nulls {
+				t.Errorf("row group %d %s: min %x max %x nulls %d, want %x %x %d", g, name, st.MinValue, st.MaxValue,
+					st.NullCount, lo, hi, nulls)
+			}
+			if cc.OffsetIndexLength == 0 {
+				t.Errorf("row group %d %s: no offset index", g, name)
+			}
+		}
+	}
+}
+
+// columnBounds are the PLAIN min and max of a column over rows.
+func columnBounds(t *testing.T, name string, rows []dataset.Packet) (lo, hi []byte, nulls int64) {
+	v := reflect.ValueOf(rows)
+	field := -1
+	typ := reflect.TypeFor[dataset.Packet]()
+	for i := range typ.NumField() {
+		if tag := typ.Field(i).Tag.Get("parquet"); tag == name || len(tag) > len(name) && tag[:len(name)+1] == name+"," {
+			field = i
+		}
+	}
+	if field < 0 {
+		t.Fatalf("no field for column %s", name)
+	}
+	var strs []string
+	var nums []int64
+	for i := range rows {
+		f := v.Index(i).Field(field)
+		switch f.Kind() {
+		case reflect.String:
+			strs = append(strs, f.String())
+		default:
+			if name == "flow_id" && f.Int() == 0 {
+				nulls++
+				continue
+			}
+			nums = append(nums, f.Int())
+		}
+	}
+	if strs != nil {
+		return []byte(slices.Min(strs)), []byte(slices.Max(strs)), 0
+	}
+	if len(nums) == 0 {
+		return nil, nil, nulls
+	}
+	enc := func(x int64) []byte {
+		if typ.Field(field).Type.Kind() == reflect.Int32 {
+			return binary.LittleEndian.AppendUint32(nil, uint32(x))
+		}
+		return binary.LittleEndian.AppendUint64(nil, uint64(x))
+	}
+	return enc(slices.Min(nums)), enc(slices.Max(nums)), nulls
+}
+
+// TestPacketEncoderFails: a part whose file fails to write fails, with the
+// error, wherever it happens.
+func TestPacketEncoderFails(t *testing.T) {
+	in := mixedRows(200_000, 3)
+	for _, after := range []int{0, 10, 1 << 20, 4 << 20} {
+		t.Run(strconv.Itoa(after), func(t *testing.T) {
+			dir := t.TempDir()
+			p := sink.NewParts[dataset.Packet](sink.PartConfig{Dir: dir, Table: "packets", Host: "h1", RunID: "RUN",
+				RowGroupRows: 70_000, Create: func(path string) (sink.Output, error) {
+					f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+					return &failAfter{File: f, left: after}, err
+				}})
+			err := p.Write("2026-12-02", in)
+			if err == nil {
+				err = p.Close()
+			}
+			if err == nil || !errors.Is(err, errDiskFull) {
+				t.Fatalf("err = %v, want the disk's error", err)
+			}
+			p.Abort()
+			left, _ := filepath.Glob(filepath.Join(dir, "packets", "*", "*", "*"))
+			if len(left) != 0 {
+				t.Fatalf("left behind: %v", left)
+			}
+		})
+	}
+}
+
+var errDiskFull = fmt.Errorf("no space left on device (test)")
+
+type failAfter struct {
+	*os.File
+	left int
+}
+
+func (f *failAfter) Write(b []byte) (int, error) {
+	if len(b) > f.left {
+		n, _ := f.File.Write(b[:f.left])
+		f.left = 0
+		return n, errDiskFull
+	}
+	f.left -= len(b)
+	return f.File.Write(b)
+}
+
+var _ io.Writer = (*failAfter)(nil)
