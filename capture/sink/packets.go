@@ -152,6 +152,7 @@ type strColumn struct {
 	idx    []int32
 	hot    [strHot]strEntry
 	last   strEntry
+	empty  int32 // the index of "" + 1, 0: not in yet
 }
 
 type strEntry struct {
@@ -165,22 +166,33 @@ const strHot = 1 << 10
 // index is the dictionary index of s, added if new.
 func (c *strColumn) index(s string) int32 {
 	p, n := unsafe.StringData(s), len(s)
-	if c.last.p == p && c.last.n == n && p != nil {
+	if n == 0 { // "" may have any pointer, or none
+		if c.empty == 0 {
+			c.empty = c.add(s) + 1
+		}
+		return c.empty - 1
+	}
+	if c.last.p == p && c.last.n == n {
 		return c.last.i
 	}
 	h := (uint64(uintptr(unsafe.Pointer(p))) * 0x9e3779b97f4a7c15) >> (64 - 10)
 	e := &c.hot[h&(strHot-1)]
-	if e.p != p || e.n != n || p == nil {
-		i, ok := c.dict[s]
-		if !ok {
-			i = int32(len(c.values))
-			c.values = append(c.values, s)
-			c.dict[s] = i
-		}
-		*e = strEntry{p, n, i}
+	if e.p != p || e.n != n {
+		*e = strEntry{p, n, c.add(s)}
 	}
 	c.last = *e
 	return e.i
+}
+
+// add looks s up in the dictionary by its text, adding it if new.
+func (c *strColumn) add(s string) int32 {
+	i, ok := c.dict[s]
+	if !ok {
+		i = int32(len(c.values))
+		c.values = append(c.values, s)
+		c.dict[s] = i
+	}
+	return i
 }
 
 func (c *strColumn) reset() {
@@ -188,6 +200,7 @@ func (c *strColumn) reset() {
 	c.values = c.values[:0]
 	c.hot = [strHot]strEntry{}
 	c.last = strEntry{}
+	c.empty = 0
 }
 
 // intDict is an INT32 column's dictionary for the row group: values below
@@ -224,6 +237,41 @@ func (d *intDict) indexes(idx, v []int32) (lo, hi int32) {
 		d.values = append(d.values, x)
 	}
 	return lo, hi
+}
+
+// constant reports whether every one of v is v[0], and if so its index.
+func (d *intDict) constant(v []int32) (int32, bool) {
+	x := v[0]
+	for _, y := range v {
+		if y != x {
+			return 0, false
+		}
+	}
+	if uint32(x) < intSmall {
+		if i := d.small[x]; i != 0 {
+			return i - 1, true
+		}
+		d.small[x] = int32(len(d.values)) + 1
+	} else if i, ok := d.other[x]; ok {
+		return i, true
+	} else {
+		d.other[x] = int32(len(d.values))
+	}
+	d.values = append(d.values, x)
+	return int32(len(d.values)) - 1, true
+}
+
+// oneRun appends the RLE_DICTIONARY encoding of n times index i of a
+// dictionary of dictLen values: the bit width, then one RLE run (its
+// length shifted left once, then the value in whole bytes).
+func oneRun(dst []byte, n int, i int32, dictLen int) []byte {
+	width := bits.Len32(uint32(max(dictLen-1, 0)))
+	dst = append(dst, byte(width))
+	dst = binary.AppendUvarint(dst, uint64(n)<<1)
+	for b := 0; b < (width+7)/8; b++ {
+		dst = append(dst, byte(i>>(8*b)))
+	}
+	return dst
 }
 
 func (d *intDict) reset() {
@@ -391,8 +439,15 @@ func (e *packetEncoder) flushPage() {
 			e.page(c, format.DeltaBinaryPacked, e.runs, nil, 0, le64(lo), le64(hi))
 		case kindI32:
 			d := &e.ints[c.slot]
-			lo, hi := d.indexes(e.idx[:e.n], e.i32[c.slot][:e.n])
-			e.dictIndexes(c, e.idx[:e.n], len(d.values))
+			v := e.i32[c.slot][:e.n]
+			var lo, hi int32
+			if i, ok := d.constant(v); ok { // most columns, most pages
+				lo, hi = v[0], v[0]
+				e.scratch = oneRun(e.scratch[:0], e.n, i, len(d.values))
+			} else {
+				lo, hi = d.indexes(e.idx[:e.n], v)
+				e.dictIndexes(c, e.idx[:e.n], len(d.values))
+			}
 			e.page(c, format.RLEDictionary, e.scratch, nil, 0, le32(lo), le32(hi))
 		case kindOptI64:
 			e.flowPage(c)

@@ -128,14 +128,29 @@ func TestPacketEncoder(t *testing.T) {
 		name      string
 		rows      int
 		groupRows int64
+		constant  bool // most numbers the same on every row, as in a flood
 	}{
-		{"one-row", 1, 1 << 20},
-		{"partial-page", 1000, 1 << 20},
-		{"pages-and-groups", 300_000, 100_000},
-		{"group-not-page-aligned", 150_001, 70_000},
+		{"one-row", 1, 1 << 20, false},
+		{"partial-page", 1000, 1 << 20, false},
+		{"pages-and-groups", 300_000, 100_000, false},
+		{"group-not-page-aligned", 150_001, 70_000, false},
+		{"constant-columns", 200_000, 150_000, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := mixedRows(tc.rows, uint64(tc.rows))
+			if tc.constant {
+				for i := range in {
+					p := &in[i]
+					p.VlanID, p.Protocol, p.DstPort, p.TTL, p.Label, p.FlowID = 0, 17, 9, 64, "benign", 7
+					p.IPLen = 70_000 + int32(i/100_000) // outside the small-value table, changing between pages
+					if i >= 65536 && i < 2*65536 {
+						p.ICMPType = -3 // one page of a constant negative
+					}
+					if i%65536 == 65535 {
+						p.TTL = 63 // the last row of each page differs
+					}
+				}
+			}
 			path := writePackets(t, in, tc.groupRows, false)
 			ref := writePackets(t, in, tc.groupRows, true)
 
