@@ -163,6 +163,16 @@ type strEntry struct {
 
 const strHot = 1 << 10
 
+// of is the dictionary index of s: inline when s is the string of the
+// row before (most rows), else index.
+func (c *strColumn) of(s string) int32 {
+	if unsafe.StringData(s) == c.last.p && len(s) == c.last.n { // last.n is never 0
+
+		return c.last.i
+	}
+	return c.index(s)
+}
+
 // index is the dictionary index of s, added if new.
 func (c *strColumn) index(s string) int32 {
 	p, n := unsafe.StringData(s), len(s)
@@ -199,7 +209,7 @@ func (c *strColumn) reset() {
 	clear(c.dict)
 	c.values = c.values[:0]
 	c.hot = [strHot]strEntry{}
-	c.last = strEntry{}
+	c.last = strEntry{n: -1}
 	c.empty = 0
 }
 
@@ -345,6 +355,7 @@ func newPacketEncoder(out io.Writer, rowGroupRows int64) (*packetEncoder, error)
 	}
 	for i := range e.str {
 		e.str[i].dict = map[string]int32{}
+		e.str[i].last.n = -1
 		e.str[i].idx = make([]int32, pageRows)
 	}
 	for i := range e.ints {
@@ -375,14 +386,14 @@ func (e *packetEncoder) add(p *dataset.Packet) {
 	e.i64[1][k] = p.TsNs
 	e.i64[2][k] = p.TCPSeq
 	e.i64[3][k] = p.TCPAck
-	e.str[0].idx[k] = e.str[0].index(p.Iface)
-	e.str[1].idx[k] = e.str[1].index(p.Direction)
-	e.str[2].idx[k] = e.str[2].index(p.SrcIP)
-	e.str[3].idx[k] = e.str[3].index(p.DstIP)
-	e.str[4].idx[k] = e.str[4].index(p.RunID)
-	e.str[5].idx[k] = e.str[5].index(p.Label)
-	e.str[6].idx[k] = e.str[6].index(p.Attack)
-	e.str[7].idx[k] = e.str[7].index(p.LabelRule)
+	e.str[0].idx[k] = e.str[0].of(p.Iface)
+	e.str[1].idx[k] = e.str[1].of(p.Direction)
+	e.str[2].idx[k] = e.str[2].of(p.SrcIP)
+	e.str[3].idx[k] = e.str[3].of(p.DstIP)
+	e.str[4].idx[k] = e.str[4].of(p.RunID)
+	e.str[5].idx[k] = e.str[5].of(p.Label)
+	e.str[6].idx[k] = e.str[6].of(p.Attack)
+	e.str[7].idx[k] = e.str[7].of(p.LabelRule)
 	i32 := &e.i32
 	i32[0][k] = p.VlanID
 	i32[1][k] = p.IPVersion
