@@ -12,6 +12,9 @@ type converter struct {
 	wall       func(uint64) int64
 	names      func(uint32) string
 	ifName     map[uint32]string // cache of names
+	lastIf     uint32            // the last record's interface, and its name
+	lastIfName string
+	haveIf     bool
 	addrs      *addrText
 	runID      string
 	sessions   *sessions
@@ -36,12 +39,15 @@ func (c *converter) row(r *bpf.Record, p *dataset.Packet) {
 	ns := c.wall(r.TsNs)
 	p.Ts = ns / 1000
 	p.TsNs = ns
-	name, ok := c.ifName[r.Ifindex]
-	if !ok {
-		name = c.names(r.Ifindex)
-		c.ifName[r.Ifindex] = name
+	if !c.haveIf || r.Ifindex != c.lastIf {
+		name, ok := c.ifName[r.Ifindex]
+		if !ok {
+			name = c.names(r.Ifindex)
+			c.ifName[r.Ifindex] = name
+		}
+		c.lastIf, c.lastIfName, c.haveIf = r.Ifindex, name, true
 	}
-	p.Iface = name
+	p.Iface = c.lastIfName
 	p.Direction = "unknown"
 	if int(r.Direction) < len(directionName) {
 		p.Direction = directionName[r.Direction]
