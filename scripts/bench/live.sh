@@ -5,7 +5,9 @@
 # within each round; the script prints every run, then medians and the
 # ratio to "nothing" of the same round. Root; needs iperf3 and tcpdump.
 # With TACAP_CPU_PROFILE=DIR each tacap run also writes a Go CPU profile,
-# DIR/live-ROUND-STREAMS-MODE.pprof (go tool pprof).
+# DIR/live-ROUND-STREAMS-MODE.pprof (go tool pprof). With TACAP_OLD=REV,
+# tacap built at that git revision runs too (old-all, old-default), so old
+# and new are measured in the same run.
 #   scripts/bench/live.sh [rounds] [seconds per run]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,22 +20,30 @@ work=$LAB_WORK
 a=$LAB_A
 b=$LAB_B
 go build -o "$work/tacap" ./cmd/tacap
+modes=(none tacap-all tacap-default tcpdump)
+if [ -n "${TACAP_OLD:-}" ]; then
+	git worktree add -q --detach "$work/base" "$TACAP_OLD"
+	trap 'git worktree remove --force "$work/base"; lab_cleanup' EXIT
+	(cd "$work/base" && go build -o "$work/tacap-old" ./cmd/tacap)
+	modes+=(old-all old-default)
+fi
 lab_bg "$b" iperf3 -s -B 198.18.0.2 >/dev/null 2>&1
 sleep 0.5
 
-modes=(none tacap-all tacap-default tcpdump)
 results="$work/results.tsv"
 printf "round\tstreams\tmode\tgbps\tseen\trecorded\trows\tlost\tcpu_s\trss_mib\n" >"$results"
 
 run() { # round streams mode
-	local round=$1 streams=$2 mode=$3 cap= extra=
+	local round=$1 streams=$2 mode=$3 cap= extra= bin=
 	rm -rf "$work/ds" "$work/ready" "$work/pcap" "$work/tcpdump.err"
 	case $mode in
-	tacap-all | tacap-default)
-		[ "$mode" = tacap-all ] && extra="--packets-per-session 0"
+	tacap-all | tacap-default | old-all | old-default)
+		bin=$work/tacap
+		[ "${mode%-*}" = old ] && bin=$work/tacap-old
+		[ "${mode#*-}" = all ] && extra="--packets-per-session 0"
 		[ -n "${TACAP_CPU_PROFILE:-}" ] && mkdir -p "$TACAP_CPU_PROFILE" &&
 			extra="$extra --cpu-profile $TACAP_CPU_PROFILE/live-$round-$streams-$mode.pprof"
-		ip netns exec "$b" "$work/tacap" capture -i veth0 -o "$work/ds" -q --no-csv --ready-file "$work/ready" $extra >/dev/null 2>&1 &
+		ip netns exec "$b" "$bin" capture -i veth0 -o "$work/ds" -q --no-csv --ready-file "$work/ready" $extra >/dev/null 2>&1 &
 		cap=$!
 		for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.05; done
 		;;
@@ -52,7 +62,7 @@ run() { # round streams mode
 		wait "$cap" || true
 	fi
 	case $mode in
-	tacap-*)
+	tacap-* | old-*)
 		read -r seen recorded rows lost cpu rss < <(python3 - "$work/ds" <<'PY'
 import json, glob, sys
 m = json.load(open(glob.glob(sys.argv[1] + "/_runs/*.json")[0]))
@@ -75,20 +85,20 @@ echo "kernel $(uname -r), $(nproc) cores, $rounds rounds of $secs s per run"
 for round in $(seq "$rounds"); do
 	for streams in 1 4; do
 		# Rotate the order each round so no mode always runs first.
-		for i in 0 1 2 3; do
-			run "$round" "$streams" "${modes[$(((i + round) % 4))]}"
+		for i in "${!modes[@]}"; do
+			run "$round" "$streams" "${modes[$(((i + round) % ${#modes[@]}))]}"
 		done
 	done
 done
 
-python3 - "$results" <<'PY'
+python3 - "$results" "${modes[@]}" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 print("\nmedians over rounds (ratio = throughput / 'none' of the same round)")
 print("%-8s %-14s %10s %10s %10s %12s %8s" % ("streams", "mode", "Gbit/s", "ratio", "min ratio", "lost", "cpu s"))
 for streams in ("1", "4"):
     base = {r["round"]: float(r["gbps"]) for r in rows if r["streams"] == streams and r["mode"] == "none"}
-    for mode in ("none", "tacap-all", "tacap-default", "tcpdump"):
+    for mode in sys.argv[2:]:
         rs = [r for r in rows if r["streams"] == streams and r["mode"] == mode]
         ratios = [float(r["gbps"]) / base[r["round"]] for r in rs]
         lost = [r["lost"] for r in rs]
