@@ -119,7 +119,7 @@ func (s *liveSource) ifName(ifindex uint32) string {
 // final drain empties it.
 func (s *liveSource) feed(ctx context.Context, r *run) (string, error) {
 	const maxPoll = 10 * time.Millisecond
-	busy := max(1, r.k.RingSize()/bpf.RecordSize/16)
+	busy := busyRecords(r.k.RingSize())
 	sleep := r.cfg.PollInterval
 	timer := time.NewTimer(sleep)
 	defer timer.Stop()
@@ -156,6 +156,17 @@ func (s *liveSource) feed(ctx context.Context, r *run) (string, error) {
 		return dataset.StopDeadline, nil
 	}
 	return dataset.StopSignal, nil
+}
+
+// busyRecords is how many records a pump must bring for the reader to
+// drain again at once rather than sleep: a sixteenth of the ring, but at
+// most a batch, which is all one pump takes. (Without that cap a large
+// ring — 262 144 records a sixteenth for --buffer-packets 4000000 — was
+// never busy: every batch was followed by a sleep of up to maxPoll, and
+// the reader drained at most 8 192 records per 10 ms however fast they
+// came, losing records to buffer_full in long floods.)
+func busyRecords(ringBytes int) int {
+	return max(1, min(batchRows, ringBytes/bpf.RecordSize/16))
 }
 
 // stop detaches, last attached first: the tc filter that added a clsact

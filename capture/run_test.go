@@ -654,3 +654,23 @@ func TestLinkChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestFullBatchIsBusy: a pump that brought a whole batch makes the reader
+// drain again at once, whatever the ring's size, so the reader's rate is
+// not capped at a batch per poll interval; a small ring is busy sooner.
+func TestFullBatchIsBusy(t *testing.T) {
+	for _, tc := range []struct {
+		ringRecords int
+		want        int
+	}{
+		{1 << 10, 64},
+		{1 << 17, batchRows},
+		{1 << 22, batchRows}, // --buffer-packets 4000000
+		{1 << 23, batchRows},
+		{1, 1},
+	} {
+		if got := busyRecords(tc.ringRecords * bpf.RecordSize); got != tc.want {
+			t.Errorf("ring of %d records: busy at %d records, want %d", tc.ringRecords, got, tc.want)
+		}
+	}
+}

@@ -268,8 +268,26 @@ func checkStatistics(t *testing.T, md *format.FileMetaData, in []dataset.Packet)
 			if cc.OffsetIndexLength == 0 {
 				t.Errorf("row group %d %s: no offset index", g, name)
 			}
+			if got, want := fmt.Sprint(cc.MetaData.Encoding), fmt.Sprint(contractEncodings(cc.MetaData.Type, name)); got != want {
+				t.Errorf("row group %d %s: encodings %s, docs/dataset.md says %s", g, name, got, want)
+			}
 		}
 	}
+}
+
+// contractEncodings are the encodings docs/dataset.md gives a packets/
+// column chunk: strings and INT32 numbers dictionary-encoded, ts and ts_ns
+// DELTA_BINARY_PACKED, the rest PLAIN (flow_id's levels RLE).
+func contractEncodings(t format.Type, name string) []format.Encoding {
+	switch {
+	case t == format.ByteArray || t == format.Int32:
+		return []format.Encoding{format.Plain, format.RLEDictionary}
+	case name == "ts" || name == "ts_ns":
+		return []format.Encoding{format.DeltaBinaryPacked}
+	case name == "flow_id":
+		return []format.Encoding{format.Plain, format.RLE}
+	}
+	return []format.Encoding{format.Plain}
 }
 
 // columnBounds are the PLAIN min and max of a column over rows.
