@@ -50,12 +50,13 @@ type packetEncoder struct {
 	i32        [15][]int32
 	str        [8]strColumn
 	ints       [15]intDict
-	idx        []int32 // a page's dictionary indexes, for the number columns
-	flowVals   []int64 // flow_id values present in this page
-	flowDefs   []uint8 // its definition levels
-	n          int     // rows in the current page
-	groupRows  int64   // rows in the current row group
-	firstRow   int64   // of the current page, in its row group
+	varied     [15]bool // the INT32 column holds two values in this page
+	idx        []int32  // a page's dictionary indexes, for the number columns
+	flowVals   []int64  // flow_id values present in this page
+	flowDefs   []uint8  // its definition levels
+	n          int      // rows in the current page
+	groupRows  int64    // rows in the current row group
+	firstRow   int64    // of the current page, in its row group
 	maxGroup   int64
 	rows       int64
 	rowGroups  []format.RowGroup
@@ -249,26 +250,20 @@ func (d *intDict) indexes(idx, v []int32) (lo, hi int32) {
 	return lo, hi
 }
 
-// constant reports whether every one of v is v[0], and if so its index.
-func (d *intDict) constant(v []int32) (int32, bool) {
-	x := v[0]
-	for _, y := range v {
-		if y != x {
-			return 0, false
-		}
-	}
+// index1 is the dictionary index of x, added if new.
+func (d *intDict) index1(x int32) int32 {
 	if uint32(x) < intSmall {
 		if i := d.small[x]; i != 0 {
-			return i - 1, true
+			return i - 1
 		}
 		d.small[x] = int32(len(d.values)) + 1
 	} else if i, ok := d.other[x]; ok {
-		return i, true
+		return i
 	} else {
 		d.other[x] = int32(len(d.values))
 	}
 	d.values = append(d.values, x)
-	return int32(len(d.values)) - 1, true
+	return int32(len(d.values)) - 1
 }
 
 // oneRun appends the RLE_DICTIONARY encoding of n times index i of a
@@ -435,6 +430,21 @@ func (e *packetEncoder) fill(rows []dataset.Packet) {
 		p := &rows[i]
 		a[i], b[i], c[i], d[i], f[i] = p.TCPFlags, p.TCPWindow, p.UDPPayloadLen, p.ICMPType, p.ICMPCode
 	}
+	// Whether each number column is still one value in the page, checked
+	// while its values are in the cache: a page of one value is one run.
+	for j := range e.i32 {
+		if e.varied[j] {
+			continue
+		}
+		col := e.i32[j][:k+n]
+		x := col[0]
+		for _, y := range col[k:] {
+			if y != x {
+				e.varied[j] = true
+				break
+			}
+		}
+	}
 	defs := e.flowDefs[k : k+n]
 	for i := range rows {
 		if id := rows[i].FlowID; id != 0 {
@@ -472,7 +482,8 @@ func (e *packetEncoder) flushPage() {
 			d := &e.ints[c.slot]
 			v := e.i32[c.slot][:e.n]
 			var lo, hi int32
-			if i, ok := d.constant(v); ok { // most columns, most pages
+			if !e.varied[c.slot] { // most columns, most pages
+				i := d.index1(v[0])
 				lo, hi = v[0], v[0]
 				e.scratch = oneRun(e.scratch[:0], e.n, i, len(d.values))
 			} else {
@@ -490,6 +501,7 @@ func (e *packetEncoder) flushPage() {
 	}
 	e.firstRow += int64(e.n)
 	e.n = 0
+	e.varied = [len(e.varied)]bool{}
 	e.flowVals = e.flowVals[:0]
 }
 
