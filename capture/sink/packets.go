@@ -467,7 +467,7 @@ func (e *packetEncoder) flushPage() {
 		case kindI64:
 			v := e.i64[c.slot][:e.n]
 			lo, hi := bounds(v)
-			e.page(c, format.Plain, int64Bytes(v), nil, 0, le64(lo), le64(hi))
+			e.page(c, format.Plain, plainBytes(v), nil, 0, le64(lo), le64(hi))
 		case kindDelta:
 			v := e.i64[c.slot][:e.n]
 			lo, hi := bounds(v)
@@ -532,7 +532,7 @@ func (e *packetEncoder) flowPage(c *column) {
 		l, h := bounds(v)
 		lo, hi = le64(l), le64(h)
 	}
-	e.page(c, format.Plain, int64Bytes(v), e.levels, nulls, lo, hi)
+	e.page(c, format.Plain, plainBytes(v), e.levels, nulls, lo, hi)
 }
 
 // page compresses one data page of c (values after levels, levels as they
@@ -644,7 +644,7 @@ func (e *packetEncoder) writeChunk(c *column) (format.ColumnChunk, chunkIndex) {
 	case kindI32:
 		md.Encoding = []format.Encoding{format.Plain, format.RLEDictionary}
 		md.DictionaryPageOffset = e.off
-		e.dictPage(c, int32Bytes(e.ints[c.slot].values), len(e.ints[c.slot].values), &md)
+		e.dictPage(c, plainBytes(e.ints[c.slot].values), len(e.ints[c.slot].values), &md)
 	case kindOptI64:
 		md.Encoding = []format.Encoding{format.Plain, format.RLE}
 	case kindDelta:
@@ -797,33 +797,24 @@ func less(t format.Type, a, b []byte) bool {
 	return cmp.Less(int64(binary.LittleEndian.Uint64(a)), int64(binary.LittleEndian.Uint64(b)))
 }
 
-// int64Bytes is v's PLAIN encoding: its memory on a little-endian machine.
-func int64Bytes(v []int64) []byte {
+// plainBytes is v's PLAIN encoding: its memory on a little-endian machine.
+func plainBytes[T int32 | int64](v []T) []byte {
 	if len(v) == 0 {
 		return nil
 	}
+	size := int(unsafe.Sizeof(v[0]))
 	if !littleEndian {
-		b := make([]byte, 0, 8*len(v))
+		b := make([]byte, 0, size*len(v))
 		for _, x := range v {
-			b = binary.LittleEndian.AppendUint64(b, uint64(x))
+			if size == 8 {
+				b = binary.LittleEndian.AppendUint64(b, uint64(x))
+			} else {
+				b = binary.LittleEndian.AppendUint32(b, uint32(x))
+			}
 		}
 		return b
 	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 8*len(v))
-}
-
-func int32Bytes(v []int32) []byte {
-	if len(v) == 0 {
-		return nil
-	}
-	if !littleEndian {
-		b := make([]byte, 0, 4*len(v))
-		for _, x := range v {
-			b = binary.LittleEndian.AppendUint32(b, uint32(x))
-		}
-		return b
-	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), size*len(v))
 }
 
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1

@@ -107,7 +107,8 @@ func writePackets(t *testing.T, rows []dataset.Packet, groupRows int64, generic 
 	return filepath.Join(dir, p.Files()[0].Path)
 }
 
-func openMeta(t *testing.T, path string) *format.FileMetaData {
+// openPart reads the Parquet file at path with parquet-go.
+func openPart(t *testing.T, path string) ([]byte, *parquet.File) {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -117,6 +118,11 @@ func openMeta(t *testing.T, path string) *format.FileMetaData {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return raw, pf
+}
+
+func openMeta(t *testing.T, path string) *format.FileMetaData {
+	_, pf := openPart(t, path)
 	return pf.Metadata()
 }
 

@@ -1,14 +1,12 @@
 package sink_test
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 
@@ -206,15 +204,7 @@ func TestNoBoundsColumnsCarryNoPageStatistics(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, p.Files()[0].Path)
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pf, err := parquet.OpenFile(bytes.NewReader(raw), int64(len(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw, pf := openPart(t, filepath.Join(dir, p.Files()[0].Path))
 	skip := map[string]bool{}
 	for _, c := range sink.PacketNoBounds {
 		skip[c] = true
