@@ -7,7 +7,8 @@
 # With TACAP_CPU_PROFILE=DIR each tacap run also writes a Go CPU profile,
 # DIR/live-ROUND-STREAMS-MODE.pprof (go tool pprof). With TACAP_OLD=REV,
 # tacap built at that git revision runs too (old-all, old-default), so old
-# and new are measured in the same run.
+# and new are measured in the same run. TACAP_TASKSET="taskset -c 1" runs
+# tacap under that command prefix (pinned).
 #   scripts/bench/live.sh [rounds] [seconds per run]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -43,7 +44,7 @@ run() { # round streams mode
 		[ "${mode#*-}" = all ] && extra="--packets-per-session 0"
 		[ -n "${TACAP_CPU_PROFILE:-}" ] && mkdir -p "$TACAP_CPU_PROFILE" &&
 			extra="$extra --cpu-profile $TACAP_CPU_PROFILE/live-$round-$streams-$mode.pprof"
-		ip netns exec "$b" "$bin" capture -i veth0 -o "$work/ds" -q --no-csv --ready-file "$work/ready" $extra >/dev/null 2>&1 &
+		ip netns exec "$b" ${TACAP_TASKSET:-} "$bin" capture -i veth0 -o "$work/ds" -q --no-csv --ready-file "$work/ready" $extra >/dev/null 2>&1 &
 		cap=$!
 		for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.05; done
 		;;
