@@ -3,15 +3,20 @@ package sink_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math/big"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -20,6 +25,7 @@ import (
 	"github.com/tacap/tacap/capture/sink"
 	"github.com/tacap/tacap/dataset"
 	"github.com/tacap/tacap/test/pqcheck"
+	"github.com/tacap/tacap/test/testenv"
 )
 
 // mixedRows are n rows over every column's range: strings from small and
@@ -385,3 +391,186 @@ func (f *failAfter) Write(b []byte) (int, error) {
 }
 
 var _ io.Writer = (*failAfter)(nil)
+
+// duckDB returns the node command and the query script of DuckDB for node
+// (scripts/bench/duckdb, installed by make test), or skips (fails in CI).
+func duckDB(t *testing.T) (string, string) {
+	t.Helper()
+	dir, err := filepath.Abs("../../scripts/bench/duckdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		testenv.Unavailable(t, "node is not installed (make test installs nodejs and DuckDB for node)")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@duckdb", "node-api")); err != nil {
+		testenv.Unavailable(t, "DuckDB for node is not installed in "+dir+" (make test runs npm ci there)")
+	}
+	return node, filepath.Join(dir, "query.mjs")
+}
+
+// duckQuery runs sql in DuckDB and returns its rows, every value as text
+// (null: absent).
+func duckQuery(t *testing.T, node, script, sql string) []map[string]*string {
+	t.Helper()
+	out, err := exec.Command(node, script, sql).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("duckdb: %v: %s", err, ee.Stderr)
+		}
+		t.Fatalf("duckdb: %v", err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("duckdb output %q: %v", out, err)
+	}
+	res := make([]map[string]*string, len(rows))
+	for i, r := range rows {
+		res[i] = map[string]*string{}
+		for k, v := range r {
+			if v != nil {
+				s := fmt.Sprint(v)
+				res[i][k] = &s
+			}
+		}
+	}
+	return res
+}
+
+// packetValues are p's columns as text, by column name, ts in
+// microseconds, flow_id absent when null.
+func packetValues(p *dataset.Packet) map[string]*string {
+	out := map[string]*string{}
+	v := reflect.ValueOf(p).Elem()
+	for i := range v.NumField() {
+		name := strings.Split(v.Type().Field(i).Tag.Get("parquet"), ",")[0]
+		f := v.Field(i)
+		var s string
+		if f.Kind() == reflect.String {
+			s = f.String()
+		} else {
+			if name == "flow_id" && f.Int() == 0 {
+				continue
+			}
+			s = strconv.FormatInt(f.Int(), 10)
+		}
+		out[name] = &s
+	}
+	return out
+}
+
+// TestPacketEncoderDuckDB: DuckDB, a reader independent of both Go
+// libraries, reads the column encoder's file: whole rows at the edges of
+// pages and row groups, and over every row each number column's sum, each
+// string column's distinct count, byte total, min and max, and flow_id's
+// nulls, all equal to the input.
+func TestPacketEncoderDuckDB(t *testing.T) {
+	node, script := duckDB(t)
+	in := mixedRows(150_001, 9)
+	path := writePackets(t, in, 70_000, false)
+	lit := "'" + strings.ReplaceAll(path, "'", "''") + "'"
+
+	var cols []string
+	for _, c := range dataset.PacketColumns {
+		switch c {
+		case "ts":
+			cols = append(cols, "CAST(epoch_us(ts) AS VARCHAR) AS ts")
+		default:
+			cols = append(cols, fmt.Sprintf("CAST(%s AS VARCHAR) AS %s", c, c))
+		}
+	}
+	edges := []int{0, 1, 2, 65535, 65536, 69999, 70000, 70001, 131071, 131072, 139999, 140000, 150000}
+	var want []string
+	for _, e := range edges {
+		want = append(want, strconv.Itoa(e))
+	}
+	rows := duckQuery(t, node, script, fmt.Sprintf(
+		"SELECT %s FROM read_parquet(%s, file_row_number = true) WHERE file_row_number IN (%s) ORDER BY file_row_number",
+		strings.Join(cols, ", "), lit, strings.Join(want, ", ")))
+	if len(rows) != len(edges) {
+		t.Fatalf("duckdb returned %d edge rows, want %d", len(rows), len(edges))
+	}
+	for i, e := range edges {
+		if got, w := rows[i], packetValues(&in[e]); !reflect.DeepEqual(got, w) {
+			for c := range w {
+				if (got[c] == nil) != (w[c] == nil) || (got[c] != nil && *got[c] != *w[c]) {
+					t.Errorf("row %d %s: duckdb %v, want %v", e, c, deref(got[c]), deref(w[c]))
+				}
+			}
+		}
+	}
+
+	var aggs []string
+	sums := map[string]*big.Int{}
+	strs := map[string]map[string]bool{}
+	bytesOf := map[string]int64{}
+	for _, c := range dataset.PacketColumns {
+		switch {
+		case c == "ts":
+			aggs = append(aggs, "CAST(sum(epoch_us(ts)) AS VARCHAR) AS ts")
+		case c == "flow_id":
+			aggs = append(aggs, "CAST(sum(flow_id) AS VARCHAR) AS flow_id", "CAST(count(*) - count(flow_id) AS VARCHAR) AS flow_nulls")
+		case !isStringColumn(c):
+			aggs = append(aggs, fmt.Sprintf("CAST(sum(%s) AS VARCHAR) AS %s", c, c))
+		default:
+			aggs = append(aggs, fmt.Sprintf("CAST(count(DISTINCT %s) AS VARCHAR) AS %s, CAST(sum(strlen(%s)) AS VARCHAR) AS %s_bytes, min(%s) AS %s_min, max(%s) AS %s_max",
+				c, c, c, c, c, c, c, c))
+			strs[c] = map[string]bool{}
+		}
+	}
+	var nulls int64
+	for i := range in {
+		for c, v := range packetValues(&in[i]) {
+			if set, ok := strs[c]; ok {
+				set[*v] = true
+				bytesOf[c] += int64(len(*v))
+				continue
+			}
+			if sums[c] == nil {
+				sums[c] = new(big.Int)
+			}
+			x, _ := new(big.Int).SetString(*v, 10)
+			sums[c].Add(sums[c], x)
+		}
+		if in[i].FlowID == 0 {
+			nulls++
+		}
+	}
+	got := duckQuery(t, node, script, fmt.Sprintf("SELECT %s FROM read_parquet(%s)", strings.Join(aggs, ", "), lit))[0]
+	check := func(key, want string) {
+		if g := deref(got[key]); g != want {
+			t.Errorf("duckdb %s = %s, want %s", key, g, want)
+		}
+	}
+	for c, s := range sums {
+		check(c, s.String())
+	}
+	check("flow_nulls", strconv.FormatInt(nulls, 10))
+	for c, set := range strs {
+		check(c, strconv.Itoa(len(set)))
+		check(c+"_bytes", strconv.FormatInt(bytesOf[c], 10))
+		keys := slices.Sorted(maps.Keys(set))
+		check(c+"_min", keys[0])
+		check(c+"_max", keys[len(keys)-1])
+	}
+}
+
+// isStringColumn reports whether dataset.Packet's column c is a string.
+func isStringColumn(c string) bool {
+	typ := reflect.TypeFor[dataset.Packet]()
+	for i := range typ.NumField() {
+		if strings.Split(typ.Field(i).Tag.Get("parquet"), ",")[0] == c {
+			return typ.Field(i).Type.Kind() == reflect.String
+		}
+	}
+	return false
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
+}
