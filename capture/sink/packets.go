@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math/bits"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -67,38 +68,9 @@ type packetEncoder struct {
 	levels     []byte
 }
 
-// The column slots, in the schema's order.
-const (
-	colTs = iota
-	colTsNs
-	colIface
-	colDirection
-	colVlanID
-	colIPVersion
-	colSrcIP
-	colDstIP
-	colProtocol
-	colSrcPort
-	colDstPort
-	colIPLen
-	colGSOSegs
-	colIPFlagsFrag
-	colTTL
-	colTCPPayloadLen
-	colTCPSeq
-	colTCPAck
-	colTCPFlags
-	colTCPWindow
-	colUDPPayloadLen
-	colICMPType
-	colICMPCode
-	colRunID
-	colFlowID
-	colLabel
-	colAttack
-	colLabelRule
-	packetColumnCount
-)
+// packetColumnCount is the number of packets/ columns
+// (dataset.PacketColumns); newPacketEncoder holds the schema to it.
+const packetColumnCount = 28
 
 // pageRows is the rows a data page holds: 512 KiB of an INT64 column,
 // 256 KiB of an INT32 one (parquet-go's default page is 256 KiB).
@@ -168,13 +140,13 @@ const strHot = 1 << 10
 // row before (most rows), else index.
 func (c *strColumn) of(s string) int32 {
 	if unsafe.StringData(s) == c.last.p && len(s) == c.last.n { // last.n is never 0
-
 		return c.last.i
 	}
 	return c.index(s)
 }
 
-// index is the dictionary index of s, added if new.
+// index is the dictionary index of s, added if new, when s is not the
+// string of the row before (of looked).
 func (c *strColumn) index(s string) int32 {
 	p, n := unsafe.StringData(s), len(s)
 	if n == 0 { // "" may have any pointer, or none
@@ -182,9 +154,6 @@ func (c *strColumn) index(s string) int32 {
 			c.empty = c.add(s) + 1
 		}
 		return c.empty - 1
-	}
-	if c.last.p == p && c.last.n == n {
-		return c.last.i
 	}
 	h := (uint64(uintptr(unsafe.Pointer(p))) * 0x9e3779b97f4a7c15) >> (64 - 10)
 	e := &c.hot[h&(strHot-1)]
@@ -226,7 +195,8 @@ type intDict struct {
 const intSmall = 1 << 16
 
 // indexes stores the dictionary index of each of v in idx, adding new
-// values, and returns v's bounds.
+// values, and returns v's bounds. A value already in the table is found
+// inline; the rest go through index1.
 func (d *intDict) indexes(idx, v []int32) (lo, hi int32) {
 	lo, hi = v[0], v[0]
 	small := d.small[:intSmall]
@@ -237,15 +207,8 @@ func (d *intDict) indexes(idx, v []int32) (lo, hi int32) {
 				idx[k] = i - 1
 				continue
 			}
-			small[x] = int32(len(d.values)) + 1
-		} else if i, ok := d.other[x]; ok {
-			idx[k] = i
-			continue
-		} else {
-			d.other[x] = int32(len(d.values))
 		}
-		idx[k] = int32(len(d.values))
-		d.values = append(d.values, x)
+		idx[k] = d.index1(x)
 	}
 	return lo, hi
 }
@@ -270,7 +233,7 @@ func (d *intDict) index1(x int32) int32 {
 // dictionary of dictLen values: the bit width, then one RLE run (its
 // length shifted left once, then the value in whole bytes).
 func oneRun(dst []byte, n int, i int32, dictLen int) []byte {
-	width := bits.Len32(uint32(max(dictLen-1, 0)))
+	width := indexWidth(dictLen)
 	dst = append(dst, byte(width))
 	dst = binary.AppendUvarint(dst, uint64(n)<<1)
 	for b := 0; b < (width+7)/8; b++ {
@@ -278,6 +241,9 @@ func oneRun(dst []byte, n int, i int32, dictLen int) []byte {
 	}
 	return dst
 }
+
+// indexWidth is the bits an index into a dictionary of n values takes.
+func indexWidth(n int) int { return bits.Len32(uint32(max(n-1, 0))) }
 
 func (d *intDict) reset() {
 	for _, x := range d.values {
@@ -301,8 +267,7 @@ var packetSchema = sync.OnceValues(func() (*format.FileMetaData, error) {
 	if err != nil {
 		return nil, err
 	}
-	md := f.Metadata()
-	return md, nil
+	return f.Metadata(), nil
 })
 
 func newPacketEncoder(out io.Writer, rowGroupRows int64) (*packetEncoder, error) {
@@ -368,7 +333,7 @@ func newPacketEncoder(out io.Writer, rowGroupRows int64) (*packetEncoder, error)
 func (e *packetEncoder) Write(rows []dataset.Packet) (int, error) {
 	done := 0
 	for done < len(rows) && e.err == nil {
-		n := min(len(rows)-done, pageRows-e.n, int(min(e.maxGroup-e.groupRows, pageRows)), chunkRows)
+		n := min(len(rows)-done, pageRows-e.n, int(e.maxGroup-e.groupRows), chunkRows)
 		e.fill(rows[done : done+n])
 		done += n
 		e.n += n
@@ -380,10 +345,7 @@ func (e *packetEncoder) Write(rows []dataset.Packet) (int, error) {
 			e.flushGroup()
 		}
 	}
-	if e.err != nil {
-		return done, e.err
-	}
-	return done, nil
+	return done, e.err
 }
 
 // chunkRows is how many rows fill takes at a time: few enough (60 KB of
@@ -509,11 +471,12 @@ func (e *packetEncoder) flushPage() {
 // (RLE_DICTIONARY: the bit width, then the RLE/bit-packed runs), the width
 // taken from the dictionary's size rather than from a pass over them.
 func (e *packetEncoder) dictIndexes(c *column, idx []int32, dictLen int) {
-	width := bits.Len32(uint32(max(dictLen-1, 0)))
+	width := indexWidth(dictLen)
 	var err error
 	e.runs, err = (&rle.Encoding{BitWidth: width}).EncodeInt32(e.runs, idx)
 	if err != nil {
 		e.err = fmt.Errorf("encode %s: %w", c.name, err)
+		return
 	}
 	e.scratch = append(append(e.scratch[:0], byte(width)), e.runs...)
 }
@@ -635,32 +598,23 @@ func (e *packetEncoder) writeChunk(c *column) (format.ColumnChunk, chunkIndex) {
 		}
 		e.dictPage(c, e.scratch, len(s.values), &md)
 		if len(s.values) > 0 {
-			lo, hi := s.values[0], s.values[0]
-			for _, v := range s.values[1:] {
-				lo, hi = min(lo, v), max(hi, v)
-			}
-			stats.MinValue, stats.MaxValue = []byte(lo), []byte(hi)
+			stats.MinValue, stats.MaxValue = []byte(slices.Min(s.values)), []byte(slices.Max(s.values))
 		}
+		md.EncodingStats = dictStats(c.numPages)
 	case kindI32:
 		md.Encoding = []format.Encoding{format.Plain, format.RLEDictionary}
 		md.DictionaryPageOffset = e.off
 		e.dictPage(c, plainBytes(e.ints[c.slot].values), len(e.ints[c.slot].values), &md)
+		md.EncodingStats = dictStats(c.numPages)
 	case kindOptI64:
 		md.Encoding = []format.Encoding{format.Plain, format.RLE}
+		md.EncodingStats = dataStats(format.Plain, c.numPages)
 	case kindDelta:
 		md.Encoding = []format.Encoding{format.DeltaBinaryPacked}
+		md.EncodingStats = dataStats(format.DeltaBinaryPacked, c.numPages)
 	default:
 		md.Encoding = []format.Encoding{format.Plain}
-	}
-	switch c.kind {
-	case kindStr, kindI32:
-		md.EncodingStats = []format.PageEncodingStats{
-			{PageType: format.DictionaryPage, Encoding: format.Plain, Count: 1},
-			{PageType: format.DataPageV2, Encoding: format.RLEDictionary, Count: c.numPages}}
-	case kindDelta:
-		md.EncodingStats = []format.PageEncodingStats{{PageType: format.DataPageV2, Encoding: format.DeltaBinaryPacked, Count: c.numPages}}
-	default:
-		md.EncodingStats = []format.PageEncodingStats{{PageType: format.DataPageV2, Encoding: format.Plain, Count: c.numPages}}
+		md.EncodingStats = dataStats(format.Plain, c.numPages)
 	}
 	md.DataPageOffset = e.off
 	dataStart := e.off
@@ -687,6 +641,17 @@ func (e *packetEncoder) writeChunk(c *column) (format.ColumnChunk, chunkIndex) {
 	c.locations, c.pageMin, c.pageMax, c.pageNulls = nil, nil, nil, nil
 	c.numPages, c.uncomp, c.values, c.nulls, c.min, c.max = 0, 0, 0, 0, nil, nil
 	return format.ColumnChunk{FileOffset: start, MetaData: md}, ix
+}
+
+// dictStats are the page encodings of a dictionary-encoded chunk of n data
+// pages, dataStats those of one without a dictionary.
+func dictStats(n int32) []format.PageEncodingStats {
+	return []format.PageEncodingStats{{PageType: format.DictionaryPage, Encoding: format.Plain, Count: 1},
+		{PageType: format.DataPageV2, Encoding: format.RLEDictionary, Count: n}}
+}
+
+func dataStats(enc format.Encoding, n int32) []format.PageEncodingStats {
+	return []format.PageEncodingStats{{PageType: format.DataPageV2, Encoding: enc, Count: n}}
 }
 
 // dictPage writes a column's dictionary page, b: its n values, PLAIN.

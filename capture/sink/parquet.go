@@ -51,7 +51,9 @@ type PartConfig struct {
 	// it files that fail.
 	Create func(path string) (Output, error)
 	// GenericPackets writes packets/ with parquet-go's row writer instead
-	// of the column encoder (tests and benchmarks compare the two).
+	// of the column encoder (tests and benchmarks compare the two). The
+	// column encoder writes no page min/max for strings whatever NoBounds
+	// says (sink.PacketNoBounds lists them all).
 	GenericPackets bool
 }
 
