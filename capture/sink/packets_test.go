@@ -218,35 +218,31 @@ func checkWithArrow(t *testing.T, path string, in []dataset.Packet) {
 	if !slices.Equal(pf.Fields(), packetFields) {
 		t.Fatalf("arrow-go sees %v", pf.Fields())
 	}
-	ints := func(p *dataset.Packet) []int64 {
-		return []int64{p.Ts, p.TsNs, int64(p.VlanID), int64(p.IPVersion), int64(p.Protocol), int64(p.SrcPort), int64(p.DstPort),
-			int64(p.IPLen), int64(p.GSOSegs), int64(p.IPFlagsFrag), int64(p.TTL), int64(p.TCPPayloadLen), p.TCPSeq, p.TCPAck,
-			int64(p.TCPFlags), int64(p.TCPWindow), int64(p.UDPPayloadLen), int64(p.ICMPType), int64(p.ICMPCode)}
-	}
-	intNames := []string{"ts", "ts_ns", "vlan_id", "ip_version", "protocol", "src_port", "dst_port", "ip_len", "gso_segs",
-		"ip_flags_frag", "ttl", "tcp_payload_len", "tcp_seq", "tcp_ack", "tcp_flags", "tcp_window", "udp_payload_len", "icmp_type", "icmp_code"}
-	for c, name := range intNames {
-		col, err := pf.Int64(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range in {
-			if want := ints(&in[i])[c]; col[i] != want {
-				t.Fatalf("arrow-go: row %d %s = %d, want %d", i, name, col[i], want)
+	for _, name := range dataset.PacketColumns {
+		field, f, ok := packetField(name)
+		switch {
+		case !ok:
+			t.Fatalf("no dataset.Packet field for column %s", name)
+		case name == "flow_id": // nullable: below
+		case f.Type.Kind() == reflect.String:
+			col, err := pf.Strings(name)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-	strs := func(p *dataset.Packet) []string {
-		return []string{p.Iface, p.Direction, p.SrcIP, p.DstIP, p.RunID, p.Label, p.Attack, p.LabelRule}
-	}
-	for c, name := range []string{"iface", "direction", "src_ip", "dst_ip", "run_id", "label", "attack", "label_rule"} {
-		col, err := pf.Strings(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range in {
-			if want := strs(&in[i])[c]; col[i] != want {
-				t.Fatalf("arrow-go: row %d %s = %q, want %q", i, name, col[i], want)
+			for i := range in {
+				if want := reflect.ValueOf(&in[i]).Elem().Field(field).String(); col[i] != want {
+					t.Fatalf("arrow-go: row %d %s = %q, want %q", i, name, col[i], want)
+				}
+			}
+		default:
+			col, err := pf.Int64(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range in {
+				if want := reflect.ValueOf(&in[i]).Elem().Field(field).Int(); col[i] != want {
+					t.Fatalf("arrow-go: row %d %s = %d, want %d", i, name, col[i], want)
+				}
 			}
 		}
 	}
@@ -305,14 +301,8 @@ func contractEncodings(t format.Type, name string) []format.Encoding {
 // columnBounds are the PLAIN min and max of a column over rows.
 func columnBounds(t *testing.T, name string, rows []dataset.Packet) (lo, hi []byte, nulls int64) {
 	v := reflect.ValueOf(rows)
-	field := -1
-	typ := reflect.TypeFor[dataset.Packet]()
-	for i := range typ.NumField() {
-		if tag := typ.Field(i).Tag.Get("parquet"); tag == name || len(tag) > len(name) && tag[:len(name)+1] == name+"," {
-			field = i
-		}
-	}
-	if field < 0 {
+	field, sf, ok := packetField(name)
+	if !ok {
 		t.Fatalf("no field for column %s", name)
 	}
 	var strs []string
@@ -337,7 +327,7 @@ func columnBounds(t *testing.T, name string, rows []dataset.Packet) (lo, hi []by
 		return nil, nil, nulls
 	}
 	enc := func(x int64) []byte {
-		if typ.Field(field).Type.Kind() == reflect.Int32 {
+		if sf.Type.Kind() == reflect.Int32 {
 			return binary.LittleEndian.AppendUint32(nil, uint32(x))
 		}
 		return binary.LittleEndian.AppendUint64(nil, uint64(x))
@@ -445,7 +435,7 @@ func packetValues(p *dataset.Packet) map[string]*string {
 	out := map[string]*string{}
 	v := reflect.ValueOf(p).Elem()
 	for i := range v.NumField() {
-		name := strings.Split(v.Type().Field(i).Tag.Get("parquet"), ",")[0]
+		name := columnName(v.Type().Field(i))
 		f := v.Field(i)
 		var s string
 		if f.Kind() == reflect.String {
@@ -559,13 +549,25 @@ func TestPacketEncoderDuckDB(t *testing.T) {
 
 // isStringColumn reports whether dataset.Packet's column c is a string.
 func isStringColumn(c string) bool {
+	_, f, ok := packetField(c)
+	return ok && f.Type.Kind() == reflect.String
+}
+
+// packetField is the dataset.Packet field that holds column name, and its
+// index.
+func packetField(name string) (int, reflect.StructField, bool) {
 	typ := reflect.TypeFor[dataset.Packet]()
 	for i := range typ.NumField() {
-		if strings.Split(typ.Field(i).Tag.Get("parquet"), ",")[0] == c {
-			return typ.Field(i).Type.Kind() == reflect.String
+		if columnName(typ.Field(i)) == name {
+			return i, typ.Field(i), true
 		}
 	}
-	return false
+	return -1, reflect.StructField{}, false
+}
+
+// columnName is the Parquet column a dataset.Packet field is written to.
+func columnName(f reflect.StructField) string {
+	return strings.Split(f.Tag.Get("parquet"), ",")[0]
 }
 
 func deref(s *string) string {
