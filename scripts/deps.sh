@@ -17,7 +17,7 @@ esac
 
 # DuckDB for node, the Parquet oracle beside arrow-go: after the packages.
 duckdb() {
-	[ "${1:-}" = test ] || return 0
+	[ "$1" = test ] || return 0
 	local dir
 	dir=$(cd "$(dirname "$0")/bench/duckdb" && pwd)
 	[ -d "$dir/node_modules/@duckdb/node-api" ] && return 0
@@ -35,18 +35,16 @@ command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || {
 	echo "deps: Go 1.26 is required (https://go.dev/dl/); it is not on PATH" >&2
 	exit 1
 }
-if [ ${#missing[@]} -eq 0 ]; then
-	duckdb "$target"
-	exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: missing ${missing[*]} — run as root (sudo make ...) or: apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "deps: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# tshark asks whether non-root users may capture; the default (no) is fine.
+	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if [ "$(id -u)" != 0 ]; then
-	echo "deps: missing ${missing[*]} — run as root (sudo make ...) or: apt-get install ${missing[*]}" >&2
-	exit 1
-fi
-echo "deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# tshark asks whether non-root users may capture; the default (no) is fine.
-echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 duckdb "$target"

@@ -63,14 +63,29 @@ lab_wait_file() {
 lab_mac() { ip -n "$1" -j link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])'; }
 lab_rx() { ip -n "$1" -j -s link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
 
-# lab_versus BASE: builds tacap at the git revision BASE into
+# lab_old BASE: builds tacap at the git revision BASE into
 # $LAB_WORK/tacap-old (its worktree, $LAB_WORK/base, goes when the script
-# exits), from the working tree into $LAB_WORK/tacap-new, and the flood
-# tool into $LAB_WORK/flood: the benchmarks of old against new.
-lab_versus() {
+# exits).
+lab_old() {
 	git worktree add -q --detach "$LAB_WORK/base" "$1"
 	trap 'git worktree remove --force "$LAB_WORK/base"; lab_cleanup' EXIT
 	(cd "$LAB_WORK/base" && go build -o "$LAB_WORK/tacap-old" ./cmd/tacap)
+}
+
+# lab_versus BASE: lab_old BASE, then tacap from the working tree into
+# $LAB_WORK/tacap-new and the flood tool into $LAB_WORK/flood: the
+# benchmarks of old against new.
+lab_versus() {
+	lab_old "$1"
 	go build -o "$LAB_WORK/tacap-new" ./cmd/tacap
 	go build -o "$LAB_WORK/flood" ./scripts/bench/flood
+}
+
+# lab_iperf_gbps NS ARGS...: runs iperf3 -J ARGS in NS and prints the
+# received Gbit/s.
+lab_iperf_gbps() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" iperf3 -J "$@" |
+		python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
 }

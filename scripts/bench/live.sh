@@ -23,9 +23,7 @@ b=$LAB_B
 go build -o "$work/tacap" ./cmd/tacap
 modes=(none tacap-all tacap-default tcpdump)
 if [ -n "${TACAP_OLD:-}" ]; then
-	git worktree add -q --detach "$work/base" "$TACAP_OLD"
-	trap 'git worktree remove --force "$work/base"; lab_cleanup' EXIT
-	(cd "$work/base" && go build -o "$work/tacap-old" ./cmd/tacap)
+	lab_old "$TACAP_OLD"
 	modes+=(old-all old-default)
 fi
 lab_bg "$b" iperf3 -s -B 198.18.0.2 >/dev/null 2>&1
@@ -55,8 +53,7 @@ run() { # round streams mode
 		;;
 	esac
 	local gbps
-	gbps=$(ip netns exec "$a" iperf3 -c 198.18.0.2 -t "$secs" -P "$streams" -J |
-		python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')
+	gbps=$(lab_iperf_gbps "$a" -c 198.18.0.2 -t "$secs" -P "$streams")
 	local seen=- recorded=- rows=- lost=- cpu=- rss=-
 	if [ -n "$cap" ]; then
 		kill -INT "$cap"

@@ -31,8 +31,7 @@ for mode in none "$quota" none2 "${quota}2"; do
 	perf record -a -g -q -o "$out/$mode.data" >/dev/null 2>&1 &
 	p=$!
 	sleep 0.3
-	g=$(ip netns exec "$LAB_A" iperf3 -c 198.18.0.2 -t 5 -P 4 -J |
-		python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')
+	g=$(lab_iperf_gbps "$LAB_A" -c 198.18.0.2 -t 5 -P 4)
 	kill -INT "$p"
 	wait "$p" || true
 	if [ -n "$cap" ]; then

@@ -16,9 +16,7 @@ work=$LAB_WORK
 go build -o "$work/tacap-new" ./cmd/tacap
 builds=(new)
 if [ -n "${TACAP_OLD:-}" ]; then
-	git worktree add -q --detach "$work/base" "$TACAP_OLD"
-	trap 'git worktree remove --force "$work/base"; lab_cleanup' EXIT
-	(cd "$work/base" && go build -o "$work/tacap-old" ./cmd/tacap)
+	lab_old "$TACAP_OLD"
 	builds=(old new)
 fi
 lab_bg "$LAB_B" iperf3 -s -B 198.18.0.2 >/dev/null 2>&1
